@@ -1,0 +1,17 @@
+"""Leads (线索管理): Capture leads from every channel, assign them, follow them up and convert them."""
+
+from flask_babel import lazy_gettext as _l
+
+from core import Addon
+
+addon = Addon(
+    name="crm_lead",
+    version="0.1.0",
+    title=_l("Leads"),
+    summary=_l("Capture leads from every channel, assign them, follow them up and convert them."),
+    category=_l("Sales"),
+    depends=(),
+    package=__name__,
+    hooks=f"{__name__}.hooks",
+    blueprint=f"{__name__}.views:bp",
+)

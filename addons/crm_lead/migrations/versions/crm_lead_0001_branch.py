@@ -1,0 +1,19 @@
+"""crm_lead: start of the addon's migration branch
+
+Revision ID: crm_lead_0001
+Revises:
+Create Date: 2026-11-23
+"""
+
+revision = "crm_lead_0001"
+down_revision = None
+branch_labels = ("crm_lead",)
+depends_on = ('core_0001',)
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass

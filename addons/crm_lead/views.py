@@ -1,0 +1,7 @@
+"""Leads: web pages."""
+
+from core.views.placeholder import addon_blueprint
+
+from .hooks import READ
+
+bp = addon_blueprint("crm_lead", __name__, READ)

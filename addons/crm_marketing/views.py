@@ -1,0 +1,7 @@
+"""Marketing: web pages."""
+
+from core.views.placeholder import addon_blueprint
+
+from .hooks import READ
+
+bp = addon_blueprint("crm_marketing", __name__, READ)

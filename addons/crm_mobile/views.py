@@ -1,0 +1,7 @@
+"""Mobile: web pages."""
+
+from core.views.placeholder import addon_blueprint
+
+from .hooks import READ
+
+bp = addon_blueprint("crm_mobile", __name__, READ)

@@ -1,0 +1,7 @@
+"""Sales: web pages."""
+
+from core.views.placeholder import addon_blueprint
+
+from .hooks import READ
+
+bp = addon_blueprint("crm_sales", __name__, READ)

@@ -1,0 +1,216 @@
+"""The application factory.
+
+``create_app()`` reads the configuration (arguments, then ``DATABASE_URL`` and ``MOSAIC_*`` environment
+variables, then the instance's ``mosaic.cfg``, then defaults), discovers the addons, registers the core's
+and every loadable addon's blueprint, and installs the request hooks that keep each worker's idea of the
+enabled addons current. Nothing is discovered at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from core import i18n
+from core.addons import AddonRuntime
+from core.discovery import ADDON_GROUP, load_object
+from core.extensions import babel, csrf, db, login_manager
+from core.plugins import flatten
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "mosaic.cfg"
+
+
+class ConfigError(Exception):
+    """The configuration cannot work (a bad database URL...). The message is for the user (lazily
+    translated: ``str(exc)`` in the locale of whoever reads it)."""
+
+
+def default_instance_path() -> Path:
+    return Path(os.environ.get("MOSAIC_INSTANCE", "instance")).resolve()
+
+
+def normalise_database_url(url: str) -> str:
+    """Check a database URL and pick our driver for PostgreSQL. Raises :class:`ConfigError`."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(_l("Invalid database URL “%(url)s”: %(error)s", url=url, error=str(exc))) from exc
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+    elif backend != "sqlite":
+        raise ConfigError(
+            _l(
+                "Unsupported database “%(backend)s” in “%(url)s”: use sqlite:///path or "
+                "postgresql+psycopg://user@host/dbname.",
+                backend=backend,
+                url=url,
+            )
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+def create_app(config: dict | None = None, instance_path: str | os.PathLike | None = None) -> Flask:
+    instance = Path(instance_path).resolve() if instance_path else default_instance_path()
+    app = Flask("core", instance_path=str(instance), instance_relative_config=True)
+    app.config.update(
+        DEFAULT_LANGUAGE=i18n.DEFAULT_LANGUAGE,
+        BABEL_DEFAULT_LOCALE="en",
+        ADDON_GROUPS=(ADDON_GROUP,),
+        LOGIN_THROTTLE_ATTEMPTS=5,
+        LOGIN_THROTTLE_MINUTES=15,
+        SCHEDULER_IN_PROCESS=False,
+        SCHEDULER_LEASE_SECONDS=30,
+        SCHEDULER_SYNC_SECONDS=5,
+        SQLALCHEMY_TRACK_MODIFICATIONS=False,
+        WTF_CSRF_TIME_LIMIT=None,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    app.config.from_pyfile(CONFIG_FILE, silent=True)
+    env_url = os.environ.get("DATABASE_URL")
+    if env_url:
+        app.config["DATABASE_URL"] = env_url
+    if os.environ.get("MOSAIC_SECRET_KEY"):
+        app.config["SECRET_KEY"] = os.environ["MOSAIC_SECRET_KEY"]
+    app.config.update(config or {})
+    if not app.config.get("SECRET_KEY"):
+        log.warning("no SECRET_KEY configured: sessions will not survive a restart (run `mosaic init`)")
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+
+    runtime = AddonRuntime(app, tuple(app.config["ADDON_GROUPS"]))
+    app.extensions["mosaic"] = runtime
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(i18n.translation_directories(runtime.loadable()))
+    i18n.compile_catalogues(app.config["BABEL_TRANSLATION_DIRECTORIES"].split(";"))
+    babel.init_app(app, locale_selector=i18n.select_locale)
+
+    url = app.config.get("DATABASE_URL") or f"sqlite:///{instance / 'mosaic.db'}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(url)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
+
+    db.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+
+    _register_blueprints(app, runtime)
+    _install_request_hooks(app, runtime)
+    with app.app_context():
+        runtime.refresh()
+        runtime.hook.startup(app=app)
+    return app
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _register_blueprints(app: Flask, runtime: AddonRuntime) -> None:
+    from core.views import admin, auth, main
+
+    for blueprint in (main.bp, auth.bp, admin.bp):
+        app.register_blueprint(blueprint)
+    for info in runtime.loadable():
+        if not info.manifest.blueprint:
+            continue
+        blueprint = load_object(info.manifest.blueprint)
+        if blueprint.name != info.name:
+            info.error = f"its blueprint is called {blueprint.name!r}; it must be named {info.name!r}"
+            continue
+        app.register_blueprint(blueprint, url_prefix=blueprint.url_prefix or f"/{info.name}")
+
+
+def _install_request_hooks(app: Flask, runtime: AddonRuntime) -> None:
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from core.models import User
+
+        return db.session.get(User, int(user_id))
+
+    @app.before_request
+    def addon_gate():
+        """Keep the enabled set current; a disabled addon's pages answer 404; pages need a login."""
+        runtime.refresh()
+        blueprint = request.blueprint
+        top = blueprint.split(".")[0] if blueprint else None
+        if top in runtime.addons and not runtime.is_enabled(top):
+            abort(404)
+        view = app.view_functions.get(request.endpoint) if request.endpoint else None
+        if view is None or getattr(view, "_mosaic_public", False) or request.endpoint == "static":
+            return None
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path))
+        return None
+
+    @app.context_processor
+    def template_context():
+        extra = {}
+        for contribution in flatten(runtime.hook.register_template_context()):
+            extra.update(contribution)
+        return {
+            "languages": i18n.LANGUAGES,
+            "current_language": str(babel_locale()),
+            "menu_items": lambda: _visible_items(runtime.hook.register_menu()),
+            "admin_links": lambda: _visible_items(runtime.hook.register_admin_links()),
+            "mosaic": runtime,
+            **extra,
+        }
+
+    def error_page(status: int, title: str, message: str):
+        return render_template("core/error.html", status=status, title=title, message=message), status
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return error_page(
+            400,
+            _("The form could not be accepted"),
+            _("The form was too old or did not come from this site. Reload the page and try again."),
+        )
+
+    @app.errorhandler(404)
+    def not_found(exc):
+        return error_page(404, _("Page not found"), _("There is no page at this address."))
+
+    @app.errorhandler(403)
+    def forbidden(exc):
+        return error_page(403, _("Not allowed"), _("You do not have permission to open this page."))
+
+
+def babel_locale():
+    from flask_babel import get_locale
+
+    return get_locale()
+
+
+def _visible_items(results) -> list:
+    items = [item for item in flatten(results) if current_user.is_authenticated and current_user.can(item.permission)]
+    return sorted(items, key=lambda item: (item.order, str(item.label)))
+
+
+def public(view):
+    """Mark a view as reachable without logging in (the login page, the web-to-lead form...)."""
+    view._mosaic_public = True
+    return view

@@ -1,0 +1,422 @@
+"""The ``mosaic`` command line.
+
+Every command builds the application through :func:`core.app.create_app`, so it sees the same instance
+folder (``--instance``, ``MOSAIC_INSTANCE`` or ``./instance``), database (``--database`` at ``init``,
+``DATABASE_URL``, or the instance's ``mosaic.cfg``) and addons as the web server. Messages are printed in
+the language of ``MOSAIC_LANG`` or ``LANG`` (简体中文, English or 繁體中文).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import click
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from core import i18n
+from core.addons import AddonError
+from core.app import CONFIG_FILE, ConfigError, create_app, default_instance_path, normalise_database_url
+from core.extensions import db
+
+
+def cli_language() -> str:
+    for var in ("MOSAIC_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        found = i18n.normalise((os.environ.get(var) or "").split(".")[0])
+        if found:
+            return found
+    return "en"
+
+
+def fail(message: str, code: int = 2):
+    click.echo(click.style(message, fg="red"), err=True)
+    sys.exit(code)
+
+
+class Context:
+    def __init__(self, instance: Path):
+        self.instance = instance
+        self._app = None
+
+    def app(self, config: dict | None = None):
+        if self._app is None or config:
+            try:
+                self._app = create_app(config, instance_path=self.instance)
+            except ConfigError as exc:
+                with create_app_context_for_messages():
+                    fail(str(exc))
+        return self._app
+
+
+def with_app(command):
+    """Run the command inside an app context, in the CLI's language, with database errors made readable."""
+
+    @functools.wraps(command)
+    @click.pass_obj
+    def wrapper(ctx: Context, *args, **kwargs):
+        app = ctx.app()
+        with app.app_context(), force_locale(cli_language()):
+            try:
+                return command(app, *args, **kwargs)
+            except AddonError as exc:
+                db.session.rollback()
+                fail(str(exc))
+            except SQLAlchemyError as exc:
+                db.session.rollback()
+                fail(
+                    _(
+                        "The database at %(url)s cannot be used: %(error)s",
+                        url=_safe_url(app),
+                        error=str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0],
+                    )
+                )
+
+    return wrapper
+
+
+def _safe_url(app) -> str:
+    return db.engine.url.render_as_string(hide_password=True)
+
+
+@click.group(help="Mosaic CRM: a modular CRM built from addons.")
+@click.option(
+    "--instance",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Instance folder (config, SQLite database). Default: $MOSAIC_INSTANCE or ./instance",
+)
+@click.pass_context
+def main(click_ctx, instance):
+    click_ctx.obj = Context(instance.resolve() if instance else default_instance_path())
+
+
+# -- instance -----------------------------------------------------------------------------------------
+def _initialised() -> bool:
+    try:
+        return db.session.execute(text("SELECT COUNT(*) FROM core_user")).scalar() > 0
+    except SQLAlchemyError:
+        db.session.rollback()
+        return False
+
+
+def _initialise(app, edition_name: str, language: str, admin_user: str, admin_password: str | None):
+    from core import accounts
+    from core.discovery import discover_editions
+    from core.models import Setting
+
+    editions = discover_editions()
+    edition = editions.get(edition_name)
+    if edition is None:
+        fail(_("Unknown edition “%(name)s”. Known editions: %(known)s", name=edition_name, known=", ".join(editions)))
+    runtime = app.extensions["mosaic"]
+    missing = [n for n in edition.addons if n not in runtime.addons or not runtime.addons[n].loadable]
+    if missing:
+        fail(_("The edition “%(name)s” needs addons that are missing or broken: %(addons)s",
+               name=edition_name, addons=", ".join(missing)))
+    if _initialised():
+        fail(_("This database is already initialised. Use `mosaic addons enable` to add addons."))
+    from core import migrate
+
+    migrate.upgrade(runtime.migration_config(), ["core"])
+    enabled = []
+    for name in edition.addons:
+        enabled += runtime.enable(name)
+    Setting.put("default_language", language)
+    Setting.put("edition", edition.name)
+    admin_role = accounts.ensure_role("admin", str(_("Administrator")), is_admin=True)
+    password = admin_password or secrets.token_urlsafe(12)
+    accounts.ensure_user(admin_user, password, display_name=str(_("Administrator")), roles=[admin_role])
+    db.session.commit()
+    return edition, enabled, password
+
+
+def _write_config(instance: Path, database: str | None) -> None:
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / CONFIG_FILE
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    keys = {line.split("=", 1)[0].strip() for line in lines if "=" in line}
+    if "SECRET_KEY" not in keys:
+        lines.append(f"SECRET_KEY = {secrets.token_hex(32)!r}")
+    if database:
+        lines = [line for line in lines if not line.startswith("DATABASE_URL")]
+        lines.append(f"DATABASE_URL = {database!r}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+
+
+def _prepare_instance(ctx: Context, database: str | None):
+    """Check the database URL, write the instance config, and return the app."""
+    if database:
+        with create_app_context_for_messages():
+            try:
+                normalise_database_url(database)
+            except ConfigError as exc:
+                fail(str(exc))
+    _write_config(ctx.instance, database)
+    return ctx.app({"DATABASE_URL": database} if database else None)
+
+
+class create_app_context_for_messages:
+    """A bare Flask context, so that messages can be translated before the real app exists."""
+
+    def __enter__(self):
+        from flask import Flask
+
+        from core.extensions import babel
+
+        app = Flask("mosaic-cli")
+        app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(i18n.CORE_TRANSLATIONS)
+        babel.init_app(app)
+        self._ctx = app.app_context()
+        self._ctx.push()
+        self._locale = force_locale(cli_language())
+        self._locale.__enter__()
+        return app
+
+    def __exit__(self, *exc):
+        self._locale.__exit__(*exc)
+        self._ctx.pop()
+
+
+def _check_connection(app) -> None:
+    try:
+        db.session.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        fail(
+            _(
+                "Cannot connect to the database %(url)s: %(error)s",
+                url=_safe_url(app),
+                error=str(getattr(exc, "orig", exc)).strip().splitlines()[0],
+            )
+        )
+
+
+@main.command("init")
+@click.option("--edition", default="enterprise", show_default=True, help="marketing, sales, enterprise or a reseller's")
+@click.option("--database", default=None, help="SQLAlchemy URL; default $DATABASE_URL or SQLite in the instance folder")
+@click.option("--admin-user", default="admin", show_default=True)
+@click.option("--admin-password", default=None, help="Default: a random password, printed once")
+@click.option("--language", type=click.Choice(list(i18n.LANGUAGES)), default=i18n.DEFAULT_LANGUAGE, show_default=True)
+@click.pass_obj
+def init_command(ctx: Context, edition, database, admin_user, admin_password, language):
+    """Create an instance of an edition: database, enabled addons, administrator."""
+    app = _prepare_instance(ctx, database)
+    with app.app_context(), force_locale(cli_language()):
+        _check_connection(app)
+        edition_obj, enabled, password = _initialise(app, edition, language, admin_user, admin_password)
+        _print_initialised(app, edition_obj, enabled, admin_user, password, admin_password is None)
+
+
+def _print_initialised(app, edition, enabled, admin_user, password, generated):
+    click.echo(_("Created a %(edition)s instance at %(url)s.", edition=str(edition.title), url=_safe_url(app)))
+    click.echo(_("Enabled addons: %(names)s", names=", ".join(enabled)))
+    if generated:
+        click.echo(_("Administrator: %(user)s  password: %(password)s", user=admin_user, password=password))
+    else:
+        click.echo(_("Administrator: %(user)s", user=admin_user))
+
+
+@main.command("demo")
+@click.option("--edition", default="enterprise", show_default=True)
+@click.option("--language", type=click.Choice(list(i18n.LANGUAGES)), default=i18n.DEFAULT_LANGUAGE, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Create the demo instance, do not start the server")
+@click.pass_obj
+def demo_command(ctx: Context, edition, language, host, port, no_serve):
+    """Create a demo instance (once) with demo data, then serve it."""
+    app = _prepare_instance(ctx, None)
+    with app.app_context(), force_locale(cli_language()):
+        _check_connection(app)
+        if _initialised():
+            click.echo(_("Using the existing instance in %(path)s.", path=str(ctx.instance)))
+        else:
+            edition_obj, enabled, password = _initialise(app, edition, language, "admin", None)
+            runtime = app.extensions["mosaic"]
+            runtime.hook.load_demo_data(edition=edition_obj, language=language)
+            db.session.commit()
+            _print_initialised(app, edition_obj, enabled, "admin", password, True)
+            click.echo(_("Demo users: manager / demo-manager, rep / demo-rep"))
+    if not no_serve:
+        _serve(app, host, port, threads=8, scheduler=True)
+
+
+# -- serving ------------------------------------------------------------------------------------------
+def _serve(app, host: str, port: int, threads: int, scheduler: bool) -> None:
+    from waitress import serve
+
+    if scheduler:
+        from core.scheduler import SchedulerService
+
+        SchedulerService(app).start_thread()
+    with app.app_context(), force_locale(cli_language()):
+        click.echo(_("Mosaic CRM is serving on http://%(host)s:%(port)s/ (Ctrl+C stops it)", host=host, port=port))
+    serve(app, host=host, port=port, threads=threads, ident="Mosaic CRM")
+
+
+@main.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--no-scheduler", is_flag=True, help="Do not run scheduled jobs in this process")
+@click.pass_obj
+def run_command(ctx: Context, host, port, threads, no_scheduler):
+    """Serve the web UI and API (waitress); also runs the scheduler unless another process holds it."""
+    app = ctx.app()
+    with app.app_context(), force_locale(cli_language()):
+        _check_connection(app)
+        if not _initialised():
+            fail(_("This instance is not initialised yet: run `mosaic init` (or `mosaic demo`) first."))
+    _serve(app, host, port, threads, scheduler=not no_scheduler)
+
+
+@main.command("scheduler")
+@click.pass_obj
+def scheduler_command(ctx: Context):
+    """Run the scheduled jobs of the enabled addons (one scheduler per database wins; others stand by)."""
+    import signal
+
+    from core.scheduler import SchedulerService
+
+    app = ctx.app()
+    with app.app_context(), force_locale(cli_language()):
+        _check_connection(app)
+    service = SchedulerService(app)
+    signal.signal(signal.SIGTERM, lambda *_: service.stop_event.set())
+    click.echo(f"scheduler {service.holder}")
+    try:
+        service.run()
+    except KeyboardInterrupt:
+        service.stop_event.set()
+
+
+# -- addons and editions ------------------------------------------------------------------------------
+@main.group("addons")
+def addons_group():
+    """List, enable and disable addons."""
+
+
+@addons_group.command("list")
+@with_app
+def addons_list(app):
+    """Every discovered addon: name, version, state, dependencies, origin; broken ones with the reason."""
+    runtime = app.extensions["mosaic"]
+    runtime.refresh(force=True)
+    rows = []
+    for name, info in runtime.addons.items():
+        state = runtime.state_of(name)
+        version = info.manifest.version if info.manifest else "-"
+        depends = ", ".join(info.depends) or "core"
+        rows.append((name, version, _state_label(state), depends, info.origin, info.error or ""))
+    header = (_("name"), _("version"), _("state"), _("depends"), _("origin"))
+    widths = [max(_width(str(r[i])) for r in [header, *rows]) for i in range(5)]
+    click.echo("  ".join(_pad(str(h), w) for h, w in zip(header, widths, strict=True)).rstrip())
+    for row in rows:
+        line = "  ".join(_pad(str(c), w) for c, w in zip(row[:5], widths, strict=True))
+        click.echo(line.rstrip())
+        if row[5]:
+            click.echo(click.style("    " + _("error: %(error)s", error=row[5]), fg="red"))
+
+
+def _width(s: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+
+def _pad(s: str, width: int) -> str:
+    return s + " " * (width - _width(s))
+
+
+def _state_label(state: str) -> str:
+    return {
+        "enabled": _("enabled"),
+        "disabled": _("disabled"),
+        "available": _("available"),
+        "broken": _("broken"),
+    }[state]
+
+
+@addons_group.command("enable")
+@click.argument("name")
+@with_app
+def addons_enable(app, name):
+    """Enable NAME and the addons it depends on, running their migrations."""
+    runtime = app.extensions["mosaic"]
+    if not _initialised():
+        fail(_("This instance is not initialised yet: run `mosaic init` (or `mosaic demo`) first."))
+    done = runtime.enable(name)
+    if not done:
+        click.echo(_("“%(name)s” was already enabled.", name=name))
+    else:
+        extra = [n for n in done if n != name]
+        if extra:
+            click.echo(_("Enabled %(name)s and its dependencies: %(deps)s", name=name, deps=", ".join(extra)))
+        else:
+            click.echo(_("Enabled %(name)s", name=name))
+
+
+@addons_group.command("disable")
+@click.argument("name")
+@click.option("--with-dependents", is_flag=True, help="Also disable the enabled addons that depend on NAME")
+@with_app
+def addons_disable(app, name, with_dependents):
+    """Disable NAME; its tables and rows are kept. Refused while enabled addons depend on it."""
+    runtime = app.extensions["mosaic"]
+    done = runtime.disable(name, with_dependents=with_dependents)
+    if not done:
+        click.echo(_("“%(name)s” was not enabled.", name=name))
+    else:
+        click.echo(_("Disabled: %(names)s. Their data is kept.", names=", ".join(done)))
+
+
+@main.group("editions")
+def editions_group():
+    """Editions: named sets of addons (marketing, sales, enterprise, and resellers' own)."""
+
+
+@editions_group.command("list")
+@with_app
+def editions_list(app):
+    """Every edition of the mosaic.editions entry points, with its addons."""
+    from core.discovery import discover_editions
+
+    for name, edition in discover_editions().items():
+        click.echo(f"{name:<12} {edition.title}")
+        click.echo(f"{'':<12} {', '.join(edition.addons)}")
+
+
+# -- database and catalogues --------------------------------------------------------------------------
+@main.group("db")
+def db_group():
+    """Database migrations."""
+
+
+@db_group.command("upgrade")
+@with_app
+def db_upgrade(app):
+    """Migrate the core and every enabled addon to their latest revision."""
+    runtime = app.extensions["mosaic"]
+    done = runtime.upgrade_enabled()
+    click.echo(_("Up to date: %(names)s", names=", ".join(done)))
+
+
+@main.group("i18n")
+def i18n_group():
+    """Translation catalogues."""
+
+
+@i18n_group.command("compile")
+@with_app
+def i18n_compile(app):
+    """Compile the .po catalogues of the core and of every addon to .mo files."""
+    dirs = app.config["BABEL_TRANSLATION_DIRECTORIES"].split(";")
+    written = i18n.compile_catalogues(dirs, force=True)
+    click.echo(_("%(count)d catalogues compiled.", count=len(written)))

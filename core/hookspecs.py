@@ -1,0 +1,144 @@
+"""Every hook of Mosaic CRM: the reference for writing an addon.
+
+An addon implements hooks in the module its manifest names as ``hooks`` (``Addon(hooks=...)``)::
+
+    from core import hookimpl
+
+    @hookimpl
+    def register_menu():
+        return [MenuItem(label=_l("Notes"), endpoint="example_notes.index", order=50)]
+
+Rules that hold for every hook below:
+
+* Hooks are called with **keyword arguments**. An implementation may accept any subset of the
+  arguments a spec names (pluggy passes only those it asks for), so specs may gain arguments in later
+  versions but never lose them.
+* Only the implementations of **enabled** addons run (core's own always run). The one place that decides
+  this is :class:`core.plugins.HookRelay`; no implementation needs to check whether it is enabled.
+* Hooks marked *collected* return a list with one entry per implementation that returned something
+  other than ``None``; the caller flattens lists of lists. Hooks marked *first result* stop at the first
+  implementation that returns something other than ``None``.
+* Never rely on the order in which implementations run; sort by the ``order`` field where a hook
+  offers one, or use ``tryfirst``/``trylast``.
+
+What an addon does **not** contribute through a hook, but declares in its manifest
+(:class:`core.manifest.Addon`): its blueprint (registered at start-up for every loadable addon and
+answered with 404 while the addon is disabled), its models module, its templates, static files,
+translations and migrations.
+
+An addon that others extend publishes hookspecs of its own in the module its manifest names as
+``hookspecs``; their names start with the addon's name (``erp_bridge_register_connectors``).
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("mosaic")
+hookimpl = pluggy.HookimplMarker("mosaic")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Registration: contributions an addon makes while it is enabled
+# ---------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_menu():
+    """Return the main-menu entries this addon contributes.
+
+    Called on every page render for the current user. *Collected.*
+
+    :return: a list of :class:`core.registry.MenuItem`. An item whose ``permission`` the current user
+        lacks is not shown.
+    """
+
+
+@hookspec
+def register_permissions():
+    """Return the permissions this addon defines, so that an admin can grant them to roles.
+
+    Called when the roles page is drawn and when permissions are checked. *Collected.*
+
+    :return: a list of :class:`core.registry.Permission`; names are namespaced by the addon
+        (``crm_lead.lead.read``).
+    """
+
+
+@hookspec
+def register_jobs():
+    """Return the scheduled jobs this addon runs while it is enabled.
+
+    Called by the scheduler whenever the set of enabled addons changes. *Collected.*
+
+    :return: a list of :class:`core.registry.Job`. ``Job.func`` is a ``"module:function"`` string,
+        imported lazily when the job first runs; the function receives no arguments and runs inside an
+        application context. Job ids are namespaced by the addon (``crm_lead:pool_recycle``). Jobs must
+        be idempotent: a run missed while the scheduler was down runs once, not many times.
+    """
+
+
+@hookspec
+def register_admin_links():
+    """Return links to show in the administration menu (settings pages of the addon).
+
+    Called on every page render for administrators. *Collected.*
+
+    :return: a list of :class:`core.registry.MenuItem`.
+    """
+
+
+@hookspec
+def register_template_context():
+    """Return a dict of extra variables made available to every template.
+
+    Called on every page render. *Collected*; later keys win on a clash, so prefix yours.
+    """
+
+
+# ---------------------------------------------------------------------------------------------------
+# Lifecycle: events around the application and the addons
+# ---------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def startup(app):
+    """Called once when the application object is created, after every addon blueprint is registered.
+
+    :param app: the Flask application.
+    :return: nothing.
+    """
+
+
+@hookspec
+def addon_enabled(name, app):
+    """Called after the addon ``name`` has been enabled and its migrations have run.
+
+    The implementations of the addon that has just been enabled run too, so an addon can set up its
+    defaults here. Called once per addon, dependencies first.
+
+    :param name: the addon just enabled.
+    :param app: the Flask application.
+    """
+
+
+@hookspec
+def addon_disabled(name, app):
+    """Called after the addon ``name`` has been disabled. Its tables and rows are kept.
+
+    :param name: the addon just disabled (its own implementations no longer run).
+    :param app: the Flask application.
+    """
+
+
+@hookspec
+def load_demo_data(edition, language):
+    """Fill the database with demonstration records (``mosaic demo``).
+
+    Called once, after every addon of the edition is enabled, inside an application context and a
+    transaction the caller commits. Implementations must be idempotent (skip what exists).
+
+    :param edition: the :class:`core.manifest.Edition` being demonstrated.
+    :param language: the instance's default language (``zh_CN``, ``en``, ``zh_TW``), to pick demo
+        names in.
+    """

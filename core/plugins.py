@@ -1,0 +1,77 @@
+"""The plugin manager and the one place that decides which hook implementations run.
+
+Every loadable addon's hooks module is registered with the plugin manager at start-up, under the addon's
+name; the core's own features are registered too, as plugins that cannot be disabled (Datasette's
+``DEFAULT_PLUGINS``). :class:`HookRelay` hands out hook callers that leave out the implementations of
+disabled addons, so no implementation ever checks whether its addon is enabled.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+import pluggy
+
+from core import hookspecs
+
+# The core's features that are written as hook implementations. They always run.
+CORE_PLUGINS = ("core.core_hooks",)
+
+
+def make_plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("mosaic")
+    pm.add_hookspecs(hookspecs)
+    for dotted in CORE_PLUGINS:
+        pm.register(importlib.import_module(dotted), name=dotted)
+    return pm
+
+
+def unknown_hooks(pm: pluggy.PluginManager, plugin) -> list[str]:
+    """Names of the hook implementations of ``plugin`` that match no hookspec (typos)."""
+    names = []
+    for caller in pm.get_hookcallers(plugin) or ():
+        if caller.spec is None and not all(impl.optionalhook for impl in caller.get_hookimpls()):
+            names.append(caller.name)
+    return names
+
+
+class HookRelay:
+    """``relay.register_menu()`` calls the implementations of the core and of enabled addons only.
+
+    ``disabled_plugins`` is a callable returning ``(version, plugins)``: a key that changes whenever the
+    set changes, and the plugin objects to leave out.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager, disabled_plugins):
+        self._pm = pm
+        self._disabled_plugins = disabled_plugins
+        self._cache: dict[tuple, object] = {}
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str):
+        key, remove = self._disabled_plugins()
+        if not remove:
+            return getattr(self._pm.hook, name)
+        cache_key = (key, name)
+        caller = self._cache.get(cache_key)
+        if caller is None:
+            with self._lock:
+                if len(self._cache) > 512:
+                    self._cache.clear()
+                caller = self._pm.subset_hook_caller(name, remove_plugins=remove)
+                self._cache[cache_key] = caller
+        return caller
+
+
+def flatten(results) -> list:
+    """Collected hook results (lists, single items or ``None``) as one flat list."""
+    out = []
+    for result in results:
+        if result is None:
+            continue
+        if isinstance(result, list | tuple):
+            out.extend(result)
+        else:
+            out.append(result)
+    return out

@@ -1,0 +1,77 @@
+"""Passwords (argon2), permission checks and the login throttle."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import wraps
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import abort, current_app
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from core.extensions import db, login_manager
+from core.models import LoginAttempt
+from core.timeutil import utcnow
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def permission_required(permission: str):
+    """View decorator: the current user needs ``permission`` (403 otherwise)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if not current_user.can(permission):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def throttled_for(username: str) -> int:
+    """Minutes to wait before ``username`` may try again; 0 when not throttled.
+
+    After ``LOGIN_THROTTLE_ATTEMPTS`` failed sign-ins within ``LOGIN_THROTTLE_MINUTES`` (and since the
+    last successful one), further attempts are refused until the oldest of them leaves the window.
+    """
+    limit = current_app.config["LOGIN_THROTTLE_ATTEMPTS"]
+    window = timedelta(minutes=current_app.config["LOGIN_THROTTLE_MINUTES"])
+    now = utcnow()
+    since = now - window
+    last_ok = db.session.execute(
+        select(func.max(LoginAttempt.at)).where(LoginAttempt.username == username, LoginAttempt.ok.is_(True))
+    ).scalar()
+    if last_ok is not None and last_ok > since:
+        since = last_ok
+    failures = db.session.execute(
+        select(LoginAttempt.at)
+        .where(LoginAttempt.username == username, LoginAttempt.ok.is_(False), LoginAttempt.at > since)
+        .order_by(LoginAttempt.at.desc())
+        .limit(limit)
+    ).scalars().all()
+    if len(failures) < limit:
+        return 0
+    free_at = failures[-1] + window
+    return max(1, int((free_at - now).total_seconds() // 60) + 1)
+
+
+def record_attempt(username: str, remote_addr: str, ok: bool) -> None:
+    db.session.add(LoginAttempt(username=username, remote_addr=remote_addr or "", ok=ok, at=utcnow()))

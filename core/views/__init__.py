@@ -1,0 +1,1 @@
+"""The core's web pages, one blueprint per concern."""
