@@ -85,6 +85,8 @@ def create_app(config: dict | None = None, instance_path: str | os.PathLike | No
     env_url = os.environ.get("DATABASE_URL")
     if env_url:
         app.config["DATABASE_URL"] = env_url
+    if os.environ.get("MOSAIC_ADDON_GROUPS"):  # extra entry-point groups, e.g. for tests
+        app.config["ADDON_GROUPS"] = tuple(g.strip() for g in os.environ["MOSAIC_ADDON_GROUPS"].split(",") if g.strip())
     if os.environ.get("MOSAIC_SECRET_KEY"):
         app.config["SECRET_KEY"] = os.environ["MOSAIC_SECRET_KEY"]
     app.config.update(config or {})

@@ -24,6 +24,7 @@ from core import i18n
 from core.addons import AddonError
 from core.app import CONFIG_FILE, ConfigError, create_app, default_instance_path, normalise_database_url
 from core.extensions import db
+from core.instance import InstanceError, initialise, is_initialised
 
 
 def cli_language() -> str:
@@ -97,43 +98,12 @@ def main(click_ctx, instance):
 
 
 # -- instance -----------------------------------------------------------------------------------------
-def _initialised() -> bool:
+def _initialise(app, edition: str, language: str, admin_user: str, admin_password: str | None):
     try:
-        return db.session.execute(text("SELECT COUNT(*) FROM core_user")).scalar() > 0
-    except SQLAlchemyError:
+        return initialise(app, edition, language, admin_user, admin_password)
+    except InstanceError as exc:
         db.session.rollback()
-        return False
-
-
-def _initialise(app, edition_name: str, language: str, admin_user: str, admin_password: str | None):
-    from core import accounts
-    from core.discovery import discover_editions
-    from core.models import Setting
-
-    editions = discover_editions()
-    edition = editions.get(edition_name)
-    if edition is None:
-        fail(_("Unknown edition “%(name)s”. Known editions: %(known)s", name=edition_name, known=", ".join(editions)))
-    runtime = app.extensions["mosaic"]
-    missing = [n for n in edition.addons if n not in runtime.addons or not runtime.addons[n].loadable]
-    if missing:
-        fail(_("The edition “%(name)s” needs addons that are missing or broken: %(addons)s",
-               name=edition_name, addons=", ".join(missing)))
-    if _initialised():
-        fail(_("This database is already initialised. Use `mosaic addons enable` to add addons."))
-    from core import migrate
-
-    migrate.upgrade(runtime.migration_config(), ["core"])
-    enabled = []
-    for name in edition.addons:
-        enabled += runtime.enable(name)
-    Setting.put("default_language", language)
-    Setting.put("edition", edition.name)
-    admin_role = accounts.ensure_role("admin", str(_("Administrator")), is_admin=True)
-    password = admin_password or secrets.token_urlsafe(12)
-    accounts.ensure_user(admin_user, password, display_name=str(_("Administrator")), roles=[admin_role])
-    db.session.commit()
-    return edition, enabled, password
+        fail(str(exc))
 
 
 def _write_config(instance: Path, database: str | None) -> None:
@@ -207,6 +177,12 @@ def _check_connection(app) -> None:
 @click.pass_obj
 def init_command(ctx: Context, edition, database, admin_user, admin_password, language):
     """Create an instance of an edition: database, enabled addons, administrator."""
+    from core.discovery import discover_editions
+
+    known = discover_editions()
+    if edition not in known:  # refuse before anything is written
+        with create_app_context_for_messages():
+            fail(_("Unknown edition “%(name)s”. Known editions: %(known)s", name=edition, known=", ".join(known)))
     app = _prepare_instance(ctx, database)
     with app.app_context(), force_locale(cli_language()):
         _check_connection(app)
@@ -235,7 +211,7 @@ def demo_command(ctx: Context, edition, language, host, port, no_serve):
     app = _prepare_instance(ctx, None)
     with app.app_context(), force_locale(cli_language()):
         _check_connection(app)
-        if _initialised():
+        if is_initialised():
             click.echo(_("Using the existing instance in %(path)s.", path=str(ctx.instance)))
         else:
             edition_obj, enabled, password = _initialise(app, edition, language, "admin", None)
@@ -272,7 +248,7 @@ def run_command(ctx: Context, host, port, threads, no_scheduler):
     app = ctx.app()
     with app.app_context(), force_locale(cli_language()):
         _check_connection(app)
-        if not _initialised():
+        if not is_initialised():
             fail(_("This instance is not initialised yet: run `mosaic init` (or `mosaic demo`) first."))
     _serve(app, host, port, threads, scheduler=not no_scheduler)
 
@@ -310,7 +286,7 @@ def addons_list(app):
     runtime = app.extensions["mosaic"]
     runtime.refresh(force=True)
     rows = []
-    for name, info in runtime.addons.items():
+    for name, info in sorted(runtime.addons.items()):
         state = runtime.state_of(name)
         version = info.manifest.version if info.manifest else "-"
         depends = ", ".join(info.depends) or "core"
@@ -350,7 +326,7 @@ def _state_label(state: str) -> str:
 def addons_enable(app, name):
     """Enable NAME and the addons it depends on, running their migrations."""
     runtime = app.extensions["mosaic"]
-    if not _initialised():
+    if not is_initialised():
         fail(_("This instance is not initialised yet: run `mosaic init` (or `mosaic demo`) first."))
     done = runtime.enable(name)
     if not done:
@@ -383,14 +359,14 @@ def editions_group():
 
 
 @editions_group.command("list")
-@with_app
-def editions_list(app):
+def editions_list():
     """Every edition of the mosaic.editions entry points, with its addons."""
     from core.discovery import discover_editions
 
-    for name, edition in discover_editions().items():
-        click.echo(f"{name:<12} {edition.title}")
-        click.echo(f"{'':<12} {', '.join(edition.addons)}")
+    with create_app_context_for_messages():
+        for name, edition in sorted(discover_editions().items()):
+            click.echo(f"{name:<14} {edition.title}")
+            click.echo(f"{'':<14} {', '.join(edition.addons)}")
 
 
 # -- database and catalogues --------------------------------------------------------------------------
@@ -414,9 +390,15 @@ def i18n_group():
 
 
 @i18n_group.command("compile")
-@with_app
-def i18n_compile(app):
-    """Compile the .po catalogues of the core and of every addon to .mo files."""
-    dirs = app.config["BABEL_TRANSLATION_DIRECTORIES"].split(";")
+def i18n_compile():
+    """Compile the .po catalogues of the core and of every addon to .mo files (needs no database)."""
+    from core.discovery import discover_addons
+
+    dirs = i18n.translation_directories(discover_addons().values())
     written = i18n.compile_catalogues(dirs, force=True)
-    click.echo(_("%(count)d catalogues compiled.", count=len(written)))
+    with create_app_context_for_messages():
+        click.echo(_("%(count)d catalogues compiled.", count=len(written)))
+
+
+if __name__ == "__main__":  # python -m core.cli
+    main()

@@ -1,0 +1,1 @@
+raise RuntimeError("models module failed on purpose")
