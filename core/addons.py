@@ -37,10 +37,18 @@ class AddonRuntime:
         self._plugins: dict[str, object] = {}
         self._register_plugins()
         self.hook = HookRelay(self.pm, self._disabled_plugins)
-        self.version: int | None = None
+        # (counter value, enabled names), replaced as one object so that readers never see a mix
+        self._snapshot: tuple[int | None, frozenset[str]] = (None, frozenset())
         self.states: dict[str, AddonState] = {}
-        self.enabled: frozenset[str] = frozenset()
         self._lock = threading.Lock()
+
+    @property
+    def version(self) -> int | None:
+        return self._snapshot[0]
+
+    @property
+    def enabled(self) -> frozenset[str]:
+        return self._snapshot[1]
 
     # -- discovery ------------------------------------------------------------------------------
     def _register_plugins(self) -> None:
@@ -72,8 +80,8 @@ class AddonRuntime:
         return info
 
     def _disabled_plugins(self):
-        enabled = self.enabled
-        return self.version, [p for name, p in self._plugins.items() if name not in enabled]
+        version, enabled = self._snapshot
+        return version, [p for name, p in self._plugins.items() if name not in enabled]
 
     # -- state ----------------------------------------------------------------------------------
     def refresh(self, force: bool = False) -> None:
@@ -82,7 +90,7 @@ class AddonRuntime:
             version = db.session.execute(select(Counter.value).where(Counter.name == "addons")).scalar()
         except SQLAlchemyError:
             db.session.rollback()  # not initialised yet: nothing is enabled
-            self.version, self.states, self.enabled = None, {}, frozenset()
+            self.states, self._snapshot = {}, (None, frozenset())
             return
         if version == self.version and not force:
             return
@@ -92,12 +100,12 @@ class AddonRuntime:
             for row in rows:
                 db.session.expunge(row)
             self.states = states
-            self.enabled = frozenset(
+            enabled = frozenset(
                 name
                 for name, row in states.items()
                 if row.state == "enabled" and name in self.addons and self.addons[name].loadable
             )
-            self.version = version
+            self._snapshot = (version, enabled)
 
     def state_of(self, name: str) -> str:
         """``enabled``, ``disabled`` (installed, off), ``available`` (never installed) or ``broken``."""
