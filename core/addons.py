@@ -12,6 +12,7 @@ import logging
 import threading
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -65,7 +66,7 @@ class AddonRuntime:
             typos = unknown_hooks(self.pm, module)
             if typos:
                 self.pm.unregister(module)
-                info.error = "unknown hook implementation(s): " + ", ".join(typos)
+                info.error = _l("unknown hook implementation(s): %(names)s", names=", ".join(typos))
             else:
                 self._plugins[info.name] = module
 

@@ -13,7 +13,9 @@ import importlib.metadata
 import logging
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 from stevedore import ExtensionManager
@@ -34,7 +36,7 @@ class AddonInfo:
     name: str
     manifest: Addon | None = None
     origin: str = ""
-    error: str | None = None
+    error: Any = None  # a lazily translated message, or the text of an import error
     dependents: set[str] = field(default_factory=set)
 
     @property
@@ -93,13 +95,13 @@ def discover_addons(groups: tuple[str, ...] = (ADDON_GROUP,)) -> dict[str, Addon
             info = AddonInfo(name=ext.name, origin=_origin(ext, dists))
             manifest = ext.plugin
             if not isinstance(manifest, Addon):
-                info.error = f"entry point does not point to an Addon manifest but to {manifest!r}"
+                info.error = _l("the entry point does not lead to an Addon manifest but to %(obj)s", obj=repr(manifest))
             elif manifest.name != ext.name:
-                info.error = f"entry point {ext.name!r} names a manifest called {manifest.name!r}"
+                info.error = _l("the entry point %(ep)s leads to a manifest called %(name)s", ep=repr(ext.name), name=repr(manifest.name))
             else:
                 info.manifest = manifest
             if ext.name in found:
-                info.error = f"two distributions provide the addon {ext.name!r}: {found[ext.name].origin}"
+                info.error = _l("two distributions provide the addon %(name)s: %(other)s", name=repr(ext.name), other=found[ext.name].origin)
             found[ext.name] = info
     return resolve(found)
 
@@ -113,11 +115,11 @@ def resolve(found: dict[str, AddonInfo]) -> dict[str, AddonInfo]:
             try:
                 dep_name, spec = parse_dependency(dep)
             except (ValueError, InvalidSpecifier):
-                info.error = f"invalid dependency {dep!r}"
+                info.error = _l("invalid dependency %(dep)s", dep=repr(dep))
                 break
             other = found.get(dep_name)
             if other is None:
-                info.error = f"depends on {dep_name!r}, which is not installed"
+                info.error = _l("depends on %(dep)s, which is not installed", dep=repr(dep_name))
                 break
             if other.manifest is not None and spec:
                 try:
@@ -125,8 +127,10 @@ def resolve(found: dict[str, AddonInfo]) -> dict[str, AddonInfo]:
                 except InvalidVersion:
                     ok = False
                 if not ok:
-                    info.error = (
-                        f"depends on {dep_name}{spec}, but version {other.manifest.version} is installed"
+                    info.error = _l(
+                        "depends on %(dep)s, but version %(version)s is installed",
+                        dep=f"{dep_name}{spec}",
+                        version=other.manifest.version,
                     )
                     break
 
@@ -140,7 +144,7 @@ def resolve(found: dict[str, AddonInfo]) -> dict[str, AddonInfo]:
             cycle = exc.args[1]
             text = " -> ".join(cycle)
             for name in set(cycle):
-                found[name].error = f"dependency cycle: {text}"
+                found[name].error = _l("dependency cycle: %(cycle)s", cycle=text)
                 graph.pop(name, None)
             for deps in graph.values():
                 deps.difference_update(cycle)
@@ -153,7 +157,7 @@ def resolve(found: dict[str, AddonInfo]) -> dict[str, AddonInfo]:
             continue
         broken = [dep for dep in info.depends if not found[dep].loadable]
         if broken:
-            info.error = f"depends on {broken[0]!r}, which is broken"
+            info.error = _l("depends on %(dep)s, which is broken", dep=repr(broken[0]))
         else:
             _import_parts(info)
 
