@@ -2,9 +2,12 @@
 
 Addons contribute :class:`core.registry.Job` objects through ``register_jobs``. A scheduler process
 (``mosaic scheduler``, or a thread of ``mosaic run``) first takes a *lease* in ``core_scheduler_lock``:
-one atomic ``UPDATE ... WHERE holder = me OR expires_at < now`` that only one process can win. The
-holder renews the lease every few seconds and runs the jobs; the others wait and take over when a
-lease expires (the holder died). Every run is written to ``core_job_run``.
+an atomic ``UPDATE ... WHERE holder = me AND expires_at >= now`` renews it, else an atomic ``UPDATE ...
+WHERE expires_at < now`` takes it, which only one process can win. The holder renews the lease every few
+seconds and runs the jobs; the others wait and take over when a lease expires (the holder died). A holder
+whose lease lapsed restarts its APScheduler when it gets the lease back, and a new APScheduler stays
+paused until the stored jobs point at it, so a job due meanwhile is run, not dropped. Every run is
+written to ``core_job_run``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from datetime import timedelta
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_PAUSED
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -48,15 +52,31 @@ def enabled_jobs(runtime) -> list:
 
 def acquire_lease(holder: str, seconds: float) -> bool:
     """Take or renew the scheduler lease; ``True`` if ``holder`` has it for the next ``seconds``."""
+    return _take_lease(holder, seconds)[0]
+
+
+def _take_lease(holder: str, seconds: float) -> tuple[bool, bool]:
+    """``(have, renewed)``: ``renewed`` is ``True`` only if ``holder`` held the lease without a gap.
+
+    A holder whose lease lapsed (it stalled longer than the lease) may have been replaced in between, and
+    the replacement re-pointed the stored jobs at itself, so it must not simply carry on.
+    """
     now = utcnow()
-    result = db.session.execute(
+    expires = now + timedelta(seconds=seconds)
+    renewed = db.session.execute(
         update(SchedulerLock)
-        .where(SchedulerLock.name == LOCK_NAME)
-        .where((SchedulerLock.holder == holder) | (SchedulerLock.expires_at < now))
-        .values(holder=holder, expires_at=now + timedelta(seconds=seconds))
-    )
+        .where(SchedulerLock.name == LOCK_NAME, SchedulerLock.holder == holder, SchedulerLock.expires_at >= now)
+        .values(expires_at=expires)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    taken = renewed or db.session.execute(
+        update(SchedulerLock)
+        .where(SchedulerLock.name == LOCK_NAME, SchedulerLock.expires_at < now)
+        .values(holder=holder, expires_at=expires)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
     db.session.commit()
-    return result.rowcount == 1
+    return taken, renewed
 
 
 def release_lease(holder: str) -> None:
@@ -126,7 +146,8 @@ class SchedulerService:
         self.app = app
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease = float(app.config["SCHEDULER_LEASE_SECONDS"])
-        self.interval = float(app.config["SCHEDULER_SYNC_SECONDS"])
+        # renew well before the lease runs out, whatever the configuration says
+        self.interval = min(float(app.config["SCHEDULER_SYNC_SECONDS"]), self.lease / 3)
         self.stop_event = threading.Event()
         self.scheduler: BackgroundScheduler | None = None
         self._synced_version = None
@@ -141,55 +162,69 @@ class SchedulerService:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
             timezone="UTC",
         )
-        self.scheduler.start()
+        # Paused until the first sync: the stored jobs may still name a previous holder (a stopped or dead
+        # process), and a job that came due meanwhile would be consumed by a run_job that ignores it.
+        self.scheduler.start(paused=True)
         self._synced_version = None
         log.info("scheduler %s holds the lease and runs the jobs", self.holder)
 
-    def _stop(self) -> None:
+    def _stop(self, wait: bool = False) -> None:
         if self.scheduler is not None:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.shutdown(wait=wait)
             self.scheduler = None
             log.info("scheduler %s stopped running jobs", self.holder)
 
     def sync_jobs(self) -> None:
-        """Add the enabled jobs to APScheduler, update changed triggers, remove the others."""
+        """Add the enabled jobs to APScheduler, update changed triggers, remove the others; then let it run."""
         runtime = self.app.extensions["mosaic"]
         runtime.refresh()
-        if runtime.version == self._synced_version:
-            return
-        wanted = {job.id: job for job in enabled_jobs(runtime)}
-        for existing in self.scheduler.get_jobs():
-            if existing.id not in wanted:
-                existing.remove()
-        for job in wanted.values():
-            trigger = make_trigger(job.trigger, job.trigger_args)
-            current = self.scheduler.get_job(job.id)
-            if current is not None and str(current.trigger) == str(trigger) and current.args == (self.holder, job.id):
-                continue
-            if current is not None and str(current.trigger) == str(trigger):
-                current.modify(args=(self.holder, job.id))
-                continue
-            self.scheduler.add_job(
-                "core.scheduler:run_job", trigger=trigger, args=(self.holder, job.id), id=job.id,
-                name=job.id, replace_existing=True,
-            )
-        self._synced_version = runtime.version
+        if runtime.version != self._synced_version:
+            wanted = {}
+            for job in enabled_jobs(runtime):
+                try:
+                    wanted[job.id] = make_trigger(job.trigger, job.trigger_args)
+                except Exception:  # noqa: BLE001 - one addon's bad job must not stop the others
+                    log.exception("job %s has an invalid trigger %s %r; not scheduled", job.id, job.trigger,
+                                  job.trigger_args)
+            for existing in self.scheduler.get_jobs():
+                if existing.id not in wanted:
+                    existing.remove()
+            args_of = {job_id: (self.holder, job_id) for job_id in wanted}
+            for job_id, trigger in wanted.items():
+                current = self.scheduler.get_job(job_id)
+                same_trigger = current is not None and str(current.trigger) == str(trigger)
+                if same_trigger and tuple(current.args) == args_of[job_id]:
+                    continue
+                if same_trigger:
+                    current.modify(args=args_of[job_id])
+                    continue
+                self.scheduler.add_job(
+                    "core.scheduler:run_job", trigger=trigger, args=args_of[job_id], id=job_id,
+                    name=job_id, replace_existing=True,
+                )
+            self._synced_version = runtime.version
+        if self.scheduler.state == STATE_PAUSED:
+            self.scheduler.resume()
 
     def step(self) -> bool:
         """One round: renew or take the lease, start/stop/sync APScheduler. Returns whether we hold it."""
         with self.app.app_context():
             try:
-                have = acquire_lease(self.holder, self.lease)
+                have, renewed = _take_lease(self.holder, self.lease)
             except Exception:  # noqa: BLE001 - a database hiccup: try again next round
                 log.exception("scheduler lease")
                 db.session.rollback()
-                have = False
+                have, renewed = False, False
+            if self.scheduler is not None and not (have and renewed):
+                self._stop()  # lost the lease, or it lapsed and another process may have run the jobs
             if have and self.scheduler is None:
                 self._start()
-            elif not have and self.scheduler is not None:
-                self._stop()
             if have:
-                self.sync_jobs()
+                try:
+                    self.sync_jobs()  # stays paused after a failure; the next round tries again
+                except Exception:  # noqa: BLE001 - a database hiccup must not end the scheduler
+                    log.exception("scheduler sync")
+                    db.session.rollback()
             db.session.remove()
         return have
 
@@ -200,10 +235,18 @@ class SchedulerService:
                 self.step()
                 self.stop_event.wait(self.interval)
         finally:
-            self._stop()
-            with self.app.app_context():
+            self.stop()
+
+    def stop(self, wait: bool = True) -> None:
+        """Stop running jobs (waiting for the running ones to be logged) and give the lease up at once."""
+        self.stop_event.set()
+        self._stop(wait=wait)
+        with self.app.app_context():
+            try:
                 release_lease(self.holder)
+            finally:
                 db.session.remove()
+        _apps.pop(self.holder, None)
 
     def start_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, name="mosaic-scheduler", daemon=True)
