@@ -140,7 +140,9 @@ def _register_blueprints(app: Flask, runtime: AddonRuntime) -> None:
             continue
         blueprint = load_object(info.manifest.blueprint)
         if blueprint.name != info.name:
-            info.error = f"its blueprint is called {blueprint.name!r}; it must be named {info.name!r}"
+            info.error = _l(
+                "its blueprint is called %(bp)s; it must be named %(name)s", bp=repr(blueprint.name), name=repr(info.name)
+            )
             continue
         app.register_blueprint(blueprint, url_prefix=blueprint.url_prefix or f"/{info.name}")
 
@@ -174,7 +176,7 @@ def _install_request_hooks(app: Flask, runtime: AddonRuntime) -> None:
             extra.update(contribution)
         return {
             "languages": i18n.LANGUAGES,
-            "current_language": str(babel_locale()),
+            "current_language": i18n.current_language(),  # zh_CN / en / zh_TW (Babel says zh_Hans_CN)
             "menu_items": lambda: _visible_items(runtime.hook.register_menu()),
             "admin_links": lambda: _visible_items(runtime.hook.register_admin_links()),
             "mosaic": runtime,

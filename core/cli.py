@@ -191,7 +191,7 @@ def init_command(ctx: Context, edition, database, admin_user, admin_password, la
 
 
 def _print_initialised(app, edition, enabled, admin_user, password, generated):
-    click.echo(_("Created a %(edition)s instance at %(url)s.", edition=str(edition.title), url=_safe_url(app)))
+    click.echo(_("Created an instance of the %(edition)s at %(url)s.", edition=str(edition.title), url=_safe_url(app)))
     click.echo(_("Enabled addons: %(names)s", names=", ".join(enabled)))
     if generated:
         click.echo(_("Administrator: %(user)s  password: %(password)s", user=admin_user, password=password))
@@ -398,6 +398,45 @@ def i18n_compile():
     written = i18n.compile_catalogues(dirs, force=True)
     with create_app_context_for_messages():
         click.echo(_("%(count)d catalogues compiled.", count=len(written)))
+
+
+def _i18n_targets(addons):
+    from core import i18n_tools
+
+    try:
+        return [t.name for t in i18n_tools.targets(addons or None)]
+    except KeyError as exc:
+        with create_app_context_for_messages():
+            fail(_("Unknown addon: %(names)s", names=exc.args[0]))
+
+
+@i18n_group.command("extract")
+@click.option("--addon", "addons", multiple=True, help="Only this catalogue (an addon's name, or core); repeatable")
+def i18n_extract(addons):
+    """Extract the messages of the core and of every addon of this project into their translations/messages.pot."""
+    from core import i18n_tools
+
+    reports = i18n_tools.extract_all(_i18n_targets(addons))
+    with create_app_context_for_messages():
+        for report in reports:
+            state = _("written") if report.pot_written else _("unchanged")
+            click.echo(_("%(name)s: %(count)d messages (%(state)s)", name=report.target, count=report.messages, state=state))
+
+
+@i18n_group.command("update")
+@click.option("--addon", "addons", multiple=True, help="Only this catalogue (an addon's name, or core); repeatable")
+@click.option("--locale", "locales", multiple=True, type=click.Choice(list(i18n.LANGUAGES)), help="Default: every language")
+@click.option("--extract/--no-extract", "extract_first", default=False, help="Extract the messages first (default: use the .pot)")
+def i18n_update(addons, locales, extract_first):
+    """Create or update the .po catalogues (zh_CN, en, zh_TW) from each messages.pot, keeping existing translations."""
+    from core import i18n_tools
+
+    reports = i18n_tools.update_all(_i18n_targets(addons), locales or i18n_tools.LOCALES, extract_first=extract_first)
+    with create_app_context_for_messages():
+        labels = {"created": _("created"), "updated": _("updated"), "unchanged": _("unchanged")}
+        for report in reports:
+            states = ", ".join(f"{locale} {labels[state]}" for locale, state in report.catalogues.items())
+            click.echo(_("%(name)s: %(count)d messages; %(states)s", name=report.target, count=report.messages, states=states))
 
 
 if __name__ == "__main__":  # python -m core.cli

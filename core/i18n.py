@@ -4,6 +4,11 @@ Each addon ships its own ``translations/`` folder (``<locale>/LC_MESSAGES/messag
 given the core's folder and every discovered addon's, and merges them. Catalogues are compiled from the
 ``.po`` files (no ``.mo`` is committed): by ``mosaic i18n compile`` at install time, and again at
 start-up for any catalogue whose ``.mo`` is missing or older than its ``.po``.
+
+Catalogue folders are named by our language codes (``zh_CN``, ``zh_TW``, ``en``), but Babel parses
+``"zh_CN"`` as ``Locale("zh", script="Hans", territory="CN")`` (``str()`` -> ``zh_Hans_CN``), and
+gettext's lookup would then only try ``zh_Hans_CN/`` and ``zh/``. :class:`MosaicDomain` therefore maps
+the active locale back to one of our codes (:func:`locale_code`) and opens that folder's catalogue.
 """
 
 from __future__ import annotations
@@ -12,10 +17,15 @@ import logging
 import os
 from pathlib import Path
 
+from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
 from flask import current_app, request, session
+from flask_babel import Domain, get_locale
 from flask_login import current_user
+
+from core.extensions import babel as _babel
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +48,64 @@ def normalise(code: str | None) -> str | None:
     if low.startswith("en"):
         return "en"
     return None
+
+
+def locale_code(locale: Locale | str | None) -> str | None:
+    """A Babel locale (``zh_Hans_CN``, ``zh_Hant_TW``, ``en``...) -> ``zh_CN``/``zh_TW``/``en``, or ``None``."""
+    if locale is None:
+        return None
+    if isinstance(locale, str):
+        try:
+            locale = Locale.parse(locale.replace("-", "_"))
+        except (ValueError, TypeError):
+            return normalise(locale)
+    if locale.language == "zh":
+        traditional = locale.script == "Hant" or (not locale.script and locale.territory in ("TW", "HK", "MO"))
+        return "zh_TW" if traditional else "zh_CN"
+    return normalise(locale.language)
+
+
+def current_language() -> str:
+    """The active language as one of :data:`LANGUAGES`' codes (for templates: ``<html lang>``, the menu)."""
+    return locale_code(get_locale()) or "en"
+
+
+class MosaicDomain(Domain):
+    """Flask-Babel's message domain, looking catalogues up by our folder names (see the module doc).
+
+    Translations are cached per set of translation directories and language, so that apps with other
+    addons (tests, the CLI's bare message context) never share a merged catalogue.
+    """
+
+    def get_translations(self):
+        locale = get_locale()
+        if locale is None:  # outside any app or request context
+            return NullTranslations()
+        code = locale_code(locale) or str(locale)
+        directories = tuple(self.translation_directories)
+        key = (directories, code, self.domain[0])
+        try:
+            return self.cache[key]
+        except KeyError:
+            pass
+        translations = Translations()
+        for index, dirname in enumerate(directories):
+            domain = self.domain[0] if len(self.domain) == 1 else self.domain[index]
+            path = Path(dirname) / code / "LC_MESSAGES" / f"{domain}.mo"
+            if not path.is_file():
+                continue
+            with path.open("rb") as fh:
+                catalog = Translations(fp=fh, domain=domain)
+            translations.merge(catalog)
+            translations.plural = catalog.plural  # merge() does not copy it
+        self.cache[key] = translations
+        return translations
+
+
+#: the domain of every app (the web app, the CLI's message context): installed on the shared Babel
+#: extension object when this module is imported, before any app exists
+DOMAIN = MosaicDomain()
+_babel.domain_instance = DOMAIN  # overrides Flask-Babel's cached_property
 
 
 def instance_language() -> str:
@@ -96,6 +164,7 @@ def compile_catalogues(directories, force: bool = False) -> list[Path]:
                     write_mo(fh, catalog)
                 tmp.replace(mo_path)
                 written.append(mo_path)
+                DOMAIN.cache.clear()  # the next request reads the new catalogue
             except OSError as exc:  # a read-only install: say so, serve English
                 log.warning("cannot compile %s: %s", po_path, exc)
     return written
