@@ -42,6 +42,12 @@ def default_instance_path() -> Path:
     return Path(os.environ.get("MOSAIC_INSTANCE", "instance")).resolve()
 
 
+def addon_groups_from_env() -> tuple[str, ...]:
+    """The entry-point groups to discover addons in: ``MOSAIC_ADDON_GROUPS`` (comma-separated) or the default."""
+    groups = os.environ.get("MOSAIC_ADDON_GROUPS") or ADDON_GROUP
+    return tuple(g.strip() for g in groups.split(",") if g.strip())
+
+
 def normalise_database_url(url: str) -> str:
     """Check a database URL and pick our driver for PostgreSQL. Raises :class:`ConfigError`."""
     try:
@@ -86,7 +92,7 @@ def create_app(config: dict | None = None, instance_path: str | os.PathLike | No
     if env_url:
         app.config["DATABASE_URL"] = env_url
     if os.environ.get("MOSAIC_ADDON_GROUPS"):  # extra entry-point groups, e.g. for tests
-        app.config["ADDON_GROUPS"] = tuple(g.strip() for g in os.environ["MOSAIC_ADDON_GROUPS"].split(",") if g.strip())
+        app.config["ADDON_GROUPS"] = addon_groups_from_env()
     if os.environ.get("MOSAIC_SECRET_KEY"):
         app.config["SECRET_KEY"] = os.environ["MOSAIC_SECRET_KEY"]
     app.config.update(config or {})
@@ -201,12 +207,6 @@ def _install_request_hooks(app: Flask, runtime: AddonRuntime) -> None:
     @app.errorhandler(403)
     def forbidden(exc):
         return error_page(403, _("Not allowed"), _("You do not have permission to open this page."))
-
-
-def babel_locale():
-    from flask_babel import get_locale
-
-    return get_locale()
 
 
 def _visible_items(results) -> list:

@@ -22,7 +22,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core import i18n
 from core.addons import AddonError
-from core.app import CONFIG_FILE, ConfigError, create_app, default_instance_path, normalise_database_url
+from core.app import (
+    CONFIG_FILE,
+    ConfigError,
+    addon_groups_from_env,
+    create_app,
+    default_instance_path,
+    normalise_database_url,
+)
 from core.extensions import db
 from core.instance import InstanceError, initialise, is_initialised
 
@@ -141,7 +148,10 @@ class create_app_context_for_messages:
         from core.extensions import babel
 
         app = Flask("mosaic-cli")
-        app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(i18n.CORE_TRANSLATIONS)
+        from core.discovery import discover_addons
+
+        dirs = i18n.translation_directories(discover_addons(addon_groups_from_env()).values())
+        app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(dirs)
         babel.init_app(app)
         self._ctx = app.app_context()
         self._ctx.push()
@@ -394,7 +404,7 @@ def i18n_compile():
     """Compile the .po catalogues of the core and of every addon to .mo files (needs no database)."""
     from core.discovery import discover_addons
 
-    dirs = i18n.translation_directories(discover_addons().values())
+    dirs = i18n.translation_directories(discover_addons(addon_groups_from_env()).values())
     written = i18n.compile_catalogues(dirs, force=True)
     with create_app_context_for_messages():
         click.echo(_("%(count)d catalogues compiled.", count=len(written)))

@@ -37,6 +37,7 @@ KEYWORDS = {
     "lazy_gettext": None,
     "lazy_ngettext": (1, 2),
     "lazy_pgettext": ((1, "c"), 2),
+    "_lp": ((1, "c"), 2),
 }
 COMMENT_TAGS = ("TRANSLATORS:",)
 #: used when the project's babel.cfg is not there (an installed copy)

@@ -1,6 +1,7 @@
 """Leads (线索管理): Capture leads from every channel, assign them, follow them up and convert them."""
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 
 from core import Addon
 
@@ -9,7 +10,7 @@ addon = Addon(
     version="0.1.0",
     title=_l("Leads"),
     summary=_l("Capture leads from every channel, assign them, follow them up and convert them."),
-    category=_l("Sales"),
+    category=_lp("addon category", "Sales"),
     depends=(),
     package=__name__,
     hooks=f"{__name__}.hooks",

@@ -1,6 +1,7 @@
 """Sales (销售管理): Opportunities, sales processes, the funnel, quotes, orders and targets."""
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 
 from core import Addon
 
@@ -9,7 +10,7 @@ addon = Addon(
     version="0.1.0",
     title=_l("Sales"),
     summary=_l("Opportunities, sales processes, the funnel, quotes, orders and targets."),
-    category=_l("Sales"),
+    category=_lp("addon category", "Sales"),
     depends=(),
     package=__name__,
     hooks=f"{__name__}.hooks",

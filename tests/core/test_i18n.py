@@ -78,12 +78,13 @@ def test_translations_keep_the_placeholders(name, locale):
 
 @pytest.mark.parametrize("locale", CHINESE)
 def test_a_message_shared_by_catalogues_is_translated_alike(locale):
-    """Flask-Babel merges the catalogues into one: the same msgid must not mean two things."""
+    """Flask-Babel merges the catalogues into one: the same msgid (in the same context) must not mean two
+    things. A word used in two senses gets a context (``lazy_pgettext("addon category", "Sales")``)."""
     seen = defaultdict(set)
     for name, target in TARGETS.items():
         for message in i18n_tools.read_catalogue(target, locale):
             if message.id and message.string:
-                seen[message.id].add((str(message.string), name))
+                seen[(message.context, message.id)].add((str(message.string), name))
     conflicts = {k: v for k, v in seen.items() if len({s for s, _ in v}) > 1}
     assert not conflicts, f"{locale}: translated differently in different catalogues: {conflicts}"
 
@@ -134,15 +135,15 @@ EXPECTED = {
     # language: (<html lang>, strings on the home page, strings on the Apps page, strings that must not appear)
     "zh_CN": ("zh-CN", ["首页", "设置", "退出", "您的应用", "线索管理", "销售管理", "合同管理", "服务管理",
                         "市场营销", "移动应用", "ERP 对接"],
-              ["应用", "已启用", "技术名称", "停用", "从各个渠道获取线索"],
+              ["应用", "已启用", "技术名称", "停用", "从各个渠道获取线索", "<h2>销售</h2>", "<h2>服务</h2>"],
               ["首頁", "設定", "登出", "Settings", "Sign out", "Your apps"]),
     "zh_TW": ("zh-TW", ["首頁", "設定", "登出", "您的應用程式", "線索管理", "銷售管理", "合約管理", "服務管理",
                         "行銷管理", "行動應用", "ERP 對接"],
-              ["應用程式", "已啟用", "技術名稱", "停用", "從各個管道取得線索"],
+              ["應用程式", "已啟用", "技術名稱", "停用", "從各個管道取得線索", "<h2>銷售</h2>", "<h2>服務</h2>"],
               ["首页", "设置", "退出", "Settings", "Sign out", "Your apps"]),
     "en": ("en", ["Home", "Settings", "Sign out", "Your apps", "Leads", "Sales", "Contracts", "Service",
                   "Marketing", "Mobile", "ERP bridge"],
-           ["Apps", "Enabled", "Technical name", "Disable", "Capture leads from every channel"],
+           ["Apps", "Enabled", "Technical name", "Disable", "Capture leads from every channel", "<h2>Sales</h2>"],
            ["首页", "设置", "首頁", "設定"]),
 }
 

@@ -1,6 +1,7 @@
 """Example notes: the smallest complete third-party addon (see docs/writing-an-addon.md)."""
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 
 from core import Addon, Edition
 
@@ -9,7 +10,7 @@ addon = Addon(
     version="1.0.0",
     title=_l("Example notes"),
     summary=_l("Short notes for the team: an example of a third-party addon."),
-    category=_l("Examples"),
+    category=_lp("addon category", "Examples"),
     package=__name__,
     models=f"{__name__}.models",
     hooks=f"{__name__}.hooks",
