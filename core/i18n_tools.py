@@ -197,8 +197,9 @@ def update_catalogue(target: Target, locale: str, template: Catalog | None = Non
     old_obsolete = dict(catalog.obsolete)
     catalog.update(template, no_fuzzy_matching=True, update_creation_date=True)
     for message in catalog:
-        if message.id and not message.string and message.id in old_obsolete:
-            message.string = old_obsolete[message.id].string
+        previous = old_obsolete.get(message.id) if message.id and not message.string else None
+        if previous is not None and previous.context == message.context:
+            message.string = previous.string
             catalog.obsolete.pop(message.id, None)
     written = _write_if_changed(path, _render(catalog))
     return ("created" if created else "updated" if written else "unchanged"), written

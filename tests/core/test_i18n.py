@@ -76,6 +76,16 @@ def test_translations_keep_the_placeholders(name, locale):
     assert not problems, f"{name} {locale}: placeholders differ:\n" + "\n".join(problems)
 
 
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_english_catalogues_hold_no_chinese(name):
+    """English is the source language; a Chinese msgstr there would show Chinese to English users."""
+    leaked = [
+        m.id for m in i18n_tools.read_catalogue(TARGETS[name], "en")
+        if m.id and any("\u4e00" <= ch <= "\u9fff" for s in i18n_tools._strings(m) for ch in s)
+    ]
+    assert not leaked, f"{name}: Chinese in the English catalogue: {leaked}"
+
+
 @pytest.mark.parametrize("locale", CHINESE)
 def test_a_message_shared_by_catalogues_is_translated_alike(locale):
     """Flask-Babel merges the catalogues into one: the same msgid (in the same context) must not mean two
