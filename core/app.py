@@ -24,6 +24,7 @@ from sqlalchemy.exc import ArgumentError
 
 from core import i18n
 from core.addons import AddonRuntime
+from core.crm import models as _crm_models  # noqa: F401 - the customer base's tables join the metadata
 from core.discovery import ADDON_GROUP, load_object
 from core.extensions import babel, csrf, db, login_manager
 from core.plugins import flatten

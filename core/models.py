@@ -55,6 +55,7 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("core_department.id"), nullable=True, index=True)
     roles: Mapped[list[Role]] = relationship(secondary=user_roles, lazy="selectin")
 
     @property

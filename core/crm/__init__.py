@@ -1,0 +1,1 @@
+"""The customer base every addon stands on: organisation, customers, contacts, products, activities."""
