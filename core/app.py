@@ -138,10 +138,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _register_blueprints(app: Flask, runtime: AddonRuntime) -> None:
-    from core.views import admin, auth, main
+    from core.plugins import CORE_BLUEPRINTS
 
-    for blueprint in (main.bp, auth.bp, admin.bp):
-        app.register_blueprint(blueprint)
+    for reference in CORE_BLUEPRINTS:
+        app.register_blueprint(load_object(reference))
     for info in runtime.loadable():
         if not info.manifest.blueprint:
             continue

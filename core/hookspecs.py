@@ -96,6 +96,50 @@ def register_template_context():
     """
 
 
+@hookspec
+def register_customer_panels():
+    """Return the panels this addon adds to the 360° customer view.
+
+    Called when a customer's page is drawn. *Collected.* A disabled addon's panels disappear.
+
+    :return: a list of :class:`core.registry.CustomerPanel`; each ``render(customer, user)`` returns the
+        panel's HTML (a ``markupsafe.Markup``, usually ``render_template(...)``) and must apply
+        :func:`core.crm.visibility.visible_to` to whatever records it lists.
+    """
+
+
+@hookspec
+def register_search_providers():
+    """Return the searches this addon adds to the global search box.
+
+    Called for every global search. *Collected.*
+
+    :return: a list of :class:`core.registry.SearchProvider`; ``search(user, query, limit)`` returns at most
+        ``limit`` :class:`core.registry.SearchHit` of records the user may see.
+    """
+
+
+@hookspec
+def register_api_resources():
+    """Return the REST resources this addon serves under ``/api/v1``.
+
+    Called when an API request is routed and when ``/api/v1/openapi.json`` is built. *Collected.*
+
+    :return: a list of :class:`core.registry.ApiResource`, named after the addon
+        (``crm_lead.leads`` is served at ``/api/v1/crm_lead.leads``).
+    """
+
+
+@hookspec
+def register_picklists():
+    """Return the picklists (admin-editable value lists) this addon uses, with their default values.
+
+    Called by the picklist admin page and when an instance is initialised. *Collected.*
+
+    :return: a list of :class:`core.registry.Picklist`.
+    """
+
+
 # ---------------------------------------------------------------------------------------------------
 # Lifecycle: events around the application and the addons
 # ---------------------------------------------------------------------------------------------------

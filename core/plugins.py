@@ -16,7 +16,24 @@ import pluggy
 from core import hookspecs
 
 # The core's features that are written as hook implementations. They always run.
-CORE_PLUGINS = ("core.core_hooks",)
+CORE_PLUGINS = (
+    "core.core_hooks",
+    "core.crm.org",  # departments, data scopes, sharing rules, picklists
+    "core.crm.customers",  # customers, contacts, the 360° view, lists and search
+    "core.crm.activities",  # activities, agenda, calendar, reminders; products and currencies
+    "core.crm.api",  # the REST API and its tokens
+)
+
+# The core's blueprints, "module:attribute".
+CORE_BLUEPRINTS = (
+    "core.views.main:bp",
+    "core.views.auth:bp",
+    "core.views.admin:bp",
+    "core.crm.org:bp",
+    "core.crm.customers:bp",
+    "core.crm.activities:bp",
+    "core.crm.api:bp",
+)
 
 
 def make_plugin_manager() -> pluggy.PluginManager:

@@ -58,3 +58,55 @@ class Job:
 
     def __hash__(self) -> int:  # trigger_args is a dict
         return hash((self.id, self.func, self.trigger, tuple(sorted(self.trigger_args.items()))))
+
+
+@dataclass(frozen=True)
+class CustomerPanel:
+    """A panel of the 360° customer view.
+
+    :param key: unique, namespaced by the addon (``"crm_sales.opportunities"``).
+    :param title: lazily translated heading.
+    :param render: ``render(customer, user) -> Markup``: the panel's HTML.
+    :param order: position; lower comes first.
+    :param permission: a permission the user needs to see the panel, or ``None``.
+    """
+
+    key: str
+    title: Any
+    render: Any
+    order: int = 100
+    permission: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One result of the global search."""
+
+    title: str
+    url: str
+    kind: Any = ""
+    subtitle: str = ""
+
+
+@dataclass(frozen=True)
+class SearchProvider:
+    """A search of the global search box: ``search(user, query, limit) -> list[SearchHit]``."""
+
+    key: str
+    label: Any
+    search: Any
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class Picklist:
+    """An admin-editable list of values (industry, region...).
+
+    :param name: namespaced for addons (``"crm_lead.source"``); the core's are plain (``"industry"``).
+    :param label: lazily translated name of the list.
+    :param defaults: ``[(code, {"zh_CN": ..., "en": ..., "zh_TW": ...}), ...]`` created once.
+    """
+
+    name: str
+    label: Any
+    defaults: tuple = ()
