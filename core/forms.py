@@ -40,6 +40,7 @@ class UserForm(FlaskForm):
     email = EmailField(_l("Email"), validators=[Optional(), Email(), Length(max=255)])
     language = SelectField(_l("Language"), choices=_language_choices, validate_choice=True)
     roles = SelectMultipleField(_l("Roles"), coerce=int)
+    department = SelectField(_l("Department"), choices=[], default="", validate_choice=True)
     active = BooleanField(_l("Active"), default=True)
     password = PasswordField(_l("Password"), validators=[Optional(), Length(min=8, max=128)])
     confirm = PasswordField(
@@ -67,3 +68,23 @@ class RoleForm(FlaskForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=128)])
     is_admin = BooleanField(_l("Administrator (every permission)"))
     permissions = SelectMultipleField(_l("Permissions"))
+
+
+def _scope_choices():
+    from core.crm.org import SCOPE_LABELS
+
+    return list(SCOPE_LABELS.items())
+
+
+def scope_field_name(object_name: str) -> str:
+    """The form field holding a role's data scope on ``object_name`` (``crm_lead.lead`` -> ``scope__crm_lead__lead``)."""
+    return "scope__" + object_name.replace(".", "__")
+
+
+def role_form_class(objects):
+    """:class:`RoleForm` with one data-scope select per ``(object, label)`` of ``objects``."""
+    fields = {
+        scope_field_name(name): SelectField(label, choices=_scope_choices, default="own", validate_choice=True)
+        for name, label in objects
+    }
+    return type("RoleScopeForm", (RoleForm,), fields)

@@ -13,6 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import accounts, migrate
+from core.crm.money import ensure_currencies
+from core.crm.picklists import ensure_default_picklists
 from core.discovery import discover_editions
 from core.extensions import db
 from core.models import Setting
@@ -54,6 +56,8 @@ def initialise(app, edition_name: str, language: str, admin_user: str = "admin",
     enabled = []
     for name in edition.addons:
         enabled += runtime.enable(name)
+    ensure_default_picklists()
+    ensure_currencies()  # after the addons' migrations: a flushed write would lock SQLite for them
     Setting.put("default_language", language)
     Setting.put("edition", edition.name)
     admin_role = accounts.ensure_role("admin", _("Administrator"), is_admin=True)

@@ -110,3 +110,73 @@ class Picklist:
     name: str
     label: Any
     defaults: tuple = ()
+
+
+@dataclass(frozen=True, eq=False)
+class ApiResource:
+    """A REST resource served at ``/api/v1/<name>`` (list, fetch, create, update, delete, search).
+
+    Most of a field's description is read from the model's column (type, length, nullability, uniqueness);
+    the dictionaries below add what a column cannot say. An addon registers its leads in a few lines::
+
+        ApiResource(
+            name="crm_lead.leads", model=Lead, label=_l("Leads"),
+            fields=("id", "name", "phone", "source", "owner_id", "created_at"),
+            writable=("name", "phone", "source", "owner_id"),
+            permission_read="crm_lead.lead.read", permission_write="crm_lead.lead.write",
+            permission_delete="crm_lead.lead.delete",
+            picklists={"source": "crm_lead.source"}, filters=("source", "owner_id"), search=("search_name",),
+            before_save=lambda lead: setattr(lead, "search_name", search_key(lead.name)),
+        )
+
+    :param name: the URL segment, namespaced by the addon (``crm_lead.leads``); the core's are plain.
+    :param model: the SQLAlchemy model; records with an owner declare ``__visibility_object__`` and go
+        through :func:`core.crm.visibility.visible_to` for every read and write.
+    :param fields: the attributes returned (column names of ``model``).
+    :param writable: the fields a client may set on POST and PATCH.
+    :param required: fields a POST must give; ``None`` means every writable non-nullable column without a
+        default (``owner_id`` defaults to the token's user).
+    :param permission_read: permission for list, fetch and search (``None``: any authenticated user).
+    :param permission_write: permission for POST and PATCH (``None``: any authenticated user).
+    :param permission_delete: permission for DELETE (``None``: any authenticated user).
+    :param read_only: no POST, PATCH or DELETE (405).
+    :param deletable: ``False``: no DELETE (405), e.g. records the web UI only deactivates.
+    :param owned: ``True`` when records have an ``owner_id`` and visibility applies; ``False`` for shared
+        data such as products (permission only).
+    :param choices: ``{field: (allowed values...)}`` for fixed value lists.
+    :param picklists: ``{field: picklist name}``: the value must be an active code of that picklist.
+    :param references: ``{field: model}``: a foreign key the user must be able to see (visibility applies
+        when the referenced model has an owner).
+    :param filters: fields a list may be filtered on with ``?field=value`` (exact match).
+    :param search: columns holding normalised search keys (:mod:`core.crm.normalise`) matched by prefix
+        for ``?q=``; a column named ``phone_digits`` is matched against the query's digits.
+    :param title_field: the field shown as a search hit's title.
+    :param before_save: ``before_save(record)`` after the client's values are set, before the flush: set
+        the normalised search columns here.
+    :param after_save: ``after_save(record)`` after the flush, before the commit (derived data).
+    :param label: lazily translated plural name (OpenAPI tag, search results).
+    :param descriptions: ``{field: lazily translated description}`` for the OpenAPI document.
+    """
+
+    name: str
+    model: Any
+    fields: tuple = ()
+    writable: tuple = ()
+    required: tuple | None = None
+    permission_read: str | None = None
+    permission_write: str | None = None
+    permission_delete: str | None = None
+    read_only: bool = False
+    deletable: bool = True
+    owned: bool = True
+    choices: dict = field(default_factory=dict)
+    picklists: dict = field(default_factory=dict)
+    references: dict = field(default_factory=dict)
+    filters: tuple = ()
+    search: tuple = ()
+    title_field: str = "name"
+    before_save: Any = None
+    after_save: Any = None
+    label: Any = ""
+    descriptions: dict = field(default_factory=dict)
+    order: int = 100

@@ -8,8 +8,10 @@ from sqlalchemy import func, select
 
 from core import accounts, core_hooks
 from core.addons import AddonError
+from core.crm.models import Department, RoleScope
+from core.crm.org import department_choices, scoped_objects
 from core.extensions import db
-from core.forms import AddonActionForm, RoleForm, UserForm
+from core.forms import AddonActionForm, UserForm, role_form_class, scope_field_name
 from core.models import JobRun, Role, RolePermission, User
 from core.plugins import flatten
 from core.security import permission_required
@@ -84,7 +86,8 @@ def _title(name: str) -> str:
 @permission_required(core_hooks.ADMIN_USERS)
 def users():
     rows = db.session.execute(select(User).order_by(User.username)).scalars().all()
-    return render_template("core/users.html", users=rows)
+    departments = dict(db.session.execute(select(Department.id, Department.name)).all())
+    return render_template("core/users.html", users=rows, departments=departments)
 
 
 def _role_choices():
@@ -100,9 +103,11 @@ def edit_user(user_id: int | None = None):
         abort(404)
     form = UserForm(obj=user, new_user=user is None)
     form.roles.choices = _role_choices()
+    form.department.choices = [("", _("No department"))] + department_choices()
     if request.method == "GET" and user is not None:
         form.roles.data = [r.id for r in user.roles]
         form.language.data = user.language or ""
+        form.department.data = str(user.department_id or "")
     if form.validate_on_submit():
         clash = db.session.execute(
             select(User).where(func.lower(User.username) == form.username.data.lower())
@@ -117,6 +122,7 @@ def edit_user(user_id: int | None = None):
             user.email = form.email.data or ""
             user.language = form.language.data or None
             user.active = form.active.data
+            user.department_id = int(form.department.data) if form.department.data else None
             user.roles = [db.session.get(Role, rid) for rid in form.roles.data]
             if form.password.data:
                 accounts.set_password(user, form.password.data)
@@ -146,10 +152,14 @@ def edit_role(role_id: int | None = None):
     if role_id is not None and role is None:
         abort(404)
     perms = all_permissions()
-    form = RoleForm(obj=role)
+    objects = scoped_objects()
+    form = role_form_class(objects)(obj=role)
     form.permissions.choices = [(p.name, str(p.label)) for p in perms]
+    scopes = _role_scopes(role)
     if request.method == "GET" and role is not None:
         form.permissions.data = sorted(role.permission_names)
+        for name, _label in objects:
+            form[scope_field_name(name)].data = scopes[name].scope if name in scopes else "own"
     if form.validate_on_submit():
         clash = db.session.execute(select(Role).where(Role.name == form.name.data)).scalar()
         if clash is not None and clash is not role:
@@ -166,13 +176,34 @@ def edit_role(role_id: int | None = None):
             role.permissions = [p for p in role.permissions if p.permission in wanted]
             have = role.permission_names
             role.permissions.extend(RolePermission(permission=n) for n in sorted(wanted - have))
+            db.session.flush()
+            # Scopes of objects not shown (a disabled addon's) are kept, like its permissions.
+            for name, _label in objects:
+                scope = form[scope_field_name(name)].data
+                if name in scopes:
+                    scopes[name].scope = scope
+                else:
+                    db.session.add(RoleScope(role_id=role.id, object=name, scope=scope))
             db.session.commit()
             flash(_("Saved."), "success")
             return redirect(url_for("admin.roles"))
     return (
-        render_template("core/role_form.html", form=form, role=role, permissions=perms),
+        render_template(
+            "core/role_form.html",
+            form=form,
+            role=role,
+            permissions=perms,
+            scope_fields=[(label, form[scope_field_name(name)]) for name, label in objects],
+        ),
         400 if form.errors else 200,
     )
+
+
+def _role_scopes(role) -> dict[str, RoleScope]:
+    if role is None or role.id is None:
+        return {}
+    rows = db.session.execute(select(RoleScope).where(RoleScope.role_id == role.id)).scalars()
+    return {row.object: row for row in rows}
 
 
 # -- Jobs ---------------------------------------------------------------------------------------------

@@ -1,0 +1,249 @@
+"""The fields of an API resource: read from the model's columns, parsed, validated and serialised."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+
+from flask_babel import gettext as _
+from sqlalchemy import Boolean, Date, DateTime, Integer, Numeric, String, Text, func, select
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.types import JSON
+
+from core.crm.api_auth import ApiError
+from core.extensions import db
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    kind: str  # string text integer decimal boolean date datetime object
+    nullable: bool
+    required: bool
+    writable: bool
+    max_length: int | None = None
+    precision: int | None = None
+    scale: int | None = None
+    choices: tuple = ()
+    picklist: str | None = None
+    reference: object = None
+    unique: bool = False
+    description: str = ""
+
+
+class FieldError(Exception):
+    pass
+
+
+def _kind(column_type) -> str:
+    if isinstance(column_type, Boolean):
+        return "boolean"
+    if isinstance(column_type, Integer):
+        return "integer"
+    if isinstance(column_type, Numeric):
+        return "decimal"
+    if isinstance(column_type, DateTime):
+        return "datetime"
+    if isinstance(column_type, Date):
+        return "date"
+    if isinstance(column_type, Text):
+        return "text"
+    if isinstance(column_type, String):
+        return "string"
+    if isinstance(column_type, JSON):
+        return "object"
+    return "string"
+
+
+@lru_cache(maxsize=512)
+def field_specs(resource) -> dict[str, FieldSpec]:
+    """``{name: FieldSpec}`` of ``resource``, in the order of ``resource.fields``."""
+    columns = sa_inspect(resource.model).columns
+    specs = {}
+    for name in resource.fields:
+        column = columns[name]
+        has_default = column.default is not None or column.server_default is not None
+        writable = name in resource.writable
+        if resource.required is None:
+            required = writable and not column.nullable and not has_default and name != "owner_id"
+        else:
+            required = name in resource.required
+        specs[name] = FieldSpec(
+            name=name,
+            kind=_kind(column.type),
+            nullable=bool(column.nullable),
+            required=required,
+            writable=writable,
+            max_length=getattr(column.type, "length", None) if isinstance(column.type, String) else None,
+            precision=getattr(column.type, "precision", None),
+            scale=getattr(column.type, "scale", None),
+            choices=tuple(resource.choices.get(name, ())),
+            picklist=resource.picklists.get(name),
+            reference=resource.references.get(name),
+            unique=bool(column.unique),
+            description=resource.descriptions.get(name, ""),
+        )
+    return specs
+
+
+def parse_value(spec: FieldSpec, raw):
+    """A JSON value -> the Python value for ``spec``'s column (raises :class:`FieldError`)."""
+    if raw is None:
+        if not spec.nullable:
+            raise FieldError(_("This field cannot be empty."))
+        return None
+    kind = spec.kind
+    if kind in ("string", "text"):
+        if not isinstance(raw, str):
+            raise FieldError(_("Must be a string."))
+        value = raw.strip()
+        if spec.max_length and len(value) > spec.max_length:
+            raise FieldError(_("At most %(max)d characters.", max=spec.max_length))
+        return value
+    if kind == "integer":
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise FieldError(_("Must be an integer."))
+        return raw
+    if kind == "boolean":
+        if not isinstance(raw, bool):
+            raise FieldError(_("Must be true or false."))
+        return raw
+    if kind == "decimal":
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+            raise FieldError(_("Must be a decimal number, e.g. \"12.50\"."))
+        try:
+            value = Decimal(str(raw))
+        except InvalidOperation:
+            raise FieldError(_("Must be a decimal number, e.g. \"12.50\".")) from None
+        if not value.is_finite():
+            raise FieldError(_("Must be a decimal number, e.g. \"12.50\"."))
+        if spec.scale is not None and value != value.quantize(Decimal(1).scaleb(-spec.scale)):
+            raise FieldError(_("At most %(scale)d decimal places.", scale=spec.scale))
+        if spec.precision is not None and spec.scale is not None:
+            if abs(value) >= Decimal(10) ** (spec.precision - spec.scale):
+                raise FieldError(_("The number is too large."))
+        return value
+    if kind == "date":
+        try:
+            return date.fromisoformat(_text(raw))
+        except ValueError:
+            raise FieldError(_("Must be a date like 2024-05-31.")) from None
+    if kind == "datetime":
+        try:
+            value = datetime.fromisoformat(_text(raw))
+        except ValueError:
+            raise FieldError(_("Must be a date and time like 2024-05-31T14:30:00Z.")) from None
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+    return raw
+
+
+def _text(raw) -> str:
+    if not isinstance(raw, str):
+        raise ValueError(raw)
+    return raw
+
+
+def serialise_value(value):
+    if isinstance(value, datetime):
+        return value.replace(microsecond=0).isoformat() + "Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def serialise(resource, record) -> dict:
+    return {name: serialise_value(getattr(record, name)) for name in resource.fields}
+
+
+def _referenced_visible(user, model, value) -> bool:
+    from core.crm.visibility import get_visible
+
+    if hasattr(model, "__visibility_object__"):
+        return get_visible(user, model, value) is not None
+    return db.session.get(model, value) is not None
+
+
+def _owner_allowed(user, resource, owner_id: int) -> bool:
+    from core.crm.visibility import reach
+    from core.models import User
+
+    owner = db.session.get(User, owner_id)
+    if owner is None or not owner.active:
+        return False
+    if owner_id == user.id:
+        return True
+    r = reach(user, resource.model.__visibility_object__, "write")
+    return r.everything or owner_id in r.owner_ids
+
+
+def _picklist_codes(name: str) -> set[str]:
+    from core.crm.models import PicklistValue
+
+    return set(
+        db.session.execute(
+            select(PicklistValue.code).where(PicklistValue.picklist == name, PicklistValue.active.is_(True))
+        ).scalars()
+    )
+
+
+def validate(resource, payload, user, record=None) -> dict:
+    """The cleaned values of a POST (``record`` is ``None``) or PATCH body; raises a 400 :class:`ApiError`."""
+    if not isinstance(payload, dict):
+        raise ApiError(400, "invalid_body", _("The request body must be a JSON object."))
+    specs = field_specs(resource)
+    errors: dict[str, str] = {}
+    cleaned = {}
+    for key, raw in payload.items():
+        spec = specs.get(key)
+        if spec is None:
+            errors[key] = _("Unknown field.")
+            continue
+        if not spec.writable:
+            errors[key] = _("This field is read-only.")
+            continue
+        try:
+            cleaned[key] = parse_value(spec, raw)
+        except FieldError as exc:
+            errors[key] = str(exc)
+    if record is None:
+        for spec in specs.values():
+            if spec.required and key_missing(cleaned, errors, spec.name):
+                errors[spec.name] = _("This field is required.")
+    for name, value in cleaned.items():
+        if name in errors or value is None:
+            continue
+        spec = specs[name]
+        if spec.required and value == "":
+            errors[name] = _("This field is required.")
+        elif spec.choices and value not in spec.choices:
+            errors[name] = _("Must be one of: %(values)s.", values=", ".join(map(str, spec.choices)))
+        elif spec.picklist and value != "" and value not in _picklist_codes(spec.picklist):
+            errors[name] = _("“%(value)s” is not a value of this list.", value=value)
+        elif spec.reference is not None and not _referenced_visible(user, spec.reference, value):
+            errors[name] = _("There is no such record, or you may not see it.")
+        elif name == "owner_id" and resource.owned and not _owner_allowed(user, resource, value):
+            errors[name] = _("You may not give records to this user.")
+        elif spec.unique and _taken(resource, name, value, record):
+            errors[name] = _("This value is already used by another record.")
+    if errors:
+        raise ApiError(400, "validation", _("Some fields are not valid."), errors)
+    return cleaned
+
+
+def key_missing(cleaned: dict, errors: dict, name: str) -> bool:
+    return name not in errors and (name not in cleaned or cleaned[name] is None)
+
+
+def _taken(resource, name: str, value, record) -> bool:
+    model = resource.model
+    column = getattr(model, name)
+    stmt = select(func.count()).select_from(model).where(column == value)
+    if record is not None:
+        stmt = stmt.where(model.id != record.id)
+    return db.session.execute(stmt).scalar() > 0

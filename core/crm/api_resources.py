@@ -1,0 +1,146 @@
+"""The core's API resources: customers, contacts, products, activities."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from flask_babel import lazy_gettext as _l
+
+from core.crm import normalise
+from core.crm.activities import CONTACT_KINDS, PRODUCT_WRITE, touch_last_contacted
+from core.crm.customers import (
+    CONTACT_DELETE,
+    CONTACT_READ,
+    CONTACT_WRITE,
+    CUSTOMER_DELETE,
+    CUSTOMER_READ,
+    CUSTOMER_WRITE,
+)
+from core.registry import ApiResource
+from core.timeutil import utcnow
+
+# Picklist names (core.crm.picklists declares them with their defaults).
+INDUSTRY, REGION, CUSTOMER_TYPE, CONTACT_ROLE = "industry", "region", "customer_type", "contact_role"
+
+
+def customer_keys(customer) -> None:
+    customer.search_name = normalise.search_key(customer.name)
+    customer.initials = normalise.initials(customer.name)
+    customer.phone_digits = normalise.phone_digits(customer.phone)
+
+
+def contact_keys(contact) -> None:
+    contact.search_name = normalise.search_key(contact.name)
+    contact.initials = normalise.initials(contact.name)
+    contact.phone_digits = normalise.phone_digits(contact.mobile or contact.phone)
+    contact.email_key = (contact.email or "").strip().casefold()[:255]
+
+
+def product_keys(product) -> None:
+    product.search_name = normalise.search_key(product.name)
+
+
+def activity_before_save(activity) -> None:
+    if activity.status == "done" and activity.done_at is None:
+        activity.done_at = utcnow()
+
+
+def activity_after_save(activity) -> None:
+    """Like the web UI: a done contact activity moves its customer's ``last_contacted_at``."""
+    if activity.status == "done" and activity.kind in CONTACT_KINDS and activity.customer_id:
+        touch_last_contacted([activity.customer_id])
+
+
+@lru_cache(maxsize=1)
+def core_resources() -> tuple[ApiResource, ...]:
+    """Built once (field descriptions are cached per resource object)."""
+    from core.crm.models import (
+        ACTIVITY_KINDS,
+        ACTIVITY_STATES,
+        CLASSIFICATIONS,
+        Activity,
+        Contact,
+        Currency,
+        Customer,
+        Product,
+    )
+
+    customers = ApiResource(
+        name="customers",
+        model=Customer,
+        label=_l("Customers"),
+        fields=(
+            "id", "name", "classification", "industry", "region", "type", "status", "owner_id", "parent_id",
+            "address", "phone", "email", "website", "last_contacted_at", "created_at", "updated_at",
+        ),
+        writable=(
+            "name", "classification", "industry", "region", "type", "status", "owner_id", "parent_id",
+            "address", "phone", "email", "website",
+        ),
+        permission_read=CUSTOMER_READ,
+        permission_write=CUSTOMER_WRITE,
+        permission_delete=CUSTOMER_DELETE,
+        choices={"classification": CLASSIFICATIONS},
+        picklists={"industry": INDUSTRY, "region": REGION, "type": CUSTOMER_TYPE},
+        references={"parent_id": Customer},
+        filters=("classification", "industry", "region", "type", "status", "owner_id", "parent_id"),
+        search=("search_name", "initials", "phone_digits"),
+        before_save=customer_keys,
+        order=10,
+    )
+    contacts = ApiResource(
+        name="contacts",
+        model=Contact,
+        label=_l("Contacts"),
+        fields=(
+            "id", "customer_id", "name", "title", "mobile", "phone", "email", "birthday", "decision_role",
+            "owner_id", "created_at", "updated_at",
+        ),
+        writable=("customer_id", "name", "title", "mobile", "phone", "email", "birthday", "decision_role", "owner_id"),
+        permission_read=CONTACT_READ,
+        permission_write=CONTACT_WRITE,
+        permission_delete=CONTACT_DELETE,
+        picklists={"decision_role": CONTACT_ROLE},
+        references={"customer_id": Customer},
+        filters=("customer_id", "owner_id"),
+        search=("search_name", "initials", "phone_digits", "email_key"),
+        before_save=contact_keys,
+        order=20,
+    )
+    products = ApiResource(
+        name="products",
+        model=Product,
+        label=_l("Products"),
+        fields=("id", "code", "name", "category", "unit", "list_price", "currency", "active"),
+        writable=("code", "name", "category", "unit", "list_price", "currency", "active"),
+        permission_write=PRODUCT_WRITE,  # everyone signed in sees products; products are deactivated, not deleted
+        deletable=False,
+        owned=False,
+        references={"currency": Currency},
+        filters=("code", "category", "currency", "active"),
+        search=("search_name",),
+        before_save=product_keys,
+        order=30,
+    )
+    activities = ApiResource(
+        name="activities",
+        model=Activity,
+        label=_l("Activities"),
+        title_field="subject",
+        fields=(
+            "id", "kind", "subject", "notes", "status", "due_at", "done_at", "next_follow_up", "customer_id",
+            "contact_id", "related_object", "related_id", "owner_id", "created_at",
+        ),
+        writable=(
+            "kind", "subject", "notes", "status", "due_at", "done_at", "next_follow_up", "customer_id",
+            "contact_id", "owner_id",
+        ),
+        deletable=False,  # as in the web UI: activities are cancelled, not deleted; visibility alone applies
+        choices={"kind": ACTIVITY_KINDS, "status": ACTIVITY_STATES},
+        references={"customer_id": Customer, "contact_id": Contact},
+        filters=("kind", "status", "customer_id", "contact_id", "owner_id"),
+        before_save=activity_before_save,
+        after_save=activity_after_save,
+        order=40,
+    )
+    return customers, contacts, products, activities

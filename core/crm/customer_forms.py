@@ -1,0 +1,157 @@
+"""Forms of customers and contacts, and the picklist and reference helpers they use."""
+
+from __future__ import annotations
+
+import re
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, EmailField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional, Regexp
+
+CLASSIFICATION_CHOICES = (("normal", _l("Normal")), ("vip", _l("VIP")), ("strategic", _l("Strategic")))
+STATUS_CHOICES = (("active", _l("Active")), ("inactive", _l("Inactive")))
+ACTIVITY_KIND_LABELS = {
+    "call": _l("Call"), "visit": _l("Visit"), "meeting": _l("Meeting"), "task": _l("Task"),
+    "email": _l("Email"), "sms": _l("SMS"), "note": _l("Note"),
+}
+ACTIVITY_STATE_LABELS = {"planned": _l("Planned"), "done": _l("Done"), "cancelled": _l("Cancelled")}
+#: customer column -> picklist name
+CUSTOMER_PICKLISTS = {"industry": "industry", "region": "region", "type": "customer_type"}
+CONTACT_PICKLISTS = {"decision_role": "contact_role"}
+EMAIL = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("Invalid email address."))
+_TAG_SPLIT = re.compile(r"[,，;；、]+")
+
+
+def picklist_choices(name: str, include: str | None = None) -> list[tuple[str, str]]:
+    """``[(code, label)]`` of a picklist in the reader's language (raw codes if the helper is missing)."""
+    try:
+        from core.crm.picklists import picklist_choices as choices
+    except ImportError:  # pragma: no cover - the organisation module provides it
+        from core.crm.models import PicklistValue
+        from core.extensions import db
+
+        rows = db.session.query(PicklistValue).filter_by(picklist=name).order_by(PicklistValue.sort).all()
+        return [(row.code, row.code) for row in rows if row.active or row.code == include]
+    return choices(name, include=include)
+
+
+def picklist_label(name: str, code: str | None) -> str:
+    if not code:
+        return ""
+    try:
+        from core.crm.picklists import picklist_label as label
+    except ImportError:  # pragma: no cover
+        return code
+    return label(name, code)
+
+
+def labels() -> dict:
+    """Template variables naming fixed values (classification, status, activity kind and state)."""
+    return {
+        "classification_choices": CLASSIFICATION_CHOICES,
+        "classification_labels": dict(CLASSIFICATION_CHOICES),
+        "status_choices": STATUS_CHOICES,
+        "status_labels": dict(STATUS_CHOICES),
+        "activity_kinds": ACTIVITY_KIND_LABELS,
+        "activity_states": ACTIVITY_STATE_LABELS,
+        "picklist_label": picklist_label,
+    }
+
+
+def split_tags(text: str | None) -> list[str]:
+    names = []
+    for part in _TAG_SPLIT.split(text or ""):
+        part = part.strip()[:64]
+        if part and part not in names:
+            names.append(part)
+    return names
+
+
+class ReferenceField(StringField):
+    """A reference to another record typed as text; suggestions fill in ``"label #id"``."""
+
+    def __init__(self, label=None, validators=None, suggest: str = "", **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.suggest = suggest
+
+
+class CustomerForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=255)])
+    classification = SelectField(_l("Classification"), choices=CLASSIFICATION_CHOICES, default="normal")
+    industry = SelectField(_l("Industry"), validate_choice=True)
+    region = SelectField(_l("Region"), validate_choice=True)
+    type = SelectField(_l("Customer type"), validate_choice=True)
+    status = SelectField(_l("Status"), choices=STATUS_CHOICES, default="active")
+    owner = ReferenceField(_l("Owner"), validators=[Optional(), Length(max=300)], suggest="crm_customers.suggest_users")
+    parent = ReferenceField(
+        _l("Parent customer"), validators=[Optional(), Length(max=300)], suggest="crm_customers.suggest"
+    )
+    address = StringField(_l("Address"), validators=[Optional(), Length(max=500)])
+    phone = StringField(
+        _l("Phone"),
+        validators=[
+            Optional(),
+            Length(max=64),
+            Regexp(r"^[\d\s+()\-.#*/转extEXT]*$", message=_l("A phone number has digits, spaces and + - ( ) only.")),
+        ],
+    )
+    email = EmailField(_l("Email"), validators=[Optional(), Length(max=255), EMAIL])
+    website = StringField(
+        _l("Website"),
+        validators=[Optional(), Length(max=255), Regexp(r"^\S+$", message=_l("A web address has no spaces."))],
+    )
+    tags = StringField(
+        _l("Tags"), validators=[Optional(), Length(max=500)], description=_l("Separate tags with commas.")
+    )
+
+    def set_choices(self, customer=None) -> None:
+        for attr, picklist in CUSTOMER_PICKLISTS.items():
+            current = getattr(customer, attr, None) if customer is not None else None
+            getattr(self, attr).choices = [("", "—")] + picklist_choices(picklist, include=current)
+
+
+class ContactForm(FlaskForm):
+    customer = ReferenceField(
+        _l("Customer"), validators=[DataRequired(), Length(max=300)], suggest="crm_customers.suggest"
+    )
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=128)])
+    title = StringField(_l("Job title"), validators=[Optional(), Length(max=128)])
+    mobile = StringField(
+        _l("Mobile"),
+        validators=[
+            Optional(),
+            Length(max=64),
+            Regexp(r"^[\d\s+()\-.]*$", message=_l("A phone number has digits, spaces and + - ( ) only.")),
+        ],
+    )
+    phone = StringField(
+        _l("Phone"),
+        validators=[
+            Optional(),
+            Length(max=64),
+            Regexp(r"^[\d\s+()\-.#*/转extEXT]*$", message=_l("A phone number has digits, spaces and + - ( ) only.")),
+        ],
+    )
+    email = EmailField(_l("Email"), validators=[Optional(), Length(max=255), EMAIL])
+    birthday = DateField(_l("Birthday"), validators=[Optional()])
+    decision_role = SelectField(_l("Role in the decision"), validate_choice=True)
+    owner = ReferenceField(
+        _l("Owner"),
+        validators=[Optional(), Length(max=300)],
+        suggest="crm_customers.suggest_users",
+        description=_l("Empty: the customer's owner."),
+    )
+
+    def set_choices(self, contact=None) -> None:
+        current = contact.decision_role if contact is not None else None
+        self.decision_role.choices = [("", "—")] + picklist_choices("contact_role", include=current)
+
+
+class SaveViewForm(FlaskForm):
+    name = StringField(_l("View name"), validators=[DataRequired(), Length(max=128)])
+    shared = BooleanField(_l("Share with everyone"))
+
+
+class ActionForm(FlaskForm):
+    """Only the CSRF token (delete buttons, bulk actions)."""

@@ -1,0 +1,319 @@
+"""Customer pages: the list, the form, the 360° view, deletion, bulk actions and the suggestions."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+from flask_login import current_user
+from markupsafe import Markup
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from core.crm import list_views, lists
+from core.crm.customer_forms import (
+    CUSTOMER_PICKLISTS,
+    ActionForm,
+    CustomerForm,
+    labels,
+    picklist_choices,
+    split_tags,
+)
+from core.crm.customers import CUSTOMER_DELETE, CUSTOMER_READ, CUSTOMER_WRITE, bp
+from core.crm.models import Activity, Contact, Customer, Tag, customer_tags
+from core.crm.visibility import get_visible, get_visible_or_404, visible_to
+from core.extensions import db
+from core.models import User
+from core.plugins import flatten
+from core.security import permission_required
+
+SUGGEST_LIMIT = 20
+#: plain text fields first, then the picklist codes (empty -> NULL)
+CUSTOMER_FIELDS = ("name", "classification", "status", "address", "phone", "email", "website",
+                   "industry", "region", "type")
+TIMELINE_LIMIT = 30
+
+
+def _tag_filter(name: str):
+    return exists().where(
+        customer_tags.c.customer_id == Customer.id,
+        customer_tags.c.tag_id == select(Tag.id).where(Tag.name == name).scalar_subquery(),
+    )
+
+
+def tags_by_name(names: list[str]) -> list[Tag]:
+    """The tags called ``names``, created when missing."""
+    if not names:
+        return []
+    found = {t.name: t for t in db.session.execute(select(Tag).where(Tag.name.in_(names))).scalars()}
+    for name in names:
+        if name not in found:
+            found[name] = Tag(name=name)
+            db.session.add(found[name])
+    return [found[name] for name in names]
+
+
+def _add_tag(records, form):
+    names = split_tags(form.get("tag"))
+    if not names:
+        return 0, _l("Type the tag to add.")
+    tags = tags_by_name(names)
+    changed = 0
+    for customer in records:
+        missing = [tag for tag in tags if tag not in customer.tags]
+        if missing:
+            customer.tags.extend(missing)
+            changed += 1
+    return changed, None
+
+
+def delete_customer(customer: Customer) -> bool:
+    """Delete a customer with its contacts; its activities and subsidiaries are kept, detached.
+
+    Refused (``False``) when records of an addon still refer to it.
+    """
+    try:
+        with db.session.begin_nested():
+            db.session.execute(update(Customer).where(Customer.parent_id == customer.id).values(parent_id=None))
+            contact_ids = select(Contact.id).where(Contact.customer_id == customer.id).scalar_subquery()
+            db.session.execute(
+                update(Activity).where(or_(Activity.customer_id == customer.id, Activity.contact_id.in_(contact_ids)))
+                .values(customer_id=None, contact_id=None)
+            )
+            for contact in db.session.execute(select(Contact).where(Contact.customer_id == customer.id)).scalars():
+                db.session.delete(contact)
+            db.session.delete(customer)
+            db.session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+CUSTOMERS = lists.ListSpec(
+    model=Customer,
+    sorts={
+        "name": Customer.search_name,
+        "classification": Customer.classification,
+        "industry": Customer.industry,
+        "region": Customer.region,
+        "status": Customer.status,
+        "created": Customer.created_at,
+        "updated": Customer.updated_at,
+        "contacted": Customer.last_contacted_at,
+    },
+    default_sort="name",
+    filters={
+        "classification": Customer.classification,
+        "industry": Customer.industry,
+        "region": Customer.region,
+        "type": Customer.type,
+        "status": Customer.status,
+        "parent": Customer.parent_id,
+    },
+    search_columns=(Customer.search_name, Customer.initials),
+    phone_column=Customer.phone_digits,
+    tag_filter=_tag_filter,
+    bulk_actions=(
+        lists.assign_owner_action(CUSTOMER_WRITE),
+        lists.BulkAction("add_tag", _l("Add tag"), CUSTOMER_WRITE, _add_tag),
+        lists.delete_action(CUSTOMER_DELETE, delete_customer),
+    ),
+)
+
+
+# -- list ---------------------------------------------------------------------------------------------
+@bp.route("/customers/")
+@permission_required(CUSTOMER_READ)
+def index():
+    owner = request.args.get("owner", "")
+    owner_filter = db.session.get(User, int(owner)) if owner.isdigit() else None
+    filter_choices = {attr: picklist_choices(name) for attr, name in CUSTOMER_PICKLISTS.items()}
+    return list_views.list_page(CUSTOMERS, "crm_customers.index", "core/crm/customer_list.html",
+                                filter_choices=filter_choices, owner_filter=owner_filter, **labels())
+
+
+@bp.route("/customers/views", methods=["POST"])
+@permission_required(CUSTOMER_READ)
+def save_view():
+    return list_views.save_view(CUSTOMERS, "crm_customers.index")
+
+
+@bp.route("/customers/views/<int:view_id>/delete", methods=["POST"])
+@permission_required(CUSTOMER_READ)
+def delete_view(view_id: int):
+    return list_views.delete_view(CUSTOMERS, "crm_customers.index", view_id)
+
+
+@bp.route("/customers/bulk", methods=["POST"])
+@permission_required(CUSTOMER_READ)
+def bulk():
+    return list_views.bulk(CUSTOMERS, "crm_customers.index",
+                           lambda n: ngettext("%(num)d customer changed.", "%(num)d customers changed.", n))
+
+
+# -- form ---------------------------------------------------------------------------------------------
+def _user_ref(user) -> str:
+    return f"{user.label} #{user.id}" if user is not None else ""
+
+
+def customer_ref(customer) -> str:
+    return f"{customer.name} #{customer.id}" if customer is not None else ""
+
+
+def resolve_owner(form_field, default):
+    """The active user a reference field names (``default`` when empty); ``None`` with an error set."""
+    if not (form_field.data or "").strip():
+        return default
+    user_id = lists.reference_id(form_field.data)
+    user = db.session.get(User, user_id) if user_id else None
+    if user is None or not user.active:
+        form_field.errors.append(_("Pick an active user from the suggestions."))
+        return None
+    return user
+
+
+def resolve_customer(form_field, user):
+    """The visible customer a reference field names; ``None`` with an error set."""
+    customer = get_visible(user, Customer, lists.reference_id(form_field.data))
+    if customer is None:
+        form_field.errors.append(_("Pick a customer from the suggestions."))
+    return customer
+
+
+def _creates_cycle(customer: Customer, parent: Customer) -> bool:
+    node, steps = parent, 0
+    while node is not None and steps < 100:
+        if node.id == customer.id:
+            return True
+        node = db.session.get(Customer, node.parent_id) if node.parent_id else None
+        steps += 1
+    return node is not None
+
+
+@bp.route("/customers/new", methods=["GET", "POST"])
+@bp.route("/customers/<int:customer_id>/edit", methods=["GET", "POST"])
+@permission_required(CUSTOMER_WRITE)
+def edit(customer_id: int | None = None):
+    customer = get_visible_or_404(current_user, Customer, customer_id, access="write") if customer_id else None
+    if customer is not None:
+        data = {attr: getattr(customer, attr) or "" for attr in CUSTOMER_FIELDS}
+        data.update(owner=_user_ref(customer.owner), parent=customer_ref(customer.parent) if customer.parent_id else "",
+                    tags=", ".join(tag.name for tag in customer.tags))
+    else:
+        parent = get_visible(current_user, Customer, request.args.get("parent")) if request.args.get("parent") else None
+        data = {"owner": _user_ref(current_user), "parent": customer_ref(parent)}
+    form = CustomerForm(data=data)
+    form.set_choices(customer)
+    if form.validate_on_submit():
+        owner = resolve_owner(form.owner, customer.owner if customer is not None else current_user)
+        parent = None
+        if (form.parent.data or "").strip():
+            parent = resolve_customer(form.parent, current_user)
+            if parent is not None and customer is not None and _creates_cycle(customer, parent):
+                form.parent.errors.append(_("A customer cannot be its own parent or a parent of its parents."))
+                parent = None
+        if owner is not None and not form.owner.errors and not form.parent.errors:
+            if customer is None:
+                customer = Customer()
+                db.session.add(customer)
+            for attr in CUSTOMER_FIELDS[:7]:
+                setattr(customer, attr, (getattr(form, attr).data or "").strip())
+            for attr in CUSTOMER_FIELDS[7:]:
+                setattr(customer, attr, getattr(form, attr).data or None)
+            customer.owner_id = owner.id
+            customer.parent_id = parent.id if parent is not None else None
+            customer.tags = tags_by_name(split_tags(form.tags.data))
+            db.session.commit()
+            flash(_("Customer “%(name)s” saved.", name=customer.name), "success")
+            return redirect(url_for("crm_customers.view", customer_id=customer.id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("core/crm/customer_form.html", form=form, customer=customer), status
+
+
+@bp.route("/customers/<int:customer_id>/delete", methods=["POST"])
+@permission_required(CUSTOMER_DELETE)
+def delete(customer_id: int):
+    customer = get_visible_or_404(current_user, Customer, customer_id, access="write")
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    name = customer.name
+    if delete_customer(customer):
+        db.session.commit()
+        flash(_("Customer “%(name)s” deleted.", name=name), "success")
+        return redirect(url_for("crm_customers.index"))
+    db.session.rollback()
+    flash(_("“%(name)s” cannot be deleted: other records still refer to it.", name=name), "error")
+    return redirect(url_for("crm_customers.view", customer_id=customer_id))
+
+
+# -- the 360° view ------------------------------------------------------------------------------------
+def customer_panels(customer, user) -> list[tuple]:
+    """``(panel, html)`` of every enabled addon's panel the user may see, in order."""
+    panels = flatten(current_app.extensions["mosaic"].hook.register_customer_panels())
+    out = []
+    for panel in sorted(panels, key=lambda p: (p.order, p.key)):
+        if not user.can(panel.permission):
+            continue
+        out.append((panel, Markup(panel.render(customer, user))))
+    return out
+
+
+@bp.route("/customers/<int:customer_id>")
+@permission_required(CUSTOMER_READ)
+def view(customer_id: int):
+    customer = get_visible_or_404(current_user, Customer, customer_id)
+    parent = get_visible(current_user, Customer, customer.parent_id) if customer.parent_id else None
+    children = db.session.execute(
+        visible_to(current_user, select(Customer).where(Customer.parent_id == customer.id), Customer)
+        .order_by(Customer.search_name, Customer.id)
+        .limit(100)
+    ).unique().scalars().all()
+    timeline = db.session.execute(
+        visible_to(current_user, select(Activity).where(Activity.customer_id == customer.id), Activity)
+        .order_by(Activity.id.desc())
+        .limit(TIMELINE_LIMIT)
+    ).scalars().all()
+    writable = get_visible(current_user, Customer, customer.id, access="write") is not None
+    return render_template(
+        "core/crm/customer_view.html",
+        customer=customer,
+        parent=parent,
+        children=children,
+        timeline=timeline,
+        panels=customer_panels(customer, current_user),
+        writable=writable,
+        action_form=ActionForm(),
+        **labels(),
+    )
+
+
+# -- suggestions for reference fields -----------------------------------------------------------------
+@bp.route("/customers/suggest")
+def suggest():
+    """``[{"id", "label", "value"}]``: at most 20 visible customers whose name, initials or phone start with q."""
+    q = (request.args.get("q") or "").strip()[:100]
+    if not q:
+        return jsonify([])
+    conditions = lists.text_conditions(q, (Customer.search_name, Customer.initials), Customer.phone_digits)
+    if not conditions:
+        return jsonify([])
+    stmt = visible_to(current_user, select(Customer).where(or_(*conditions)), Customer)
+    rows = db.session.execute(stmt.order_by(Customer.search_name, Customer.id).limit(SUGGEST_LIMIT)).unique().scalars()
+    return jsonify([{"id": c.id, "label": c.name, "value": customer_ref(c)} for c in rows])
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+@bp.route("/users/suggest")
+def suggest_users():
+    """``[{"id", "label", "value"}]``: at most 20 active users whose username or name starts with q."""
+    q = (request.args.get("q") or "").strip()[:64]
+    stmt = select(User).where(User.active.is_(True))
+    if q:
+        pattern = _like_prefix(q)
+        stmt = stmt.where(or_(User.username.ilike(pattern, escape="\\"), User.display_name.ilike(pattern, escape="\\")))
+    rows = db.session.execute(stmt.order_by(User.username).limit(SUGGEST_LIMIT)).scalars()
+    return jsonify([{"id": u.id, "label": u.label, "value": _user_ref(u)} for u in rows])

@@ -1,0 +1,450 @@
+"""The list engine: filtered, sorted, keyset-paginated lists of owned records, saved views, bulk actions.
+
+Every list of owned records (customers, contacts; an addon's leads, opportunities...) is described once
+by a :class:`ListSpec` and drawn with :func:`run`, which
+
+* starts from ``visible_to(user, select(model), model)`` — a list never shows a record its reader may not
+  see;
+* applies the filters of the request's query string, each one whitelisted by the spec: ``q`` (text search:
+  prefix range scans on the normalised ``search_name``/``initials`` columns, on ``phone_digits`` when the
+  query looks like a phone number, and on any extra key column), ``owner`` (a user id or ``me``), ``tag``
+  and equality on the spec's ``filters``;
+* sorts on one of the spec's ``sorts`` (``sort=name`` or ``sort=-created``), with ``id`` as tie-breaker;
+* pages with **keyset (seek) pagination**: ``after=<cursor>`` / ``before=<cursor>``, a cursor being the sort
+  value and id of the last (first) row shown, so a page costs one index range scan of ``page_size + 1``
+  rows however deep it is. There is no OFFSET, and no query loads a whole table.
+
+An addon's list::
+
+    from core.crm import lists
+
+    LEADS = lists.ListSpec(
+        model=Lead,                                       # has owner_id and __visibility_object__
+        sorts={"name": Lead.search_name, "created": Lead.created_at},
+        default_sort="-created",
+        filters={"status": Lead.status, "source": Lead.source},
+        search_columns=(Lead.search_name, Lead.initials),
+        phone_column=Lead.phone_digits,
+        bulk_actions=(lists.assign_owner_action("crm_lead.lead.write"),
+                      lists.delete_action("crm_lead.lead.delete")),
+    )
+
+    @bp.route("/")
+    def index():
+        page = lists.run(LEADS, current_user, request.args)   # page.rows, page.next_args()...
+        views = lists.saved_views(current_user, LEADS.object)
+        return render_template("crm_lead/list.html", page=page, views=views)
+
+    @bp.route("/bulk", methods=["POST"])
+    def bulk():
+        changed, error = lists.bulk(LEADS, current_user, request.form)   # re-checks write access per id
+
+The templates ``core/crm/list_macros.html`` draw the toolbar (search, filters, saved views), the pager and
+the bulk bar for any spec. Saved views (``core_saved_view``) keep a list's filters and sort under a name,
+private or shared: :func:`saved_views`, :func:`save_view`, :func:`delete_view`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, delete, false, or_, select
+from werkzeug.datastructures import MultiDict
+
+from core.crm.models import SavedView
+from core.crm.normalise import phone_digits, prefix_upper_bound, search_key
+from core.crm.visibility import visible_to
+from core.extensions import db
+
+PAGE_SIZE = 50
+BULK_LIMIT = 500
+CURSOR_KEYS = ("after", "before")
+_PHONE_LIKE = re.compile(r"^[\d\s+()\-.]+$")
+
+
+@dataclass(frozen=True)
+class BulkAction:
+    """An action on the selected rows: ``apply(records, form) -> (changed, error)``.
+
+    ``records`` are already restricted to those the user may change (``visible_to(access="write")``).
+    """
+
+    key: str
+    label: Any
+    permission: str | None
+    apply: Callable
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """How one object's list may be filtered, sorted and searched (every key is whitelisted here)."""
+
+    model: Any
+    sorts: dict
+    default_sort: str
+    filters: dict = field(default_factory=dict)
+    search_columns: tuple = ()
+    phone_column: Any = None
+    extra_search: Callable | None = None  # q -> list of conditions
+    tag_filter: Callable | None = None  # tag name -> condition
+    bulk_actions: tuple = ()
+    options: tuple = ()  # loader options for the select (selectinload...)
+    page_size: int = PAGE_SIZE
+    object_name: str = ""
+
+    @property
+    def object(self) -> str:
+        return self.object_name or self.model.__visibility_object__
+
+    @property
+    def param_keys(self) -> tuple[str, ...]:
+        keys = ["q", "owner", "sort", *self.filters]
+        if self.tag_filter is not None:
+            keys.append("tag")
+        return tuple(keys)
+
+
+@dataclass
+class ListPage:
+    rows: list
+    params: dict  # the normalised filters and sort (what a saved view keeps)
+    sort: str
+    has_next: bool = False
+    has_prev: bool = False
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
+    errors: list = field(default_factory=list)
+
+    def next_args(self) -> dict:
+        return {**self.params, "after": self.next_cursor}
+
+    def prev_args(self) -> dict:
+        return {**self.params, "before": self.prev_cursor}
+
+    def sort_args(self, key: str) -> dict:
+        """Query args to sort on ``key``: ascending first, descending when already ascending."""
+        return {**self.params, "sort": f"-{key}" if self.sort == key else key}
+
+
+# -- cursors ------------------------------------------------------------------------------------------
+def encode_cursor(value, row_id: int) -> str:
+    if value is None:
+        tagged = ["n", None]
+    elif isinstance(value, bool):
+        tagged = ["b", value]
+    elif isinstance(value, datetime):
+        tagged = ["dt", value.isoformat()]
+    elif isinstance(value, date):
+        tagged = ["d", value.isoformat()]
+    elif isinstance(value, Decimal):
+        tagged = ["dec", str(value)]
+    elif isinstance(value, int):
+        tagged = ["i", value]
+    else:
+        tagged = ["s", str(value)]
+    raw = json.dumps([*tagged, int(row_id)], ensure_ascii=False, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str):
+    """``(value, id)`` of a cursor; ``ValueError`` for anything that is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        tag, value, row_id = json.loads(raw.decode())
+    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, TypeError, ValueError) as exc:
+        raise ValueError("bad cursor") from exc
+    if not isinstance(row_id, int) or isinstance(row_id, bool):
+        raise ValueError("bad cursor")
+    converters = {
+        "n": lambda v: None,
+        "b": bool,
+        "dt": datetime.fromisoformat,
+        "d": date.fromisoformat,
+        "dec": Decimal,
+        "i": int,
+        "s": str,
+    }
+    if tag not in converters or (tag != "n" and value is None):
+        raise ValueError("bad cursor")
+    try:
+        return converters[tag](value), row_id
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise ValueError("bad cursor") from exc
+
+
+def _nullable(column) -> bool:
+    try:
+        return bool(column.property.columns[0].nullable)
+    except (AttributeError, IndexError):
+        return True
+
+
+def _order(column, id_column, ascending: bool) -> tuple:
+    """Ascending puts NULLs first, descending last: one the exact reverse of the other on both DBs."""
+    if ascending:
+        return (column.asc().nulls_first(), id_column.asc())
+    return (column.desc().nulls_last(), id_column.desc())
+
+
+def _seek(column, id_column, value, row_id: int, ascending: bool, nullable: bool):
+    """Rows strictly after ``(value, row_id)`` in the order :func:`_order` gives."""
+    if ascending:
+        if value is None:
+            return or_(and_(column.is_(None), id_column > row_id), column.is_not(None))
+        return or_(column > value, and_(column == value, id_column > row_id))
+    if value is None:
+        return and_(column.is_(None), id_column < row_id)
+    after = [column < value, and_(column == value, id_column < row_id)]
+    if nullable:
+        after.append(column.is_(None))
+    return or_(*after)
+
+
+# -- filters ------------------------------------------------------------------------------------------
+def text_conditions(q: str, columns=(), phone_column=None) -> list:
+    """Prefix conditions for a search text: on the normalised name keys, and on phone digits when the
+    text looks like a phone number (``"+86 138-0013-8000"``)."""
+    conditions = []
+    key = search_key(q)
+    if key:
+        conditions += [and_(col >= key, col < prefix_upper_bound(key)) for col in columns]
+    digits = phone_digits(q)
+    if phone_column is not None and digits and _PHONE_LIKE.match(q.strip()):
+        conditions.append(and_(phone_column >= digits, phone_column < prefix_upper_bound(digits)))
+    return conditions
+
+
+def _coerce(column, value: str):
+    python_type = None
+    try:
+        python_type = column.property.columns[0].type.python_type
+    except (AttributeError, IndexError, NotImplementedError):
+        pass
+    if python_type is int:
+        return int(value)
+    return value
+
+
+def normalise_params(spec: ListSpec, args) -> tuple[dict, list]:
+    """The spec's known, non-empty parameters of ``args``, and translated messages for bad ones."""
+    params, errors = {}, []
+    for key in spec.param_keys:
+        value = (args.get(key) or "").strip()
+        if value:
+            params[key] = value[:200]
+    sort = params.get("sort")
+    if sort and sort.lstrip("-") not in spec.sorts:
+        errors.append(_l("Unknown sort order “%(sort)s”; the list is shown in its usual order.", sort=sort))
+        params.pop("sort")
+    owner = params.get("owner")
+    if owner and owner != "me" and not owner.isdigit():
+        errors.append(_l("The owner filter must be a user; it was ignored."))
+        params.pop("owner")
+    return params, errors
+
+
+def filtered_select(spec: ListSpec, user, params: dict, errors: list):
+    """``visible_to`` + the filters of ``params`` (no order, no limit)."""
+    model = spec.model
+    stmt = visible_to(user, select(model), model)
+    q = params.get("q")
+    if q:
+        conditions = text_conditions(q, spec.search_columns, spec.phone_column)
+        if spec.extra_search is not None:
+            conditions += spec.extra_search(q)
+        stmt = stmt.where(or_(*conditions) if conditions else false())
+    owner = params.get("owner")
+    if owner:
+        stmt = stmt.where(model.owner_id == (user.id if owner == "me" else int(owner)))
+    if params.get("tag") and spec.tag_filter is not None:
+        stmt = stmt.where(spec.tag_filter(params["tag"]))
+    for key, column in spec.filters.items():
+        if key in params:
+            try:
+                stmt = stmt.where(column == _coerce(column, params[key]))
+            except ValueError:
+                errors.append(_l("The filter “%(name)s” was ignored: its value is not valid.", name=key))
+                params.pop(key)
+    return stmt
+
+
+def run(spec: ListSpec, user, args: MultiDict | dict) -> ListPage:
+    """One page of ``spec``'s list for ``user`` as the query string ``args`` asks."""
+    params, errors = normalise_params(spec, args)
+    sort = params.get("sort") or spec.default_sort
+    ascending = not sort.startswith("-")
+    column = spec.sorts[sort.lstrip("-")]
+    id_column = spec.model.id
+    stmt = filtered_select(spec, user, params, errors)
+
+    cursor, backwards = None, False
+    for key in CURSOR_KEYS:
+        raw = args.get(key)
+        if raw:
+            try:
+                cursor = decode_cursor(raw)
+                backwards = key == "before"
+            except ValueError:
+                errors.append(_l("The page link was not valid; the first page is shown."))
+            break
+    direction = ascending != backwards
+    if cursor is not None:
+        stmt = stmt.where(_seek(column, id_column, cursor[0], cursor[1], direction, _nullable(column)))
+    stmt = stmt.order_by(*_order(column, id_column, direction)).limit(spec.page_size + 1)
+    if spec.options:
+        stmt = stmt.options(*spec.options)
+    rows = list(db.session.execute(stmt).unique().scalars())
+    more = len(rows) > spec.page_size
+    rows = rows[: spec.page_size]
+    if backwards:
+        rows.reverse()
+    page = ListPage(rows=rows, params=params, sort=sort, errors=errors)
+    page.has_next = (not backwards and more) or (backwards and cursor is not None)
+    page.has_prev = (backwards and more) or (not backwards and cursor is not None)
+    attr = column.key
+    if rows:
+        page.next_cursor = encode_cursor(getattr(rows[-1], attr), rows[-1].id)
+        page.prev_cursor = encode_cursor(getattr(rows[0], attr), rows[0].id)
+    else:
+        page.has_next = page.has_prev = False
+    return page
+
+
+# -- saved views --------------------------------------------------------------------------------------
+def saved_views(user, object_name: str) -> list[SavedView]:
+    """The user's own views of ``object_name`` and those others shared."""
+    stmt = (
+        select(SavedView)
+        .where(SavedView.object == object_name, or_(SavedView.user_id == user.id, SavedView.shared.is_(True)))
+        .order_by(SavedView.name, SavedView.id)
+        .limit(200)
+    )
+    return list(db.session.execute(stmt).scalars())
+
+
+def get_view(user, object_name: str, view_id) -> SavedView | None:
+    try:
+        view_id = int(view_id)
+    except (TypeError, ValueError):
+        return None
+    view = db.session.get(SavedView, view_id)
+    if view is None or view.object != object_name or (view.user_id != user.id and not view.shared):
+        return None
+    return view
+
+
+def save_view(spec: ListSpec, user, name: str, args, shared: bool) -> tuple[SavedView | None, str | None]:
+    """Save the filters and sort of ``args`` as a view; ``(view, None)`` or ``(None, message)``."""
+    name = (name or "").strip()
+    if not name:
+        return None, _l("Give the view a name.")
+    if len(name) > 128:
+        return None, _l("A view's name has at most 128 characters.")
+    params, _errors = normalise_params(spec, args)
+    view = SavedView(user_id=user.id, object=spec.object, name=name, params=params, shared=bool(shared))
+    db.session.add(view)
+    db.session.flush()
+    return view, None
+
+
+def delete_view(user, object_name: str, view_id) -> bool:
+    """Delete one of the user's own views (another's shared view is not theirs to delete)."""
+    view = get_view(user, object_name, view_id)
+    if view is None or view.user_id != user.id:
+        return False
+    db.session.execute(delete(SavedView).where(SavedView.id == view.id))
+    return True
+
+
+# -- bulk actions -------------------------------------------------------------------------------------
+def parse_ids(values) -> list[int]:
+    ids = []
+    for value in values:
+        try:
+            ids.append(int(value))
+        except (TypeError, ValueError):
+            continue
+    return sorted(set(ids))[:BULK_LIMIT]
+
+
+def writable(spec: ListSpec, user, ids) -> list:
+    """The records among ``ids`` that ``user`` may change; forged ids of hidden records are dropped."""
+    ids = parse_ids(ids)
+    if not ids:
+        return []
+    model = spec.model
+    stmt = visible_to(user, select(model).where(model.id.in_(ids)), model, access="write").order_by(model.id)
+    return list(db.session.execute(stmt).unique().scalars())
+
+
+def bulk(spec: ListSpec, user, form) -> tuple[int, Any]:
+    """Run the bulk action ``form["action"]`` on ``form.getlist("ids")``: ``(changed, error message)``."""
+    action = next((a for a in spec.bulk_actions if a.key == form.get("action")), None)
+    if action is None:
+        return 0, _l("Pick an action for the selected rows.")
+    if not user.can(action.permission):
+        return 0, _l("You do not have permission for this action.")
+    ids = form.getlist("ids") if hasattr(form, "getlist") else form.get("ids", [])
+    if not parse_ids(ids):
+        return 0, _l("Select at least one row.")
+    records = writable(spec, user, ids)
+    if not records:
+        return 0, None
+    return action.apply(records, form)
+
+
+def assign_owner_action(permission: str) -> BulkAction:
+    """Bulk action ``assign_owner``: ``form["owner"]`` is a user id (or a reference ``"name #id"``)."""
+
+    def apply(records, form):
+        from core.models import User
+
+        owner_id = reference_id(form.get("owner"))
+        owner = db.session.get(User, owner_id) if owner_id else None
+        if owner is None or not owner.active:
+            return 0, _l("Pick the new owner among the active users.")
+        changed = 0
+        for record in records:
+            if record.owner_id != owner.id:
+                record.owner_id = owner.id
+                changed += 1
+        return changed, None
+
+    return BulkAction("assign_owner", _l("Assign owner"), permission, apply)
+
+
+def delete_action(permission: str, delete_one: Callable | None = None) -> BulkAction:
+    """Bulk action ``delete``; ``delete_one(record) -> bool`` may refuse or cascade (default: delete)."""
+
+    def apply(records, form):
+        changed = 0
+        for record in records:
+            if delete_one is not None:
+                changed += bool(delete_one(record))
+            else:
+                db.session.delete(record)
+                changed += 1
+        return changed, None
+
+    return BulkAction("delete", _l("Delete"), permission, apply)
+
+
+_REF_ID = re.compile(r"#(\d+)\s*$")
+
+
+def reference_id(text) -> int | None:
+    """The id of a reference field's text: ``"42"`` or ``"上海某某科技 #42"`` (what the suggestions fill in)."""
+    text = (text or "").strip()
+    if text.isdigit():
+        return int(text)
+    match = _REF_ID.search(text)
+    return int(match.group(1)) if match else None
