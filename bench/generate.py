@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-REGIONS = ["华东", "华南", "华北", "华中", "西南", "西北", "东北"]
+REGIONS = ["east", "south", "north", "central", "southwest", "northwest", "northeast"]  # picklist codes
+REGION_NAMES = ["华东", "华南", "华北", "华中", "西南", "西北", "东北"]
 CITIES = ["上海", "北京", "深圳", "广州", "杭州", "南京", "成都", "武汉", "西安", "苏州", "天津", "重庆"]
 WORDS = ["华信", "金鼎", "宏图", "远航", "东方", "创新", "瑞丰", "恒通", "新世纪", "天成", "博远", "嘉禾",
          "中科", "星海", "龙腾", "正泰", "盛世", "汇丰", "联创", "智达", "安捷", "明德", "鑫源", "卓越"]
@@ -69,7 +70,7 @@ def setup_instance(url: str):
     from core.crm.visibility import update_department_paths
     from core.extensions import db
     from core.instance import initialise
-    from core.models import User
+    from core.models import RolePermission, User
     from core.security import hash_password
 
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"}, instance_path=Path("bench/instance").resolve())
@@ -77,6 +78,9 @@ def setup_instance(url: str):
         initialise(app, "sales", "zh_CN", "admin", "bench-admin")
         manager_role = accounts.ensure_role("sales_manager", "销售经理")
         rep_role = accounts.ensure_role("sales_rep", "销售代表")
+        for role in (manager_role, rep_role):
+            for perm in ("core.customer.read", "core.customer.write", "core.contact.read", "core.contact.write"):
+                db.session.add(RolePermission(role_id=role.id, permission=perm))
         for obj in ("customer", "contact", "activity"):
             db.session.add(RoleScope(role_id=manager_role.id, object=obj, scope="department"))
             db.session.add(RoleScope(role_id=rep_role.id, object=obj, scope="own"))
@@ -86,11 +90,11 @@ def setup_instance(url: str):
         password = hash_password("bench-password")
         rep_ids = []
         for b in range(4):
-            branch = Department(name=f"{REGIONS[b]}分公司", kind="branch", parent_id=company.id)
+            branch = Department(name=f"{REGION_NAMES[b]}分公司", kind="branch", parent_id=company.id)
             db.session.add(branch)
             db.session.flush()
             for t in range(TEAMS // 4):
-                team = Department(name=f"{REGIONS[b]}销售{t + 1}组", kind="team", parent_id=branch.id)
+                team = Department(name=f"{REGION_NAMES[b]}销售{t + 1}组", kind="team", parent_id=branch.id)
                 db.session.add(team)
                 db.session.flush()
                 number = b * (TEAMS // 4) + t

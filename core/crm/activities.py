@@ -32,6 +32,7 @@ from datetime import timedelta
 
 from flask import Blueprint, current_app, render_template, url_for
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import and_, case, delete, func, select, update
@@ -58,7 +59,7 @@ KIND_LABELS = {
     "task": _l("Task"),
     "email": _l("Email"),
     "sms": _l("SMS"),
-    "note": _l("Note"),
+    "note": _lp("activity kind", "Note"),
 }
 STATUS_LABELS = {"planned": _l("Planned"), "done": _l("Done"), "cancelled": _l("Cancelled")}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
@@ -13,7 +14,7 @@ CLASSIFICATION_CHOICES = (("normal", _l("Normal")), ("vip", _l("VIP")), ("strate
 STATUS_CHOICES = (("active", _l("Active")), ("inactive", _l("Inactive")))
 ACTIVITY_KIND_LABELS = {
     "call": _l("Call"), "visit": _l("Visit"), "meeting": _l("Meeting"), "task": _l("Task"),
-    "email": _l("Email"), "sms": _l("SMS"), "note": _l("Note"),
+    "email": _l("Email"), "sms": _l("SMS"), "note": _lp("activity kind", "Note"),
 }
 ACTIVITY_STATE_LABELS = {"planned": _l("Planned"), "done": _l("Done"), "cancelled": _l("Cancelled")}
 #: customer column -> picklist name
@@ -118,7 +119,7 @@ class ContactForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=128)])
     title = StringField(_l("Job title"), validators=[Optional(), Length(max=128)])
     mobile = StringField(
-        _l("Mobile"),
+        _lp("phone number", "Mobile"),
         validators=[
             Optional(),
             Length(max=64),

@@ -57,15 +57,17 @@ from decimal import Decimal
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, delete, false, or_, select
+from sqlalchemy import and_, delete, false, or_, select, union_all
 from werkzeug.datastructures import MultiDict
 
 from core.crm.models import SavedView
 from core.crm.normalise import phone_digits, prefix_upper_bound, search_key
-from core.crm.visibility import visible_to
+from core.crm.visibility import owner_partition, visible_to
 from core.extensions import db
 
 PAGE_SIZE = 50
+#: up to this many owners, a list is paged owner by owner (see _merged_page); beyond, one plain query
+MERGE_OWNERS_MAX = 64
 BULK_LIMIT = 500
 CURSOR_KEYS = ("after", "before")
 _PHONE_LIKE = re.compile(r"^[\d\s+()\-.]+$")
@@ -188,8 +190,13 @@ def _nullable(column) -> bool:
         return True
 
 
-def _order(column, id_column, ascending: bool) -> tuple:
-    """Ascending puts NULLs first, descending last: one the exact reverse of the other on both DBs."""
+def _order(column, id_column, ascending: bool, nullable: bool = True) -> tuple:
+    """Ascending puts NULLs first, descending last: one the exact reverse of the other on both DBs.
+
+    A NOT NULL column gets a plain ``ASC``/``DESC``, so that its index gives the order without a sort.
+    """
+    if not nullable:
+        return (column.asc(), id_column.asc()) if ascending else (column.desc(), id_column.desc())
     if ascending:
         return (column.asc().nulls_first(), id_column.asc())
     return (column.desc().nulls_last(), id_column.desc())
@@ -200,13 +207,13 @@ def _seek(column, id_column, value, row_id: int, ascending: bool, nullable: bool
     if ascending:
         if value is None:
             return or_(and_(column.is_(None), id_column > row_id), column.is_not(None))
-        return or_(column > value, and_(column == value, id_column > row_id))
+        # "column >= value AND (...)": an index range scan in order, where a bare OR would lose the order
+        return and_(column >= value, or_(column > value, id_column > row_id))
     if value is None:
         return and_(column.is_(None), id_column < row_id)
-    after = [column < value, and_(column == value, id_column < row_id)]
-    if nullable:
-        after.append(column.is_(None))
-    return or_(*after)
+    if not nullable:
+        return and_(column <= value, or_(column < value, id_column < row_id))
+    return or_(column < value, and_(column == value, id_column < row_id), column.is_(None))
 
 
 # -- filters ------------------------------------------------------------------------------------------
@@ -277,6 +284,55 @@ def filtered_select(spec: ListSpec, user, params: dict, errors: list):
     return stmt
 
 
+def _merged_page(spec: ListSpec, stmt, owners, order) -> list:
+    """One page of a list that several owners' records make up (a manager's team): each owner's first
+    ``page_size + 1`` rows come from one ordered range scan of the ``(owner_id, sort column, id)`` index,
+    the union is ordered again and cut, and the page's rows are loaded by id. The cost is bounded by
+    the page size times the number of owners, never by the size of the team's (or the table's) data."""
+    model, limit = spec.model, spec.page_size + 1
+    key_columns = [_base(c) for c in order]
+    parts = []
+    for owner_id in owners:
+        part = (
+            stmt.where(model.owner_id == owner_id)
+            .with_only_columns(*key_columns)
+            .order_by(*order)
+            .limit(limit)
+            .subquery()
+        )
+        parts.append(select(*part.c))
+    merged = union_all(*parts).subquery()
+    outer_order = [_reorder_like(c, merged.c[_base(c).key]) for c in order]
+    ids = [row[-1] for row in db.session.execute(select(*merged.c).order_by(*outer_order).limit(limit))]
+    if not ids:
+        return []
+    load = select(model).where(model.id.in_(ids))
+    if spec.options:
+        load = load.options(*spec.options)
+    by_id = {row.id: row for row in db.session.execute(load).unique().scalars()}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def _base(clause):
+    """The column under an ORDER BY element (``col.desc().nulls_last()`` -> ``col``)."""
+    while getattr(clause, "modifier", None) is not None:
+        clause = clause.element
+    return clause
+
+
+def _reorder_like(clause, column):
+    """Apply ``clause``'s direction and NULLS placement (an ORDER BY element) to ``column``."""
+    modifiers = []
+    node = clause
+    while hasattr(node, "modifier") and node.modifier is not None:
+        modifiers.append(node.modifier)
+        node = node.element
+    result = column
+    for modifier in reversed(modifiers):
+        result = modifier(result)
+    return result
+
+
 def run(spec: ListSpec, user, args: MultiDict | dict) -> ListPage:
     """One page of ``spec``'s list for ``user`` as the query string ``args`` asks."""
     params, errors = normalise_params(spec, args)
@@ -297,12 +353,18 @@ def run(spec: ListSpec, user, args: MultiDict | dict) -> ListPage:
                 errors.append(_l("The page link was not valid; the first page is shown."))
             break
     direction = ascending != backwards
+    nullable = _nullable(column)
     if cursor is not None:
-        stmt = stmt.where(_seek(column, id_column, cursor[0], cursor[1], direction, _nullable(column)))
-    stmt = stmt.order_by(*_order(column, id_column, direction)).limit(spec.page_size + 1)
-    if spec.options:
-        stmt = stmt.options(*spec.options)
-    rows = list(db.session.execute(stmt).unique().scalars())
+        stmt = stmt.where(_seek(column, id_column, cursor[0], cursor[1], direction, nullable))
+    order = _order(column, id_column, direction, nullable)
+    owners = owner_partition(user, spec.model)
+    if owners is not None and 1 < len(owners) <= MERGE_OWNERS_MAX and "owner" not in params:
+        rows = _merged_page(spec, stmt, owners, order)
+    else:
+        stmt = stmt.order_by(*order).limit(spec.page_size + 1)
+        if spec.options:
+            stmt = stmt.options(*spec.options)
+        rows = list(db.session.execute(stmt).unique().scalars())
     more = len(rows) > spec.page_size
     rows = rows[: spec.page_size]
     if backwards:

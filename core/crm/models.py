@@ -121,6 +121,10 @@ class Customer(db.Model):
     __visibility_object__ = "customer"
     __table_args__ = (
         Index("ix_core_customer_owner_id_id", "owner_id", "id"),
+        Index("ix_core_customer_owner_id_search_name_id", "owner_id", "search_name", "id"),
+        Index("ix_core_customer_parent_id_search_name_id", "parent_id", "search_name", "id"),
+        Index("ix_core_customer_owner_id_created_at_id", "owner_id", "created_at", "id"),
+        Index("ix_core_customer_owner_id_last_contacted_at_id", "owner_id", "last_contacted_at", "id"),
         Index("ix_core_customer_region_id", "region", "id"),
         Index("ix_core_customer_industry_id", "industry", "id"),
         Index("ix_core_customer_classification_id", "classification", "id"),
@@ -159,6 +163,8 @@ class Contact(db.Model):
     __table_args__ = (
         Index("ix_core_contact_owner_id_id", "owner_id", "id"),
         Index("ix_core_contact_customer_id_id", "customer_id", "id"),
+        Index("ix_core_contact_owner_id_search_name_id", "owner_id", "search_name", "id"),
+        Index("ix_core_contact_customer_id_search_name_id", "customer_id", "search_name", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -227,6 +233,7 @@ class Activity(db.Model):
         Index("ix_core_activity_owner_id_id", "owner_id", "id"),
         Index("ix_core_activity_customer_id_id", "customer_id", "id"),
         Index("ix_core_activity_owner_id_due_at", "owner_id", "due_at"),
+        Index("ix_core_activity_owner_id_status_due_at", "owner_id", "status", "due_at"),
         Index("ix_core_activity_related", "related_object", "related_id"),
     )
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, has_app_context
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from sqlalchemy import select
 
 from core.extensions import db
@@ -66,7 +67,7 @@ ACTIVITY_KIND_LABELS = {
     "task": _l("Task"),
     "email": _l("Email"),
     "sms": _l("SMS"),
-    "note": _l("Note"),
+    "note": _lp("activity kind", "Note"),
 }
 #: fields whose values are a fixed list rather than a picklist
 FIXED_VALUES = {("customer", "classification"): CLASSIFICATION_LABELS, ("activity", "kind"): ACTIVITY_KIND_LABELS}

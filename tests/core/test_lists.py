@@ -83,6 +83,33 @@ def test_keyset_pages_return_every_row_once_in_order(mosaic_app_factory):
     assert [i for p in pages for i in p] == expected and len(expected) == 40
 
 
+def _expected_owners(app, owner_ids, key, reverse=False):
+    with app.app_context():
+        stmt = select(Customer).where(Customer.owner_id.in_(owner_ids))
+        rows = [(getattr(c, key), c.id) for c in db.session.execute(stmt).unique().scalars()]
+    rows.sort(key=lambda r: (r[0] is not None, r[0] if r[0] is not None else "", r[1]), reverse=reverse)
+    return [r[1] for r in rows]
+
+
+@pytest.mark.parametrize("sort,key,reverse", [("name", "search_name", False), ("-name", "search_name", True),
+                                              ("industry", "industry", False), ("-industry", "industry", True)])
+def test_a_managers_list_merges_the_team_owner_by_owner(mosaic_app_factory, sort, key, reverse):
+    """A manager's list is paged per owner and merged (lists._merged_page): same rows, same order."""
+    app = mosaic_app_factory(edition="sales")
+    ids = setup_team(app)
+    team = [ids["users"]["rep1"], ids["users"]["rep2"], ids["users"]["mgr"]]
+    _make_customers(app, team[0], 70)
+    _make_customers(app, team[1], 45)
+    _make_customers(app, team[2], 12)
+    manager = client_for(app, "mgr")
+    pages = _walk(manager, f"/customers/?sort={sort}")
+    assert [len(p) for p in pages] == [50, 50, 29]  # 127 + one customer per rep from setup_team
+    assert [i for p in pages for i in p] == _expected_owners(app, team, key, reverse)
+    last = html.unescape(NEXT.search(manager.get(f"/customers/?sort={sort}").get_data(as_text=True)).group(1))
+    last = html.unescape(NEXT.search(manager.get(last).get_data(as_text=True)).group(1))
+    assert _walk(manager, last, PREV) == list(reversed(pages))
+
+
 def test_bad_list_parameters_get_a_message_and_the_first_page(mosaic_app_factory):
     app = mosaic_app_factory(edition="sales")
     ids = setup_team(app)
