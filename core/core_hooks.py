@@ -69,15 +69,34 @@ def prune_logs() -> str:
 
 @hookimpl
 def load_demo_data(edition, language):
-    """Demo colleagues: a sales manager and a sales rep with their roles."""
+    """Demo colleagues: a company with a sales team; its manager sees the team's records, the rep their own."""
+    from sqlalchemy import select
+
     from core import accounts
+    from core.crm.models import Department, RoleScope
+    from core.crm.visibility import update_department_paths
+    from core.extensions import db
 
     names = {
-        "zh_CN": ("王经理", "李销售"),
-        "zh_TW": ("王經理", "李銷售"),
-        "en": ("Wang (manager)", "Li (sales rep)"),
+        "zh_CN": ("王经理", "李销售", "示范公司", "销售一组"),
+        "zh_TW": ("王經理", "李銷售", "示範公司", "銷售一組"),
+        "en": ("Wang (manager)", "Li (sales rep)", "Demo company", "Sales team 1"),
     }[language if language in ("zh_CN", "zh_TW") else "en"]
-    manager = accounts.ensure_role("sales_manager", str(_l("Sales manager")))
-    rep = accounts.ensure_role("sales_rep", str(_l("Sales rep")))
-    accounts.ensure_user("manager", "demo-manager", display_name=names[0], roles=[manager], language=language)
-    accounts.ensure_user("rep", "demo-rep", display_name=names[1], roles=[rep], language=language)
+    manager_role = accounts.ensure_role("sales_manager", str(_l("Sales manager")))
+    rep_role = accounts.ensure_role("sales_rep", str(_l("Sales rep")))
+    team = db.session.execute(select(Department).where(Department.name == names[3])).scalar()
+    if team is None:
+        company = Department(name=names[2], kind="company")
+        db.session.add(company)
+        db.session.flush()
+        team = Department(name=names[3], kind="team", parent_id=company.id)
+        db.session.add(team)
+        db.session.flush()
+        update_department_paths()
+        for obj in ("customer", "contact", "activity"):
+            db.session.add(RoleScope(role_id=manager_role.id, object=obj, scope="department"))
+    manager = accounts.ensure_user("manager", "demo-manager", display_name=names[0], roles=[manager_role],
+                                   language=language)
+    rep = accounts.ensure_user("rep", "demo-rep", display_name=names[1], roles=[rep_role], language=language)
+    manager.department_id = rep.department_id = team.id
+    team.manager_id = manager.id

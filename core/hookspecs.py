@@ -140,6 +140,22 @@ def register_picklists():
     """
 
 
+@hookspec(firstresult=True)
+def resolve_record(object_name, record_id, user):
+    """Name and link one record of an addon's object, if it exists and ``user`` may see it.
+
+    Called when an activity (or anything else linked by ``related_object``/``related_id``) points at a
+    record of another addon: the addon owning ``object_name`` answers, the others return ``None``.
+    *First result.* Nobody answering (the addon is disabled or absent, the record is missing or hidden)
+    means the link is refused on entry and shown as plain text afterwards.
+
+    :param object_name: the object, namespaced by its addon (``"crm_sales.opportunity"``).
+    :param record_id: the record's id (an ``int``).
+    :param user: the current user; apply :func:`core.crm.visibility.visible_to`.
+    :return: a :class:`core.registry.RecordRef`, or ``None``.
+    """
+
+
 # ---------------------------------------------------------------------------------------------------
 # Lifecycle: events around the application and the addons
 # ---------------------------------------------------------------------------------------------------

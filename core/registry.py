@@ -180,3 +180,11 @@ class ApiResource:
     label: Any = ""
     descriptions: dict = field(default_factory=dict)
     order: int = 100
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    """What the ``resolve_record`` hook answers: a record's label and the URL of its page."""
+
+    label: str
+    url: str

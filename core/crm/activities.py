@@ -103,9 +103,25 @@ def register_jobs():
     ]
 
 
+def related_record(activity):
+    """The :class:`core.registry.RecordRef` of the addon record an activity is about, or ``None``."""
+    from flask import current_app
+    from flask_login import current_user
+
+    if not activity.related_object or activity.related_id is None:
+        return None
+    return current_app.extensions["mosaic"].hook.resolve_record(
+        object_name=activity.related_object, record_id=activity.related_id, user=current_user
+    )
+
+
 @hookimpl
 def register_template_context():
-    return {"activity_reminders": _current_user_reminders, "activity_customer_url": customer_url}
+    return {
+        "activity_reminders": _current_user_reminders,
+        "activity_customer_url": customer_url,
+        "activity_related_record": related_record,
+    }
 
 
 #: the endpoint of a customer's 360° view (core.crm.customer_views)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_timezone, to_user_timezone, to_utc
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -130,6 +130,13 @@ def activity_new():
             form.kind.data = request.args["kind"]
     customer, contact = _links(form.customer_id.data, form.contact_id.data)
     if form.validate_on_submit():
+        if form.related_object.data:
+            # a record of another addon: its addon must vouch that it exists and is visible (else 404)
+            ref = current_app.extensions["mosaic"].hook.resolve_record(
+                object_name=form.related_object.data, record_id=int(form.related_id.data), user=current_user
+            )
+            if ref is None:
+                abort(404)
         activity = Activity(
             owner_id=current_user.id,
             customer_id=customer.id if customer else None,

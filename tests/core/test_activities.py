@@ -151,16 +151,14 @@ def test_bad_input_creates_nothing(mosaic_app_factory):
     for data, message in cases:
         response = rep1.post("/activities/new", data=data)
         assert response.status_code == 200 and message in response.get_data(as_text=True), data
-    # a record of an addon is linked through related_object / related_id
+    # a record of an addon that no enabled addon vouches for (resolve_record) is refused like a hidden one
     response = rep1.post("/activities/new", data={
         "kind": "call", "subject": "About the opportunity", "status": "done",
         "related_object": "crm_sales.opportunity", "related_id": "42"})
-    assert response.status_code == 302
+    assert response.status_code == 404
     with app.app_context():
-        rows = db.session.execute(select(Activity)).scalars().all()
-        assert [(a.subject, a.related_object, a.related_id, a.owner_id) for a in rows] == [
-            ("About the opportunity", "crm_sales.opportunity", 42, ids["rep1"])]
-        assert rows[0].done_at is not None
+        assert db.session.execute(select(Activity)).scalars().all() == []
+    assert ids["rep1"]
 
 
 def test_marking_done_updates_last_contacted_at(mosaic_app_factory):
@@ -364,3 +362,36 @@ def test_customer_panel_and_menu(mosaic_app_factory):
     home = _client(app, "rep1").get("/").get_data(as_text=True)
     for endpoint in ("crm_activities.activity_list", "crm_activities.agenda", "crm_activities.calendar"):
         assert f'data-endpoint="{endpoint}"' in home
+
+
+class _OpportunityAddon:
+    """A stand-in addon that owns the object "test_sales.opportunity": record 7 exists, 8 is hidden."""
+
+    from core.hookspecs import hookimpl as _hookimpl
+
+    @staticmethod
+    @_hookimpl
+    def resolve_record(object_name, record_id, user):
+        from core.registry import RecordRef
+
+        if object_name == "test_sales.opportunity" and record_id == 7:
+            return RecordRef(label="商机 #7 新厂房项目", url="/test_sales/opportunities/7")
+        return None
+
+
+def test_activities_on_an_addons_record_resolve_through_the_hook(mosaic_app_factory):
+    app = mosaic_app_factory(edition="sales")
+    app.extensions["mosaic"].pm.register(_OpportunityAddon, name="test_sales")
+    client = app.test_client()
+    app.login(client, "admin")
+    form = {"kind": "call", "subject": "谈判", "status": "done",
+            "related_object": "test_sales.opportunity", "related_id": "7"}
+    created = client.post("/activities/new", data=form)
+    assert created.status_code == 302, created.get_data(as_text=True)[:2000]
+    page = client.get(created.location).get_data(as_text=True)
+    assert "商机 #7 新厂房项目" in page and 'href="/test_sales/opportunities/7"' in page
+    for hidden in ({**form, "related_id": "8"}, {**form, "related_object": "nobody.thing"}):
+        assert client.post("/activities/new", data=hidden).status_code == 404
+    with app.app_context():
+        rows = db.session.execute(select(Activity.related_object, Activity.related_id)).all()
+        assert rows == [("test_sales.opportunity", 7)]

@@ -142,6 +142,17 @@ def test_demo_creates_a_chinese_instance_with_demo_users(mosaic_cli, tmp_path):
         users = dict(conn.execute("SELECT username, display_name FROM core_user"))
         assert users["manager"] == "王经理" and users["rep"] == "李销售"
         assert conn.execute("SELECT value FROM core_setting WHERE key='default_language'").fetchone()[0] == "zh_CN"
+        # the demo manager heads the rep's team and sees the team's customers (department scope)
+        departments = dict(conn.execute("SELECT username, department_id FROM core_user"))
+        assert departments["manager"] is not None and departments["manager"] == departments["rep"]
+        owners = dict(conn.execute(
+            "SELECT u.username, COUNT(c.id) FROM core_customer c JOIN core_user u ON u.id = c.owner_id GROUP BY u.username"
+        ))
+        assert owners.get("rep", 0) > 0 and owners.get("manager", 0) > 0
+        assert conn.execute(
+            "SELECT s.scope FROM core_role_scope s JOIN core_role r ON r.id = s.role_id "
+            "WHERE r.name = 'sales_manager' AND s.object = 'customer'"
+        ).fetchone()[0] == "department"
     again = mosaic_cli("demo", "--no-serve", instance=instance, check=True)
     assert "existing instance" in again.stdout
     assert password not in again.stdout
