@@ -223,6 +223,7 @@ def demo_command(ctx: Context, edition, language, host, port, no_serve):
         _check_connection(app)
         if is_initialised():
             click.echo(_("Using the existing instance in %(path)s.", path=str(ctx.instance)))
+            _refuse_if_behind(app)
         else:
             edition_obj, enabled, password = _initialise(app, edition, language, "admin", None)
             runtime = app.extensions["mosaic"]
@@ -235,6 +236,23 @@ def demo_command(ctx: Context, edition, language, host, port, no_serve):
 
 
 # -- serving ------------------------------------------------------------------------------------------
+def _refuse_if_behind(app) -> None:
+    """A database older than the installed code would fail page by page: say so once, up front."""
+    from core import migrate
+
+    runtime = app.extensions["mosaic"]
+    runtime.refresh(force=True)
+    behind = migrate.pending(runtime.migration_config(), ["core", *sorted(runtime.enabled)])
+    if behind:
+        fail(
+            _(
+                "The database is older than the installed version of: %(names)s. "
+                "Run `mosaic db upgrade` first (back up the database before).",
+                names=", ".join(behind),
+            )
+        )
+
+
 def _serve(app, host: str, port: int, threads: int, scheduler: bool) -> None:
     from waitress import serve
 
@@ -260,6 +278,7 @@ def run_command(ctx: Context, host, port, threads, no_scheduler):
         _check_connection(app)
         if not is_initialised():
             fail(_("This instance is not initialised yet: run `mosaic init` (or `mosaic demo`) first."))
+        _refuse_if_behind(app)
     _serve(app, host, port, threads, scheduler=not no_scheduler)
 
 
