@@ -156,6 +156,25 @@ def resolve_record(object_name, record_id, user):
     """
 
 
+@hookspec
+def handover_records(from_user_id, to_user_id, dry_run):
+    """Move every record of this addon that ``from_user_id`` owns to ``to_user_id`` (交接, handover).
+
+    Called when an administrator hands a departing user's records over to a colleague (*Settings →
+    Handover*): once with ``dry_run=True`` for the preview, then once with ``dry_run=False``. *Collected.*
+    Every implementation runs inside **one** transaction that the caller commits: if any implementation
+    raises, nothing moves anywhere. Move records set-based — one ``UPDATE … WHERE owner_id = :from`` per
+    table, never a loop over rows — and move history too (done activities, closed deals): the receiving
+    user inherits the whole record. Leave the user's personal settings (saved views, tokens) alone.
+    Do not commit.
+
+    :param from_user_id: the departing user's id.
+    :param to_user_id: the receiving user's id (an active user, never ``from_user_id``).
+    :param dry_run: ``True``: change nothing, only count what would move (the caller rolls back anyway).
+    :return: a list of :class:`core.registry.HandoverResult`, one per object (``count`` may be 0).
+    """
+
+
 # ---------------------------------------------------------------------------------------------------
 # Lifecycle: events around the application and the addons
 # ---------------------------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ CORE_PLUGINS = (
     "core.crm.customers",  # customers, contacts, the 360° view, lists and search
     "core.crm.activities",  # activities, agenda, calendar, reminders; products and currencies
     "core.crm.api",  # the REST API and its tokens
+    "core.crm.handover",  # handover (交接) of a departing user's records
+    "core.crm.pool",  # the public pool (公海): recycling job, pool page, claims
 )
 
 # The core's blueprints, "module:attribute".
@@ -33,6 +35,8 @@ CORE_BLUEPRINTS = (
     "core.crm.customers:bp",
     "core.crm.activities:bp",
     "core.crm.api:bp",
+    "core.crm.handover:bp",
+    "core.crm.pool:bp",
 )
 
 

@@ -188,3 +188,18 @@ class RecordRef:
 
     label: str
     url: str
+
+
+@dataclass(frozen=True)
+class HandoverResult:
+    """What one implementation of ``handover_records`` moved (or, in a dry run, would move) for one object.
+
+    :param object: the object, namespaced by its addon (``"crm_lead.lead"``); the core's are plain
+        (``"customer"``).
+    :param label: lazily translated plural name (``_l("Leads")``), shown in the report.
+    :param count: how many records moved (would move).
+    """
+
+    object: str
+    label: Any
+    count: int

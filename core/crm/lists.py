@@ -102,6 +102,10 @@ class ListSpec:
     options: tuple = ()  # loader options for the select (selectinload...)
     page_size: int = PAGE_SIZE
     object_name: str = ""
+    #: ``base(user) -> select`` replacing ``visible_to(user, select(model), model)`` for a list whose rows
+    #: are not chosen by visibility (the public pool: every claimer sees every pooled customer); the view
+    #: must then show only what such a reader may see
+    base: Callable | None = None
 
     @property
     def object(self) -> str:
@@ -262,7 +266,7 @@ def normalise_params(spec: ListSpec, args) -> tuple[dict, list]:
 def filtered_select(spec: ListSpec, user, params: dict, errors: list):
     """``visible_to`` + the filters of ``params`` (no order, no limit)."""
     model = spec.model
-    stmt = visible_to(user, select(model), model)
+    stmt = spec.base(user) if spec.base is not None else visible_to(user, select(model), model)
     q = params.get("q")
     if q:
         conditions = text_conditions(q, spec.search_columns, spec.phone_column)
@@ -357,7 +361,7 @@ def run(spec: ListSpec, user, args: MultiDict | dict) -> ListPage:
     if cursor is not None:
         stmt = stmt.where(_seek(column, id_column, cursor[0], cursor[1], direction, nullable))
     order = _order(column, id_column, direction, nullable)
-    owners = owner_partition(user, spec.model)
+    owners = owner_partition(user, spec.model) if spec.base is None else None
     if owners is not None and 1 < len(owners) <= MERGE_OWNERS_MAX and "owner" not in params:
         rows = _merged_page(spec, stmt, owners, order)
     else:

@@ -24,6 +24,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -128,6 +130,11 @@ class Customer(db.Model):
         Index("ix_core_customer_region_id", "region", "id"),
         Index("ix_core_customer_industry_id", "industry", "id"),
         Index("ix_core_customer_classification_id", "classification", "id"),
+        # the public pool (core.crm.pool): its list by name — partial, so that recycling adds the pooled
+        # rows to a small index instead of moving entries of a 1,000,000-row one — and a rep's claims of the day
+        Index("ix_core_customer_in_pool_search_name_id", "in_pool", "search_name", "id",
+              sqlite_where=text("in_pool = 1"), postgresql_where=text("in_pool")),
+        Index("ix_core_customer_owner_id_claimed_at", "owner_id", "claimed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -149,6 +156,12 @@ class Customer(db.Model):
     last_contacted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    #: public pool (公海, core.crm.pool): a pooled customer keeps ``owner_id`` (its last owner) but is no
+    #: longer visible through ownership; ``claimed_at`` is when a rep last took it from the pool
+    in_pool: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    pooled_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    previous_owner_id: Mapped[int | None] = mapped_column(ForeignKey("core_user.id"), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     owner = relationship("User", foreign_keys=[owner_id], lazy="joined")
     parent: Mapped[Customer | None] = relationship(remote_side=[id])
@@ -304,3 +317,6 @@ class SavedView(db.Model):
     name: Mapped[str] = mapped_column(String(128))
     params: Mapped[dict] = mapped_column(JSON, default=dict)
     shared: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+from core.crm.handover_models import Handover  # noqa: E402,F401 - the handover log joins the metadata

@@ -9,6 +9,13 @@ when any of these holds:
 * a sharing rule of the object matches the record (``field == value``) and is granted to a department
   that contains the user (the rule's department subtree).
 
+A model with an ``in_pool`` column (customers: the public pool 公海, :mod:`core.crm.pool`) keeps the last
+owner in ``owner_id`` while a record is pooled, but a pooled record is **not** visible through ownership
+(``own`` / ``department`` scope): the owner conditions require ``in_pool = false``. Scope ``all`` and
+administrators still see pooled records, and so do sharing rules — they open records by a field value
+(region, industry...), not by owner, so a service team keeps reading its region's customers while they
+wait in the pool. Reps find pooled records on the pool page (``/pool/``), not through this function.
+
 Lists, search, the 360° view, the API, exports and reports all call :func:`visible_to`; a record fetched by
 id goes through :func:`get_visible_or_404` — so a guessed id answers 404 like a missing one.
 """
@@ -18,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import abort, g, has_request_context
-from sqlalchemy import false, or_, select
+from sqlalchemy import and_, false, or_, select
 
 from core.extensions import db
 
@@ -108,7 +115,11 @@ def visible_to(user, stmt, model, access: str = "read"):
     if r.everything:
         return stmt
     owner_col = model.owner_id
-    conditions = [owner_col == r.owner_ids[0] if len(r.owner_ids) == 1 else owner_col.in_(r.owner_ids)]
+    owned = owner_col == r.owner_ids[0] if len(r.owner_ids) == 1 else owner_col.in_(r.owner_ids)
+    in_pool = getattr(model, "in_pool", None)
+    if in_pool is not None:
+        owned = and_(owned, in_pool == false())  # a pooled record is nobody's through ownership
+    conditions = [owned]
     for field, value in r.shares:
         column = getattr(model, field, None)
         if column is not None:
