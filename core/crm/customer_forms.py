@@ -21,6 +21,21 @@ ACTIVITY_STATE_LABELS = {"planned": _l("Planned"), "done": _l("Done"), "cancelle
 CUSTOMER_PICKLISTS = {"industry": "industry", "region": "region", "type": "customer_type"}
 CONTACT_PICKLISTS = {"decision_role": "contact_role"}
 EMAIL = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("Invalid email address."))
+
+
+def phone_field(label, extension: bool = True) -> StringField:
+    """A phone number: digits, spaces, + - ( ) . and, for landlines, an extension (转 / ext / # / *)."""
+    pattern = r"^[\d\s+()\-.#*/转extEXT]*$" if extension else r"^[\d\s+()\-.]*$"
+    return StringField(
+        label,
+        validators=[
+            Optional(),
+            Length(max=64),
+            Regexp(pattern, message=_l("A phone number has digits, spaces and + - ( ) only.")),
+        ],
+    )
+
+
 _TAG_SPLIT = re.compile(r"[,，;；、]+")
 
 
@@ -89,14 +104,7 @@ class CustomerForm(FlaskForm):
         _l("Parent customer"), validators=[Optional(), Length(max=300)], suggest="crm_customers.suggest"
     )
     address = StringField(_l("Address"), validators=[Optional(), Length(max=500)])
-    phone = StringField(
-        _l("Phone"),
-        validators=[
-            Optional(),
-            Length(max=64),
-            Regexp(r"^[\d\s+()\-.#*/转extEXT]*$", message=_l("A phone number has digits, spaces and + - ( ) only.")),
-        ],
-    )
+    phone = phone_field(_l("Phone"))
     email = EmailField(_l("Email"), validators=[Optional(), Length(max=255), EMAIL])
     website = StringField(
         _l("Website"),
@@ -118,22 +126,8 @@ class ContactForm(FlaskForm):
     )
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=128)])
     title = StringField(_l("Job title"), validators=[Optional(), Length(max=128)])
-    mobile = StringField(
-        _lp("phone number", "Mobile"),
-        validators=[
-            Optional(),
-            Length(max=64),
-            Regexp(r"^[\d\s+()\-.]*$", message=_l("A phone number has digits, spaces and + - ( ) only.")),
-        ],
-    )
-    phone = StringField(
-        _l("Phone"),
-        validators=[
-            Optional(),
-            Length(max=64),
-            Regexp(r"^[\d\s+()\-.#*/转extEXT]*$", message=_l("A phone number has digits, spaces and + - ( ) only.")),
-        ],
-    )
+    mobile = phone_field(_lp("phone number", "Mobile"), extension=False)
+    phone = phone_field(_l("Phone"))
     email = EmailField(_l("Email"), validators=[Optional(), Length(max=255), EMAIL])
     birthday = DateField(_l("Birthday"), validators=[Optional()])
     decision_role = SelectField(_l("Role in the decision"), validate_choice=True)
