@@ -8,7 +8,7 @@ from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import and_, select, update
 
-from core.crm import list_views, lists
+from core.crm import audit, list_views, lists
 from core.crm.customer_forms import ActionForm, ContactForm, labels, picklist_choices, picklist_label
 from core.crm.customer_views import _user_ref, customer_ref, resolve_customer, resolve_owner
 from core.crm.customers import CONTACT_DELETE, CONTACT_READ, CONTACT_WRITE, bp
@@ -116,6 +116,7 @@ def view_contact(contact_id: int):
     return render_template(
         "core/crm/contact_view.html", contact=contact, customer=customer, writable=writable,
         picklist_label=picklist_label, action_form=ActionForm(),
+        history=audit.describe(Contact, audit.history(Contact, contact.id), current_user),
     )
 
 

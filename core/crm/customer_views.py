@@ -11,7 +11,7 @@ from markupsafe import Markup
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from core.crm import list_views, lists
+from core.crm import audit, list_views, lists
 from core.crm.customer_forms import (
     CUSTOMER_PICKLISTS,
     ActionForm,
@@ -75,6 +75,7 @@ def delete_customer(customer: Customer) -> bool:
     """
     try:
         with db.session.begin_nested():
+            audit.record_set_change(Customer, Customer.parent_id == customer.id, {"parent_id": None})
             db.session.execute(update(Customer).where(Customer.parent_id == customer.id).values(parent_id=None))
             contact_ids = select(Contact.id).where(Contact.customer_id == customer.id).scalar_subquery()
             db.session.execute(
@@ -284,6 +285,7 @@ def view(customer_id: int):
         panels=customer_panels(customer, current_user),
         writable=writable,
         action_form=ActionForm(),
+        history=audit.describe(Customer, audit.history(Customer, customer.id), current_user),
         **labels(),
     )
 

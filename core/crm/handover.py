@@ -26,6 +26,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select, update
 from wtforms import BooleanField, SelectField
 
+from core.crm import audit
 from core.crm.handover_models import Handover
 from core.extensions import db
 from core.hookspecs import hookimpl
@@ -61,6 +62,7 @@ def handover_records(from_user_id, to_user_id, dry_run):
         if dry_run:
             count = db.session.scalar(select(func.count()).select_from(model).where(owned))
         else:
+            audit.record_set_change(model, owned, {"owner_id": to_user_id})  # before the UPDATE: old owners
             count = db.session.execute(update(model).where(owned).values(owner_id=to_user_id)).rowcount
         results.append(HandoverResult(object=name, label=CORE_OBJECTS[name], count=int(count or 0)))
     return results
@@ -105,7 +107,8 @@ def hand_over(from_user, to_user, by_user=None, deactivate: bool = False) -> Han
     """
     from_id, to_id, by_id = from_user.id, to_user.id, by_user.id if by_user is not None else None
     try:
-        results = _collect(from_id, to_id, dry_run=False)
+        with audit.acting_as(by_id):  # the set-based audit entries are the administrator's, in one batch
+            results = _collect(from_id, to_id, dry_run=False)
         if deactivate:
             from_user.active = False
         record = Handover(

@@ -121,6 +121,9 @@ class Customer(db.Model):
 
     __tablename__ = "core_customer"
     __visibility_object__ = "customer"
+    #: fields whose changes the audit trail records (core.crm.audit)
+    __audit_fields__ = ("name", "classification", "industry", "region", "type", "status", "owner_id", "parent_id",
+                        "phone", "email", "address", "website", "in_pool")
     __table_args__ = (
         Index("ix_core_customer_owner_id_id", "owner_id", "id"),
         Index("ix_core_customer_owner_id_search_name_id", "owner_id", "search_name", "id"),
@@ -173,6 +176,7 @@ class Contact(db.Model):
 
     __tablename__ = "core_contact"
     __visibility_object__ = "contact"
+    __audit_fields__ = ("name", "title", "mobile", "phone", "email", "decision_role", "owner_id", "customer_id")
     __table_args__ = (
         Index("ix_core_contact_owner_id_id", "owner_id", "id"),
         Index("ix_core_contact_customer_id_id", "customer_id", "id"),
@@ -319,4 +323,5 @@ class SavedView(db.Model):
     shared: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+from core.crm.audit import AuditEntry  # noqa: E402,F401 - the audit trail joins the metadata
 from core.crm.handover_models import Handover  # noqa: E402,F401 - the handover log joins the metadata

@@ -40,7 +40,7 @@ from sqlalchemy.orm import attributes
 from wtforms import StringField
 from wtforms.validators import ValidationError
 
-from core.crm import lists
+from core.crm import audit, lists
 from core.crm.models import CLASSIFICATIONS, Contact, Customer
 from core.extensions import db
 from core.hookspecs import hookimpl
@@ -125,14 +125,16 @@ def _recycle(now: datetime, settings: PoolSettings, counts: dict) -> None:
             counts[classification] = 0
             continue
         cutoff = now - timedelta(days=days)
+        due = and_(
+            Customer.in_pool == false(),
+            Customer.classification == classification,
+            func.coalesce(Customer.last_contacted_at, Customer.created_at) <= cutoff,
+            or_(Customer.claimed_at.is_(None), Customer.claimed_at <= cutoff),
+        )
+        audit.record_set_change(Customer, due, {"in_pool": True})  # one INSERT … SELECT before the UPDATE
         stmt = (
             update(Customer)
-            .where(
-                Customer.in_pool == false(),
-                Customer.classification == classification,
-                func.coalesce(Customer.last_contacted_at, Customer.created_at) <= cutoff,
-                or_(Customer.claimed_at.is_(None), Customer.claimed_at <= cutoff),
-            )
+            .where(due)
             .values(in_pool=True, pooled_at=now, previous_owner_id=Customer.owner_id,
                     updated_at=Customer.updated_at)  # the record itself was not edited
             .execution_options(synchronize_session=False)
@@ -180,12 +182,16 @@ def claim(user, customer_id: int, now: datetime | None = None) -> tuple[bool, st
             .scalar_subquery()
         )
         conditions.append(mine < cap)
+    # the old owner, for the audit trail: a pooled customer's owner only changes by leaving the pool
+    old_owner = db.session.execute(select(Customer.owner_id).where(Customer.id == customer_id)).scalar()
     won = db.session.execute(
         update(Customer).where(and_(*conditions))
         .values(owner_id=user.id, in_pool=False, pooled_at=None, claimed_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount == 1
     if won:
+        audit.record_entries(Customer, customer_id, {"owner_id": (old_owner, user.id), "in_pool": (True, False)})
+        audit.record_set_change(Contact, Contact.customer_id == customer_id, {"owner_id": user.id})
         db.session.execute(
             update(Contact).where(Contact.customer_id == customer_id).values(owner_id=user.id)
             .execution_options(synchronize_session=False)
@@ -204,6 +210,8 @@ def claim(user, customer_id: int, now: datetime | None = None) -> tuple[bool, st
 def release(customer: Customer, now: datetime | None = None) -> bool:
     """Put ``customer`` back into the pool by hand; ``False`` if it is there already. The caller commits."""
     now = now or utcnow()
+    audit.record_set_change(Customer, and_(Customer.id == customer.id, Customer.in_pool == false()),
+                            {"in_pool": True})
     return db.session.execute(
         update(Customer).where(Customer.id == customer.id, Customer.in_pool == false())
         .values(in_pool=True, pooled_at=now, previous_owner_id=Customer.owner_id, updated_at=Customer.updated_at)

@@ -1,0 +1,356 @@
+"""The audit trail (变更记录): every change of a tracked field records who, when, the old and the new value.
+
+**Which fields are tracked** is declared on the model::
+
+    class Customer(db.Model):
+        __audit_fields__ = ("name", "classification", "owner_id", ...)
+
+Addons declare theirs the same way on their own models; the object name of the entries is the model's
+``__audit_object__``, else its ``__visibility_object__``, else its table name. Optional
+``__audit_labels__ = {"field": lazy_gettext("Label")}`` names the fields on the record's history (the core
+names its own fields in :data:`FIELD_LABELS`).
+
+**ORM changes** (forms, bulk assign owner, bulk delete, the API...) are recorded by one ``before_flush`` /
+``after_flush`` pair of session events: updates and deletes are computed before the flush (from the
+attribute history; an old value that was not loaded is read from the database), inserts after it (when
+the new id is known). All entries of one flush share a ``batch`` id and are inserted with one core
+``INSERT`` on the flush's connection: they commit or roll back with the change itself.
+
+**Set-based changes** (``UPDATE … WHERE``) bypass the ORM: call :func:`record_set_change` with the same
+``WHERE`` right *before* the ``UPDATE`` — one ``INSERT … SELECT``, still set-based (the core's handover,
+the public pool's recycling, claiming and releasing do). An addon's ``handover_records`` should do the same
+for its audited models.
+
+The user of an entry is :func:`acting_as`'s user if set, else the API token's user, else the signed-in
+user, else ``None`` (jobs, the command line).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from contextvars import ContextVar
+from datetime import date, datetime
+from decimal import Decimal
+
+from flask import g, has_request_context
+from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    case,
+    cast,
+    event,
+    insert,
+    literal,
+    select,
+)
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Mapped, attributes, mapped_column, relationship
+
+from core.extensions import db
+from core.timeutil import utcnow
+
+HISTORY_LIMIT = 50
+ACTIONS = ("create", "update", "delete")
+
+#: labels of the core's tracked fields (a model's ``__audit_labels__`` overrides or adds)
+FIELD_LABELS = {
+    "name": _l("Name"),
+    "classification": _l("Classification"),
+    "industry": _l("Industry"),
+    "region": _l("Region"),
+    "type": _l("Customer type"),
+    "status": _l("Status"),
+    "owner_id": _l("Owner"),
+    "parent_id": _l("Parent customer"),
+    "phone": _l("Phone"),
+    "email": _l("Email"),
+    "address": _l("Address"),
+    "website": _l("Website"),
+    "in_pool": _l("Public pool"),
+    "title": _l("Job title"),
+    "mobile": lazy_pgettext("phone number", "Mobile"),
+    "decision_role": _l("Role in the decision"),
+    "customer_id": _l("Customer"),
+}
+ACTION_LABELS = {"create": _l("created"), "update": _l("changed"), "delete": _l("deleted")}
+
+
+class AuditEntry(db.Model):
+    """One field of one record changed: ``old_value`` → ``new_value`` (text; ``None`` for empty)."""
+
+    __tablename__ = "core_audit"
+    __table_args__ = (Index("ix_core_audit_object_record_id_id", "object", "record_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    object: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[int] = mapped_column(Integer)
+    field: Mapped[str] = mapped_column(String(64))
+    old_value: Mapped[str | None] = mapped_column(Text, nullable=True)
+    new_value: Mapped[str | None] = mapped_column(Text, nullable=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("core_user.id"), nullable=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)  # UTC
+    action: Mapped[str] = mapped_column(String(8), default="update")
+    batch: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+    user = relationship("User")
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+_acting_user: ContextVar[int | None] = ContextVar("mosaic_audit_user", default=None)
+_batch: ContextVar[str | None] = ContextVar("mosaic_audit_batch", default=None)
+
+
+@contextlib.contextmanager
+def acting_as(user_id: int | None, batch: str | None = None):
+    """Record the set-based entries made inside the block as ``user_id``'s, in one ``batch`` (a new id if
+    not given): a handover, a job or a command acting for someone."""
+    tokens = _acting_user.set(user_id), _batch.set(batch or str(uuid.uuid4()))
+    try:
+        yield
+    finally:
+        _acting_user.reset(tokens[0])
+        _batch.reset(tokens[1])
+
+
+def current_user_id() -> int | None:
+    acting = _acting_user.get()
+    if acting is not None:
+        return acting
+    if not has_request_context():
+        return None
+    api_user = g.get("api_user")
+    if api_user is not None:
+        return api_user.id
+    from flask_login import current_user
+
+    return current_user.id if current_user and current_user.is_authenticated else None
+
+
+def audit_object(model) -> str:
+    return (getattr(model, "__audit_object__", None) or getattr(model, "__visibility_object__", None)
+            or model.__tablename__)
+
+
+def audited_fields(obj_or_model) -> tuple[str, ...]:
+    return tuple(getattr(obj_or_model, "__audit_fields__", ()) or ())
+
+
+def field_label(model, field: str):
+    return (getattr(model, "__audit_labels__", None) or {}).get(field) or FIELD_LABELS.get(field) or field
+
+
+def as_text(value) -> str | None:
+    """How a value is stored: ``None`` and ``""`` as ``None``, booleans ``true``/``false``, dates ISO."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def _sql_text(column):
+    """The SQL counterpart of :func:`as_text` for a column (booleans as true/false on both backends)."""
+    if isinstance(column.type, Boolean):
+        return case((column.is_(None), None), (column, "true"), else_="false")
+    return cast(column, Text)
+
+
+# -- ORM changes: session events ----------------------------------------------------------------------
+_PENDING = "mosaic_audit_pending"
+
+
+def _row(obj, field, old, new, action, user_id, at, batch) -> dict:
+    return {"object": audit_object(type(obj)), "record_id": obj.id, "field": field, "old_value": old,
+            "new_value": new, "user_id": user_id, "at": at, "action": action, "batch": batch}
+
+
+def _before_flush(session, _flush_context, _instances) -> None:
+    user_id, at, batch = current_user_id(), utcnow(), str(uuid.uuid4())
+    rows, new = [], []
+    with session.no_autoflush:
+        for obj in session.new:
+            if audited_fields(obj):
+                new.append(obj)
+        for obj in session.dirty:
+            fields = audited_fields(obj)
+            if not fields or obj in session.deleted or not session.is_modified(obj, include_collections=False):
+                continue
+            state = sa_inspect(obj)
+            for field in fields:
+                history = attributes.get_history(obj, field, passive=attributes.PASSIVE_NO_INITIALIZE)
+                if not history.added:
+                    continue
+                if history.deleted:
+                    old = history.deleted[0]
+                else:  # set without the old value loaded: read it from the database (not flushed yet)
+                    column = state.mapper.columns[field]
+                    old = session.connection().execute(
+                        select(column).where(state.mapper.primary_key[0] == state.identity[0])).scalar()
+                old_text, new_text = as_text(old), as_text(history.added[0])
+                if old_text != new_text:
+                    rows.append(_row(obj, field, old_text, new_text, "update", user_id, at, batch))
+        for obj in session.deleted:
+            for field in audited_fields(obj):
+                value = as_text(getattr(obj, field))
+                if value is not None:
+                    rows.append(_row(obj, field, value, None, "delete", user_id, at, batch))
+    session.info[_PENDING] = (rows, new, user_id, at, batch)
+
+
+def _after_flush(session, _flush_context) -> None:
+    rows, new, user_id, at, batch = session.info.pop(_PENDING, ((), (), None, None, None))
+    rows = list(rows)
+    for obj in new:
+        if obj.id is None:
+            continue
+        for field in audited_fields(obj):
+            value = as_text(getattr(obj, field))
+            if value is not None:
+                rows.append(_row(obj, field, None, value, "create", user_id, at, batch))
+    if rows:
+        session.connection().execute(insert(AuditEntry.__table__), rows)
+
+
+def _forget(session, *_args) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def install() -> None:
+    """Register the session events once (on Flask-SQLAlchemy's session class, through ``db.session``)."""
+    if not event.contains(db.session, "before_flush", _before_flush):
+        event.listen(db.session, "before_flush", _before_flush)
+        event.listen(db.session, "after_flush", _after_flush)
+        event.listen(db.session, "after_rollback", _forget)
+
+
+install()
+
+
+# -- set-based changes --------------------------------------------------------------------------------
+def record_set_change(model, where, changes: dict, user_id: int | None = None, batch: str | None = None,
+                      action: str = "update") -> None:
+    """Record ``changes`` (``{field: new value}``) for every row of ``model`` matching ``where``.
+
+    One ``INSERT … SELECT`` per changed field, to run *before* the ``UPDATE`` with the same condition (the
+    old values are read from the rows). Rows whose value already equals the new one are skipped. Fields not
+    in the model's ``__audit_fields__`` are ignored.
+    """
+    fields = audited_fields(model)
+    user_id = current_user_id() if user_id is None else user_id
+    batch, at, table = batch or _batch.get() or str(uuid.uuid4()), utcnow(), AuditEntry.__table__
+    for field, new_value in changes.items():
+        if field not in fields:
+            continue
+        column = getattr(model, field)
+        new_text = as_text(new_value)
+        unchanged = column.is_(None) if new_text is None else _sql_text(column) == new_text
+        rows = select(
+            literal(audit_object(model)), model.id, literal(field), _sql_text(column),
+            literal(new_text, Text), literal(user_id, Integer), literal(at), literal(action), literal(batch),
+        ).where(where, ~unchanged if new_text is None else (column.is_(None) | ~unchanged))
+        db.session.execute(
+            insert(table).from_select(
+                ["object", "record_id", "field", "old_value", "new_value", "user_id", "at", "action", "batch"], rows)
+        )
+
+
+def record_entries(model, record_id: int, changes: dict, action: str = "update") -> None:
+    """Record ``changes`` (``{field: (old, new)}``) of one record changed by a statement, not the ORM."""
+    fields, user_id, at, batch = audited_fields(model), current_user_id(), utcnow(), _batch.get() or str(uuid.uuid4())
+    rows = [
+        {"object": audit_object(model), "record_id": record_id, "field": field, "old_value": as_text(old),
+         "new_value": as_text(new), "user_id": user_id, "at": at, "action": action, "batch": batch}
+        for field, (old, new) in changes.items()
+        if field in fields and as_text(old) != as_text(new)
+    ]
+    if rows:
+        db.session.execute(insert(AuditEntry.__table__), rows)
+
+
+# -- reading it ---------------------------------------------------------------------------------------
+def history(model, record_id: int, limit: int = HISTORY_LIMIT) -> list[AuditEntry]:
+    """The newest ``limit`` entries of one record (the caller has checked that the user may see it)."""
+    return list(db.session.execute(
+        select(AuditEntry).where(AuditEntry.object == audit_object(model), AuditEntry.record_id == record_id)
+        .order_by(AuditEntry.id.desc()).limit(limit)
+    ).scalars())
+
+
+def _formatters(user) -> dict:
+    """``{(object, field): function(list of texts) -> {text: display}}`` of the core's fields."""
+    from core.crm.customer_forms import labels, picklist_label
+    from core.crm.models import Customer
+    from core.crm.visibility import visible_to
+    from core.models import User
+
+    fixed = labels()
+
+    def users(values):
+        ids = {int(v) for v in values if v.isdigit()}
+        rows = db.session.execute(select(User).where(User.id.in_(ids))).scalars() if ids else ()
+        return {str(u.id): u.label for u in rows}
+
+    def customers(values):  # names of the customers the user may see; the others stay "#id"
+        ids = {int(v) for v in values if v.isdigit()}
+        if not ids:
+            return {}
+        stmt = visible_to(user, select(Customer).where(Customer.id.in_(ids)), Customer)
+        return {str(c.id): c.name for c in db.session.execute(stmt).unique().scalars()}
+
+    def mapping(labels_by_code):
+        return lambda values: {v: str(labels_by_code.get(v, v)) for v in values}
+
+    def picklist(name):
+        return lambda values: {v: picklist_label(name, v) for v in values}
+
+    yes_no = mapping({"true": _l("Yes"), "false": _l("No")})
+    out = {}
+    for obj in ("customer", "contact"):
+        out[(obj, "owner_id")] = users
+    out.update({
+        ("customer", "parent_id"): customers,
+        ("contact", "customer_id"): customers,
+        ("customer", "classification"): mapping(fixed["classification_labels"]),
+        ("customer", "status"): mapping(fixed["status_labels"]),
+        ("customer", "industry"): picklist("industry"),
+        ("customer", "region"): picklist("region"),
+        ("customer", "type"): picklist("customer_type"),
+        ("customer", "in_pool"): yes_no,
+        ("contact", "decision_role"): picklist("contact_role"),
+    })
+    return out
+
+
+def describe(model, entries: list[AuditEntry], user) -> list[dict]:
+    """The entries as the history shows them: field label, old and new value as displayed, who, when."""
+    obj = audit_object(model)
+    formatters = _formatters(user)
+    shown: dict[str, dict] = {}
+    for field in {e.field for e in entries}:
+        values = {v for e in entries if e.field == field for v in (e.old_value, e.new_value) if v is not None}
+        formatter = formatters.get((obj, field))
+        shown[field] = formatter(values) if formatter else {}
+        if field in ("owner_id", "parent_id", "customer_id"):
+            shown[field] = {v: shown[field].get(v) or f"#{v}" for v in values}
+    return [
+        {
+            "entry": e,
+            "label": field_label(model, e.field),
+            "action": ACTION_LABELS.get(e.action, e.action),
+            "old": shown[e.field].get(e.old_value, e.old_value) if e.old_value is not None else "",
+            "new": shown[e.field].get(e.new_value, e.new_value) if e.new_value is not None else "",
+            "user": e.user.label if e.user is not None else "",
+        }
+        for e in entries
+    ]
