@@ -20,8 +20,10 @@ TITLES = ("总经理", "采购经理", "技术总监", "财务经理", "IT主管
 ROLES = ("decision_maker", "financial_buyer", "technical_buyer", "user", "influencer")
 DEMO_PERMISSIONS = {
     "sales_manager": ("core.customer.read", "core.customer.write", "core.customer.delete",
-                      "core.contact.read", "core.contact.write", "core.contact.delete"),
-    "sales_rep": ("core.customer.read", "core.customer.write", "core.contact.read", "core.contact.write"),
+                      "core.contact.read", "core.contact.write", "core.contact.delete",
+                      "core.pool.claim", "core.pool.manage"),
+    "sales_rep": ("core.customer.read", "core.customer.write", "core.contact.read", "core.contact.write",
+                  "core.pool.claim"),
 }
 
 

@@ -149,6 +149,10 @@ def test_demo_creates_a_chinese_instance_with_demo_users(mosaic_cli, tmp_path):
             "SELECT u.username, COUNT(c.id) FROM core_customer c JOIN core_user u ON u.id = c.owner_id GROUP BY u.username"
         ))
         assert owners.get("rep", 0) > 0 and owners.get("manager", 0) > 0
+        rep_permissions = {row[0] for row in conn.execute(
+            "SELECT p.permission FROM core_role_permission p JOIN core_role r ON r.id = p.role_id WHERE r.name = 'sales_rep'"
+        )}
+        assert {"core.customer.read", "core.pool.claim"} <= rep_permissions
         assert conn.execute(
             "SELECT s.scope FROM core_role_scope s JOIN core_role r ON r.id = s.role_id "
             "WHERE r.name = 'sales_manager' AND s.object = 'customer'"
