@@ -32,11 +32,11 @@ from datetime import timedelta
 
 from flask import Blueprint, current_app, render_template, url_for
 from flask_babel import lazy_gettext as _l
-from flask_babel import lazy_pgettext as _lp
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import and_, case, delete, func, select, update
 
+from core.crm.labels import ACTIVITY_KIND_LABELS, ACTIVITY_STATE_LABELS
 from core.extensions import db
 from core.hookspecs import hookimpl
 from core.registry import CustomerPanel, Job, MenuItem, Permission
@@ -52,16 +52,8 @@ CONTACT_KINDS = ("call", "visit", "meeting", "email", "sms")
 REMINDER_WINDOW = timedelta(minutes=15)
 REMINDER_KEY = "reminders."
 
-KIND_LABELS = {
-    "call": _l("Call"),
-    "visit": _l("Visit"),
-    "meeting": _l("Meeting"),
-    "task": _l("Task"),
-    "email": _l("Email"),
-    "sms": _l("SMS"),
-    "note": _lp("activity kind", "Note"),
-}
-STATUS_LABELS = {"planned": _l("Planned"), "done": _l("Done"), "cancelled": _l("Cancelled")}
+KIND_LABELS = ACTIVITY_KIND_LABELS  # kept under the names the activity modules use
+STATUS_LABELS = ACTIVITY_STATE_LABELS
 
 
 @hookimpl

@@ -10,13 +10,16 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-CLASSIFICATION_CHOICES = (("normal", _l("Normal")), ("vip", _l("VIP")), ("strategic", _l("Strategic")))
-STATUS_CHOICES = (("active", _l("Active")), ("inactive", _l("Inactive")))
-ACTIVITY_KIND_LABELS = {
-    "call": _l("Call"), "visit": _l("Visit"), "meeting": _l("Meeting"), "task": _l("Task"),
-    "email": _l("Email"), "sms": _l("SMS"), "note": _lp("activity kind", "Note"),
-}
-ACTIVITY_STATE_LABELS = {"planned": _l("Planned"), "done": _l("Done"), "cancelled": _l("Cancelled")}
+from core.crm.labels import (
+    ACTIVITY_KIND_LABELS,
+    ACTIVITY_STATE_LABELS,
+    CLASSIFICATION_LABELS,
+    CUSTOMER_STATUS_LABELS,
+)
+from core.crm.picklists import picklist_choices, picklist_label
+
+CLASSIFICATION_CHOICES = tuple(CLASSIFICATION_LABELS.items())
+STATUS_CHOICES = tuple(CUSTOMER_STATUS_LABELS.items())
 #: customer column -> picklist name
 CUSTOMER_PICKLISTS = {"industry": "industry", "region": "region", "type": "customer_type"}
 CONTACT_PICKLISTS = {"decision_role": "contact_role"}
@@ -37,29 +40,6 @@ def phone_field(label, extension: bool = True) -> StringField:
 
 
 _TAG_SPLIT = re.compile(r"[,，;；、]+")
-
-
-def picklist_choices(name: str, include: str | None = None) -> list[tuple[str, str]]:
-    """``[(code, label)]`` of a picklist in the reader's language (raw codes if the helper is missing)."""
-    try:
-        from core.crm.picklists import picklist_choices as choices
-    except ImportError:  # pragma: no cover - the organisation module provides it
-        from core.crm.models import PicklistValue
-        from core.extensions import db
-
-        rows = db.session.query(PicklistValue).filter_by(picklist=name).order_by(PicklistValue.sort).all()
-        return [(row.code, row.code) for row in rows if row.active or row.code == include]
-    return choices(name, include=include)
-
-
-def picklist_label(name: str, code: str | None) -> str:
-    if not code:
-        return ""
-    try:
-        from core.crm.picklists import picklist_label as label
-    except ImportError:  # pragma: no cover
-        return code
-    return label(name, code)
 
 
 def labels() -> dict:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, has_app_context
 from flask_babel import lazy_gettext as _l
-from flask_babel import lazy_pgettext as _lp
 from sqlalchemy import select
 
+from core.crm.labels import ACTIVITY_KIND_LABELS, CLASSIFICATION_LABELS
 from core.extensions import db
 from core.hookspecs import hookimpl
 from core.registry import MenuItem, Permission
@@ -58,16 +58,6 @@ FIELD_LABELS = {
     "type": _l("Customer type"),
     "decision_role": _l("Contact role"),
     "kind": _l("Activity type"),
-}
-CLASSIFICATION_LABELS = {"normal": _l("Normal"), "vip": _l("VIP"), "strategic": _l("Strategic")}
-ACTIVITY_KIND_LABELS = {
-    "call": _l("Call"),
-    "visit": _l("Visit"),
-    "meeting": _l("Meeting"),
-    "task": _l("Task"),
-    "email": _l("Email"),
-    "sms": _l("SMS"),
-    "note": _lp("activity kind", "Note"),
 }
 #: fields whose values are a fixed list rather than a picklist
 FIXED_VALUES = {("customer", "classification"): CLASSIFICATION_LABELS, ("activity", "kind"): ACTIVITY_KIND_LABELS}
