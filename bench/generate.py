@@ -115,6 +115,7 @@ def setup_instance(url: str):
 
 
 def name_parts():
+    from core.crm.dedup_normalise import name_key
     from core.crm.normalise import initials, search_key
 
     parts = []
@@ -122,7 +123,8 @@ def name_parts():
         for word in WORDS:
             for trade in TRADES:
                 name = f"{city}{word}{trade}有限公司"
-                parts.append((name, search_key(name), initials(name)))
+                # the duplicate rules' name key of "<name><digits>" (core.crm.dedup_normalise) is this + digits
+                parts.append((name, search_key(name), initials(name), name_key(name + "0")[:-1]))
     return parts
 
 
@@ -133,7 +135,7 @@ def rows(n: int, rep_ids: list[int]):
     for start in range(1, n + 1, BATCH):
         customers, contacts, activities = [], [], []
         for cid in range(start, min(n, start + BATCH - 1) + 1):
-            base, key, ini = parts[cid % len(parts)]
+            base, key, ini, name_key = parts[cid % len(parts)]
             suffix = str(cid)
             owner = rep_ids[(cid * 7919) % len(rep_ids)]
             phone = f"13{cid % 10}{cid:08d}"[-11:]
@@ -142,6 +144,7 @@ def rows(n: int, rep_ids: list[int]):
                 cid, f"{base}{suffix}", key + suffix, ini + suffix, ("normal", "vip", "strategic")[cid % 3],
                 INDUSTRIES[cid % len(INDUSTRIES)], REGIONS[cid % len(REGIONS)], "end_customer", "active", owner,
                 None, "", phone, phone, "", "", created - timedelta(days=cid % 90), created, created,
+                name_key + suffix, "+86" + phone, "",
             ))
             for k in range(2):
                 contact_id = cid * 2 - 1 + k
@@ -150,6 +153,7 @@ def rows(n: int, rep_ids: list[int]):
                 contacts.append((
                     contact_id, cid, person, person, "", ("总经理", "采购经理", "技术总监")[k], mobile, "",
                     mobile, f"c{contact_id}@example.cn", f"c{contact_id}@example.cn", None, None, owner, created, created,
+                    "+86" + mobile, "",
                 ))
             for k in range(3):
                 aid = cid * 3 - 2 + k
@@ -163,9 +167,10 @@ def rows(n: int, rep_ids: list[int]):
 
 
 CUSTOMER_COLS = ("id, name, search_name, initials, classification, industry, region, type, status, owner_id, "
-                 "parent_id, address, phone, phone_digits, email, website, last_contacted_at, created_at, updated_at")
+                 "parent_id, address, phone, phone_digits, email, website, last_contacted_at, created_at, updated_at, "
+                 "name_key, phone_key, email_key")
 CONTACT_COLS = ("id, customer_id, name, search_name, initials, title, mobile, phone, phone_digits, email, email_key, "
-                "birthday, decision_role, owner_id, created_at, updated_at")
+                "birthday, decision_role, owner_id, created_at, updated_at, mobile_key, phone_key")
 ACTIVITY_COLS = ("id, kind, subject, notes, status, due_at, done_at, next_follow_up, customer_id, contact_id, "
                  "related_object, related_id, owner_id, created_at")
 

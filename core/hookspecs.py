@@ -157,6 +157,53 @@ def resolve_record(object_name, record_id, user):
 
 
 @hookspec
+def register_custom_field_objects():
+    """Return the objects of this addon whose records may carry custom fields (自定义字段).
+
+    Called when custom field definitions are read (once per request at most) and by the custom fields
+    page (*Settings → Custom fields*). *Collected.* The core registers ``customer`` and ``contact`` this
+    way. A model qualifies when it has a ``custom`` JSON column (nullable); values are stored there as
+    ``{key: value}``, so an administrator adds fields without a migration or a restart. Read and write
+    them with :func:`core.crm.custom_fields.get_values` / :func:`core.crm.custom_fields.set_values`, build
+    form fields with :func:`core.crm.custom_fields.extend_form`. While the addon is disabled its objects
+    (and their definitions) are hidden; the values stay in the rows.
+
+    :return: a list of :class:`core.registry.CustomFieldObject`.
+    """
+
+
+@hookspec
+def register_export_sources():
+    """Return the lists of this addon that can be exported to CSV and XLSX (导出).
+
+    Called for every export request (``/export/<name>.<csv|xlsx>``). *Collected.* The export holds exactly
+    the rows the list shows its reader — build ``rows`` from the list's own filtered select, e.g.
+    :func:`core.crm.export_views.list_rows` of its :class:`core.crm.lists.ListSpec` (visibility included) —
+    read in keyset batches and streamed. Draw the buttons with ``export_macros.html``'s
+    ``buttons(name, page)``. The user needs ``core.export.run`` and the source's ``permission``.
+
+    :return: a list of :class:`core.crm.export.ExportSource`, named after the addon (``crm_lead.leads``).
+    """
+
+
+@hookspec
+def register_duplicate_objects():
+    """Return the objects of this addon whose records duplicate rules (查重规则) check.
+
+    Called when rules are read or checked — on entry (the forms' live check and save), on import, by
+    "Find duplicates" and by the rules page (*Settings → Duplicate rules*). *Collected.* The core
+    registers ``customer`` and ``contact`` this way. Each field names the model's indexed columns holding its
+    normalised key — fill them on every save with :mod:`core.crm.dedup_normalise` (``name_key``,
+    ``phone_key``, ``email_key``, ``text_key``), so that a check is an index lookup; fuzzy fields are
+    compared with rapidfuzz within the records next to the key in index order. Check with
+    :func:`core.crm.dedup.check` (one record) and :func:`core.crm.dedup.check_many` (a batch). While the
+    addon is disabled its objects and rules are ignored; the rules stay.
+
+    :return: a list of :class:`core.registry.DuplicateObject`.
+    """
+
+
+@hookspec
 def handover_records(from_user_id, to_user_id, dry_run):
     """Move every record of this addon that ``from_user_id`` owns to ``to_user_id`` (交接, handover).
 
@@ -172,6 +219,43 @@ def handover_records(from_user_id, to_user_id, dry_run):
     :param to_user_id: the receiving user's id (an active user, never ``from_user_id``).
     :param dry_run: ``True``: change nothing, only count what would move (the caller rolls back anyway).
     :return: a list of :class:`core.registry.HandoverResult`, one per object (``count`` may be 0).
+    """
+
+
+@hookspec
+def recycle_dependents(object_name, ids):
+    """Name this addon's records that depend on records going to the recycle bin (回收站).
+
+    Called when records of ``object_name`` (the core's ``"customer"``, ``"contact"``, ``"activity"``, or any
+    object put in the bin with :func:`core.crm.recycle.trash`) are deleted or merged away, inside the
+    deleting transaction, before anything is deleted. *Collected.* The core snapshots the rows named here
+    column by column into the same bin entry: ``detach=False`` rows are deleted with the records and
+    re-inserted (same ids) on restore; ``detach=True`` rows only lose their link (the column is set to
+    ``NULL``) and get it back on restore. Rows of tables whose foreign key to the records says ``ON DELETE
+    CASCADE`` are snapshotted without being named. Do not delete or commit anything yourself.
+
+    :param object_name: the object whose records go to the bin (``"customer"``).
+    :param ids: their ids (a list of ``int``).
+    :return: a list of :class:`core.registry.RecycleDependents` (``model``, ``column``, ``detach``,
+        ``object``), or ``None``.
+    """
+
+
+@hookspec
+def merge_records(object_name, survivor_id, loser_ids):
+    """Move this addon's records from merged-away records to the surviving one (合并, merge).
+
+    Called when a user merges duplicates of ``object_name`` (``"customer"``, ``"contact"``), inside the
+    merging transaction, after the survivor got the chosen values and before the losers go to the recycle
+    bin. *Collected.* Move set-based with :func:`core.crm.merge.move_rows` (one ``UPDATE`` per table,
+    which also records what moved) so that undoing the merge from the recycle bin moves the rows back.
+    Rows you leave pointing at a loser follow it into the bin through ``recycle_dependents``. Do not commit.
+
+    :param object_name: the merged object.
+    :param survivor_id: the id of the record that stays.
+    :param loser_ids: the ids of the records merged into it (a list of ``int``, never ``survivor_id``).
+    :return: a list of :class:`core.registry.MergeMove` (what :func:`core.crm.merge.move_rows` returns),
+        or ``None``.
     """
 
 

@@ -24,6 +24,12 @@ CORE_PLUGINS = (
     "core.crm.api",  # the REST API and its tokens
     "core.crm.handover",  # handover (交接) of a departing user's records
     "core.crm.pool",  # the public pool (公海): recycling job, pool page, claims
+    "core.crm.recycle",  # the recycle bin (回收站): snapshots, restore, purge job
+    "core.crm.merge",  # merging duplicates (合并) and its undo
+    "core.crm.custom_field_views",  # custom fields (自定义字段): definitions page, the core's objects
+    "core.crm.export_views",  # export of lists to CSV and XLSX
+    "core.crm.dedup",  # duplicate rules (查重): objects, rules, checks, "Find duplicates"
+    "core.crm.imports",  # import (导入) of customers and contacts from CSV and XLSX, with undo
 )
 
 # The core's blueprints, "module:attribute".
@@ -37,6 +43,12 @@ CORE_BLUEPRINTS = (
     "core.crm.api:bp",
     "core.crm.handover:bp",
     "core.crm.pool:bp",
+    "core.crm.recycle_views:bp",
+    "core.crm.merge_views:bp",
+    "core.crm.custom_field_views:bp",
+    "core.crm.export_views:bp",
+    "core.crm.dedup_views:bp",
+    "core.crm.imports:bp",
 )
 
 

@@ -203,3 +203,131 @@ class HandoverResult:
     object: str
     label: Any
     count: int
+
+
+@dataclass(frozen=True)
+class CustomFieldObject:
+    """An object whose records may carry custom fields (what ``register_custom_field_objects`` returns).
+
+    :param name: the object, namespaced by its addon (``"crm_lead.lead"``); the core's are plain
+        (``"customer"``, ``"contact"``).
+    :param model: the SQLAlchemy model; it must have a ``custom`` JSON column (nullable, e.g.
+        ``mapped_column(CustomJSON, nullable=True)`` from :mod:`core.crm.custom_field_models`).
+    :param label: lazily translated plural name (``_l("Leads")``), shown on the custom fields page.
+    :param order: position on that page; lower comes first.
+    """
+
+    name: str
+    model: Any
+    label: Any
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class RecycleDependents:
+    """Rows that depend on records going to the recycle bin (what ``recycle_dependents`` returns).
+
+    :param model: the model (or ``Table``) of the dependent rows; it needs an ``id`` primary key for
+        ``detach=True`` and for dependents of its own.
+    :param column: the name of its column holding the ids of the records being deleted
+        (``"customer_id"``).
+    :param detach: ``False``: the rows are deleted with the records and come back with them;
+        ``True``: only the link is cut (the column set to ``NULL``) and re-established on restore.
+    :param object: the dependent rows' own object name (``"contact"``), so that *their* dependents are
+        asked for too; ``None`` for plain rows.
+    """
+
+    model: Any
+    column: str
+    detach: bool = False
+    object: str | None = None
+
+
+@dataclass(frozen=True)
+class MergeMove:
+    """Rows moved from merged-away records to the survivor (what ``merge_records`` returns).
+
+    Made by :func:`core.crm.merge.move_rows`; undoing the merge moves each row back to its old record.
+
+    :param table: the table's name.
+    :param column: the column that now holds the survivor's id.
+    :param moved: ``{str(loser id): [ids of the rows that pointed at it]}``.
+    """
+
+    table: str
+    column: str
+    moved: dict = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return sum(len(ids) for ids in self.moved.values())
+
+
+@dataclass(frozen=True)
+class DuplicateField:
+    """A field of a :class:`DuplicateObject` that duplicate rules can compare.
+
+    :param name: the field's name in rules and in the values given to :func:`core.crm.dedup.check`
+        (``"name"``, ``"phone"``).
+    :param label: lazily translated.
+    :param columns: the model's indexed columns holding the normalised key (``("phone_key",)``); a value
+        matches a record when its key equals the key in any of them (a contact's mobile or phone).
+    :param sources: the record's attributes (and keys of the checked values) the key is made from, in
+        order (``("mobile", "phone")``); empty: ``(name,)``.
+    :param kind: ``"name"`` (company names: legal suffixes and region prefixes), ``"phone"`` (E.164),
+        ``"email"``, ``"text"`` (width, case and spaces) or ``"raw"`` (as typed, trimmed): picks the
+        normaliser of :mod:`core.crm.dedup_normalise` the stored keys were made with.
+    :param fuzzy: whether rules may compare it fuzzily (names, with a threshold).
+    """
+
+    name: str
+    label: Any
+    columns: tuple
+    sources: tuple = ()
+    kind: str = "text"
+    fuzzy: bool = False
+
+
+@dataclass(frozen=True)
+class DuplicateRuleDefault:
+    """A rule created for an object the first time its rules are used.
+
+    :param name: lazily translated; stored in the language of the moment it is created.
+    :param action: ``"block"`` (the save is refused) or ``"warn"`` (the user confirms).
+    :param conditions: ``((field, "exact"), (field, "fuzzy", threshold))``: all must hold.
+    """
+
+    name: Any
+    action: str
+    conditions: tuple
+
+
+@dataclass(frozen=True)
+class DuplicateObject:
+    """An object whose records duplicate rules check (what ``register_duplicate_objects`` returns).
+
+    :param name: the object, namespaced by its addon (``"crm_lead.lead"``); the core's are plain.
+    :param model: the SQLAlchemy model. With ``__visibility_object__`` the records a user cannot see are
+        named in matches but not linked.
+    :param label: lazily translated plural name (``_l("Leads")``).
+    :param fields: the :class:`DuplicateField` rules may use.
+    :param endpoint: the endpoint of a record's page; ``id_arg`` names its id argument
+        (``"crm_lead.view"``, ``"lead_id"``; ``id_arg=None``: the page takes no id).
+    :param permission: the permission needed to check (usually the object's write permission).
+    :param title_field: the attribute naming a record in matches.
+    :param default_rules: :class:`DuplicateRuleDefault` created on first use.
+    :param merge: whether ``/merge/<name>`` merges its records (the finder then links groups there).
+    :param order: position on the rules page; lower comes first.
+    """
+
+    name: str
+    model: Any
+    label: Any
+    fields: tuple
+    endpoint: str
+    id_arg: str | None = None
+    permission: str | None = None
+    title_field: str = "name"
+    default_rules: tuple = ()
+    merge: bool = False
+    order: int = 100

@@ -47,17 +47,18 @@ def _int_arg(name: str) -> int | None:
     return int(value) if value.isdigit() and len(value) < 13 else None
 
 
-@bp.route("/activities/")
-def activity_list():
-    show = request.args.get("show", "all")
+def filtered_activities(user, args) -> tuple:
+    """``(select, show, mine, customer_id)``: the activities list's filters of ``args`` (``show``, ``mine``,
+    ``customer_id``) on the activities ``user`` may see, without order or paging (the list, the export)."""
+    show = args.get("show", "all")
     if show not in SHOW_CHOICES:
         show = "all"
-    mine = request.args.get("mine") == "1"
-    customer_id = _int_arg("customer_id")
-    before = _int_arg("before")
+    mine = args.get("mine") == "1"
+    raw = args.get("customer_id", "")
+    customer_id = int(raw) if raw.isdigit() and len(raw) < 13 else None
     stmt = select(Activity)
     if mine:
-        stmt = stmt.where(Activity.owner_id == current_user.id)
+        stmt = stmt.where(Activity.owner_id == user.id)
     if customer_id is not None:
         stmt = stmt.where(Activity.customer_id == customer_id)
     now = utcnow()
@@ -68,9 +69,17 @@ def activity_list():
         stmt = stmt.where(Activity.due_at >= start, Activity.due_at < start + timedelta(days=1))
     elif show in ("planned", "done"):
         stmt = stmt.where(Activity.status == show)
+    return visible_to(user, stmt, Activity), show, mine, customer_id
+
+
+@bp.route("/activities/")
+def activity_list():
+    stmt, show, mine, customer_id = filtered_activities(current_user, request.args)
+    before = _int_arg("before")
+    now = utcnow()
     if before is not None:
         stmt = stmt.where(Activity.id < before)
-    stmt = with_people(visible_to(current_user, stmt, Activity).order_by(Activity.id.desc()).limit(PAGE_SIZE + 1))
+    stmt = with_people(stmt.order_by(Activity.id.desc()).limit(PAGE_SIZE + 1))
     rows = db.session.execute(stmt).scalars().all()
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
@@ -219,3 +228,23 @@ def activity_comment(activity_id: int):
     db.session.commit()
     flash(_("Comment added."), "success")
     return redirect(url_for(".activity_view", activity_id=activity.id) + "#comments")
+
+
+@bp.route("/activities/<int:activity_id>/delete", methods=["POST"])
+def activity_delete(activity_id: int):
+    """Move an activity (with its comments) to the recycle bin (core.crm.recycle); whoever may change it may."""
+    from core.crm import recycle
+
+    activity = get_visible_or_404(current_user, Activity, activity_id, access="write")
+    if not CompleteForm().validate_on_submit():
+        abort(400)
+    subject = activity.subject
+    try:
+        recycle.trash([activity])
+    except recycle.RecordsInUse:
+        db.session.rollback()
+        flash(_("“%(name)s” cannot be deleted: other records still refer to it.", name=subject), "error")
+        return redirect(url_for(".activity_view", activity_id=activity_id))
+    db.session.commit()
+    flash(_("Activity “%(subject)s” deleted.", subject=subject), "success")
+    return redirect(url_for(".activity_list"))

@@ -158,7 +158,12 @@ def serialise_value(value):
 
 
 def serialise(resource, record) -> dict:
-    return {name: serialise_value(getattr(record, name)) for name in resource.fields}
+    out = {name: serialise_value(getattr(record, name)) for name in resource.fields if name != "custom"}
+    if "custom" in resource.fields:  # custom fields (core.crm.custom_fields): every active one, by key
+        from core.crm.custom_fields import api_output
+
+        out["custom"] = api_output(record)
+    return out
 
 
 def _referenced_visible(user, model, value) -> bool:
@@ -231,6 +236,14 @@ def validate(resource, payload, user, record=None) -> dict:
             errors[name] = _("You may not give records to this user.")
         elif spec.unique and _taken(resource, name, value, record):
             errors[name] = _("This value is already used by another record.")
+    if "custom" in specs and specs["custom"].writable and "custom" not in errors:
+        from core.crm.custom_fields import api_input
+
+        cleaned["custom"], custom_errors = api_input(resource.model, cleaned.get("custom"), user, record,
+                                                     present="custom" in cleaned)
+        if record is not None and "custom" not in payload:
+            cleaned.pop("custom")  # a PATCH without custom values leaves them alone
+        errors.update(custom_errors)
     if errors:
         raise ApiError(400, "validation", _("Some fields are not valid."), errors)
     return cleaned

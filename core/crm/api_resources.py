@@ -71,11 +71,11 @@ def core_resources() -> tuple[ApiResource, ...]:
         label=_l("Customers"),
         fields=(
             "id", "name", "classification", "industry", "region", "type", "status", "owner_id", "parent_id",
-            "address", "phone", "email", "website", "last_contacted_at", "created_at", "updated_at",
+            "address", "phone", "email", "website", "last_contacted_at", "created_at", "updated_at", "custom",
         ),
         writable=(
             "name", "classification", "industry", "region", "type", "status", "owner_id", "parent_id",
-            "address", "phone", "email", "website",
+            "address", "phone", "email", "website", "custom",
         ),
         permission_read=CUSTOMER_READ,
         permission_write=CUSTOMER_WRITE,
@@ -94,9 +94,10 @@ def core_resources() -> tuple[ApiResource, ...]:
         label=_l("Contacts"),
         fields=(
             "id", "customer_id", "name", "title", "mobile", "phone", "email", "birthday", "decision_role",
-            "owner_id", "created_at", "updated_at",
+            "owner_id", "created_at", "updated_at", "custom",
         ),
-        writable=("customer_id", "name", "title", "mobile", "phone", "email", "birthday", "decision_role", "owner_id"),
+        writable=("customer_id", "name", "title", "mobile", "phone", "email", "birthday", "decision_role", "owner_id",
+                  "custom"),
         permission_read=CONTACT_READ,
         permission_write=CONTACT_WRITE,
         permission_delete=CONTACT_DELETE,

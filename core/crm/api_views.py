@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, false, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from core.crm import recycle
 from core.crm.api_auth import ApiError, forbidden, not_found
 from core.crm.api_fields import FieldError, field_specs, serialise, validate
 from core.crm.normalise import phone_digits, prefix_upper_bound, search_key
@@ -137,8 +138,12 @@ def list_records(name: str):
     specs = field_specs(resource)
     stmt = base_query(user, resource)
     errors = {}
+    custom = {}
     for key in request.args:
         if key in RESERVED_ARGS:
+            continue
+        if key.startswith("custom.") and "custom" in resource.fields:
+            custom["cf." + key[len("custom."):]] = request.args[key]  # a custom field (core.crm.custom_fields)
             continue
         if key not in resource.filters:
             errors[key] = _("This resource cannot be filtered on this field.")
@@ -147,6 +152,8 @@ def list_records(name: str):
             stmt = stmt.where(getattr(resource.model, key) == _query_value(specs[key], request.args[key]))
         except FieldError as exc:
             errors[key] = str(exc)
+    if custom:
+        stmt = stmt.where(*_custom_filters(resource, custom, errors))
     q = request.args.get("q", "").strip()
     if q:
         if not resource.search:
@@ -160,6 +167,23 @@ def list_records(name: str):
     more = len(rows) > limit
     rows = rows[:limit]
     return jsonify(data=[serialise(resource, r) for r in rows], next=str(rows[-1].id) if more else None)
+
+
+def _custom_filters(resource, params: dict, errors: dict) -> list:
+    """``?custom.<key>=<value>`` (picklist, multi-picklist, checkbox) and ``?custom.<key>.min`` / ``.max``
+    (number, money, date): the same filters as the lists'."""
+    from core.crm.custom_fields import filter_conditions, filter_keys, object_of
+
+    object_name = object_of(resource.model)
+    known = set(filter_keys(object_name)) if object_name else set()
+    for key in [k for k in params if k not in known]:
+        errors["custom." + key[3:]] = _("This resource cannot be filtered on this field.")
+        params.pop(key)
+    bad: list = []
+    conditions = filter_conditions(resource.model, object_name, params, bad) if params else []
+    if bad:
+        errors["custom"] = " ".join(str(message) for message in bad)
+    return conditions
 
 
 def get_record(name: str, record_id: str):
@@ -222,10 +246,9 @@ def delete_record(name: str, record_id: str):
     resource = resource_or_404(name)
     _check(user, resource.permission_delete, not resource.read_only and resource.deletable)
     record = fetch(user, resource, record_id, "write")
-    db.session.delete(record)
     try:
-        db.session.flush()
-    except IntegrityError:
+        recycle.trash([record])  # into the recycle bin with its dependents, restorable from the bin page
+    except recycle.RecordsInUse:
         db.session.rollback()
         raise ApiError(409, "in_use", _("Other records still refer to this one; it was not deleted.")) from None
     db.session.commit()

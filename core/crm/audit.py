@@ -57,7 +57,7 @@ from core.extensions import db
 from core.timeutil import utcnow
 
 HISTORY_LIMIT = 50
-ACTIONS = ("create", "update", "delete")
+ACTIONS = ("create", "update", "delete", "restore", "merge", "unmerge")
 
 #: labels of the core's tracked fields (a model's ``__audit_labels__`` overrides or adds)
 FIELD_LABELS = {
@@ -78,8 +78,11 @@ FIELD_LABELS = {
     "mobile": lazy_pgettext("phone number", "Mobile"),
     "decision_role": _l("Role in the decision"),
     "customer_id": _l("Customer"),
+    "merged_record": _l("Merged record"),
 }
-ACTION_LABELS = {"create": _l("created"), "update": _l("changed"), "delete": _l("deleted")}
+ACTION_LABELS = {"create": _l("created"), "update": _l("changed"), "delete": _l("deleted"),
+                 # the recycle bin and merges (core.crm.recycle, core.crm.merge)
+                 "restore": _l("restored"), "merge": _l("merged"), "unmerge": _l("merge undone")}
 
 
 class AuditEntry(db.Model):
@@ -142,6 +145,36 @@ def audited_fields(obj_or_model) -> tuple[str, ...]:
     return tuple(getattr(obj_or_model, "__audit_fields__", ()) or ())
 
 
+def statement_fields(obj_or_model) -> tuple[str, ...]:
+    """Fields recorded by :func:`record_set_change` / :func:`record_entries`: the tracked fields and those
+    that only statements change (``__audit_statement_fields__``, e.g. a customer's public-pool state)."""
+    return audited_fields(obj_or_model) + tuple(getattr(obj_or_model, "__audit_statement_fields__", ()) or ())
+
+
+def audited_json_fields(obj_or_model) -> tuple[str, ...]:
+    """JSON dict columns recorded key by key, as fields ``<column>.<key>`` (custom fields: ``custom.budget``)."""
+    return tuple(getattr(obj_or_model, "__audit_json_fields__", ()) or ())
+
+
+def json_text(value) -> str | None:
+    """How one value of a JSON dict column is stored: lists joined by ", ", amounts as "12.50 CNY"."""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or None
+    if isinstance(value, dict) and "amount" in value:
+        return f"{value.get('amount')} {value.get('currency') or ''}".strip()
+    return as_text(value)
+
+
+def _json_rows(obj, field, old, new, action, user_id, at, batch) -> list[dict]:
+    old, new = old if isinstance(old, dict) else {}, new if isinstance(new, dict) else {}
+    rows = []
+    for key in sorted(set(old) | set(new)):
+        old_text, new_text = json_text(old.get(key)), json_text(new.get(key))
+        if old_text != new_text:
+            rows.append(_row(obj, f"{field}.{key}", old_text, new_text, action, user_id, at, batch))
+    return rows
+
+
 def field_label(model, field: str):
     return (getattr(model, "__audit_labels__", None) or {}).get(field) or FIELD_LABELS.get(field) or field
 
@@ -200,11 +233,24 @@ def _before_flush(session, _flush_context, _instances) -> None:
                 old_text, new_text = as_text(old), as_text(history.added[0])
                 if old_text != new_text:
                     rows.append(_row(obj, field, old_text, new_text, "update", user_id, at, batch))
+            for field in audited_json_fields(obj):
+                history = attributes.get_history(obj, field, passive=attributes.PASSIVE_NO_INITIALIZE)
+                if not history.added:
+                    continue
+                if history.deleted:
+                    old = history.deleted[0]
+                else:
+                    column = state.mapper.columns[field]
+                    old = session.connection().execute(
+                        select(column).where(state.mapper.primary_key[0] == state.identity[0])).scalar()
+                rows += _json_rows(obj, field, old, history.added[0], "update", user_id, at, batch)
         for obj in session.deleted:
             for field in audited_fields(obj):
                 value = as_text(getattr(obj, field))
                 if value is not None:
                     rows.append(_row(obj, field, value, None, "delete", user_id, at, batch))
+            for field in audited_json_fields(obj):
+                rows += _json_rows(obj, field, getattr(obj, field), None, "delete", user_id, at, batch)
     session.info[_PENDING] = (rows, new, user_id, at, batch)
 
 
@@ -218,6 +264,8 @@ def _after_flush(session, _flush_context) -> None:
             value = as_text(getattr(obj, field))
             if value is not None:
                 rows.append(_row(obj, field, None, value, "create", user_id, at, batch))
+        for field in audited_json_fields(obj):
+            rows += _json_rows(obj, field, None, getattr(obj, field), "create", user_id, at, batch)
     if rows:
         session.connection().execute(insert(AuditEntry.__table__), rows)
 
@@ -246,7 +294,7 @@ def record_set_change(model, where, changes: dict, user_id: int | None = None, b
     old values are read from the rows). Rows whose value already equals the new one are skipped. Fields not
     in the model's ``__audit_fields__`` are ignored.
     """
-    fields = audited_fields(model)
+    fields = statement_fields(model)
     user_id = current_user_id() if user_id is None else user_id
     batch, at, table = batch or _batch.get() or str(uuid.uuid4()), utcnow(), AuditEntry.__table__
     for field, new_value in changes.items():
@@ -265,9 +313,15 @@ def record_set_change(model, where, changes: dict, user_id: int | None = None, b
         )
 
 
-def record_entries(model, record_id: int, changes: dict, action: str = "update") -> None:
-    """Record ``changes`` (``{field: (old, new)}``) of one record changed by a statement, not the ORM."""
-    fields, user_id, at, batch = audited_fields(model), current_user_id(), utcnow(), _batch.get() or str(uuid.uuid4())
+def record_entries(model, record_id: int, changes: dict, action: str = "update", *, at: datetime | None = None,
+                   user_id: int | None = None) -> None:
+    """Record ``changes`` (``{field: (old, new)}``) of one record changed by a statement, not the ORM.
+
+    ``at`` and ``user_id`` default to now and the acting user; pass them for a change recorded after the
+    fact (the public pool's recycling job, written when the customer leaves the pool)."""
+    fields, batch = statement_fields(model), _batch.get() or str(uuid.uuid4())
+    user_id = current_user_id() if user_id is None and at is None else user_id
+    at = at or utcnow()
     rows = [
         {"object": audit_object(model), "record_id": record_id, "field": field, "old_value": as_text(old),
          "new_value": as_text(new), "user_id": user_id, "at": at, "action": action, "batch": batch}
@@ -279,11 +333,22 @@ def record_entries(model, record_id: int, changes: dict, action: str = "update")
 
 
 # -- reading it ---------------------------------------------------------------------------------------
+#: ``{model: function(record_id) -> [unsaved AuditEntry]}``: changes made but not written to ``core_audit``
+#: yet (the public pool's recycling job), shown first in the record's history
+_PENDING_PROVIDERS: dict = {}
+
+
+def register_pending(model, provider) -> None:
+    _PENDING_PROVIDERS[model] = provider
+
+
 def history(model, record_id: int, limit: int = HISTORY_LIMIT) -> list[AuditEntry]:
     """The newest ``limit`` entries of one record (the caller has checked that the user may see it)."""
-    return list(db.session.execute(
+    pending = _PENDING_PROVIDERS.get(model)
+    entries = list(pending(record_id)) if pending else []
+    return entries + list(db.session.execute(
         select(AuditEntry).where(AuditEntry.object == audit_object(model), AuditEntry.record_id == record_id)
-        .order_by(AuditEntry.id.desc()).limit(limit)
+        .order_by(AuditEntry.id.desc()).limit(limit - len(entries))
     ).scalars())
 
 
@@ -337,16 +402,21 @@ def describe(model, entries: list[AuditEntry], user) -> list[dict]:
     obj = audit_object(model)
     formatters = _formatters(user)
     shown: dict[str, dict] = {}
+    labels: dict[str, str] = {}
     for field in {e.field for e in entries}:
         values = {v for e in entries if e.field == field for v in (e.old_value, e.new_value) if v is not None}
         formatter = formatters.get((obj, field))
         shown[field] = formatter(values) if formatter else {}
+        if field.startswith("custom."):  # a custom field (core.crm.custom_fields): its label and values
+            from core.crm.custom_fields import audit_display
+
+            labels[field], shown[field] = audit_display(obj, field[len("custom."):], values, user)
         if field in ("owner_id", "parent_id", "customer_id"):
             shown[field] = {v: shown[field].get(v) or f"#{v}" for v in values}
     return [
         {
             "entry": e,
-            "label": field_label(model, e.field),
+            "label": labels.get(e.field) or field_label(model, e.field),
             "action": ACTION_LABELS.get(e.action, e.action),
             "old": shown[e.field].get(e.old_value, e.old_value) if e.old_value is not None else "",
             "new": shown[e.field].get(e.new_value, e.new_value) if e.new_value is not None else "",

@@ -6,13 +6,13 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, select
 
-from core.crm import audit, list_views, lists
+from core.crm import audit, custom_field_forms, custom_fields, dedup, list_views, lists, merge, recycle
 from core.crm.customer_forms import ActionForm, ContactForm, labels, picklist_choices, picklist_label
 from core.crm.customer_views import _user_ref, customer_ref, resolve_customer, resolve_owner
 from core.crm.customers import CONTACT_DELETE, CONTACT_READ, CONTACT_WRITE, bp
-from core.crm.models import Activity, Contact, Customer
+from core.crm.models import Contact, Customer
 from core.crm.normalise import prefix_upper_bound
 from core.crm.visibility import get_visible, get_visible_or_404, visible_to
 from core.extensions import db
@@ -29,8 +29,12 @@ def _email_search(q: str) -> list:
 
 
 def delete_contact(contact: Contact) -> bool:
-    db.session.execute(update(Activity).where(Activity.contact_id == contact.id).values(contact_id=None))
-    db.session.delete(contact)
+    """Move a contact to the recycle bin (core.crm.recycle); its activities are kept, detached, and linked
+    again if it is restored. Refused (``False``) when records of an addon still refer to it."""
+    try:
+        recycle.trash([contact])
+    except recycle.RecordsInUse:
+        return False
     return True
 
 
@@ -42,7 +46,9 @@ CONTACTS = lists.ListSpec(
     search_columns=(Contact.search_name, Contact.initials),
     phone_column=Contact.phone_digits,
     extra_search=_email_search,
-    bulk_actions=(lists.assign_owner_action(CONTACT_WRITE), lists.delete_action(CONTACT_DELETE, delete_contact)),
+    custom_object="contact",
+    bulk_actions=(lists.assign_owner_action(CONTACT_WRITE), lists.delete_action(CONTACT_DELETE, delete_contact),
+                  merge.merge_action("contact", CONTACT_WRITE)),
 )
 
 
@@ -84,13 +90,19 @@ def edit_contact(contact_id: int | None = None):
     else:
         customer = get_visible(current_user, Customer, request.args.get("customer"))
         data = {"customer": customer_ref(customer)}
-    form = ContactForm(data=data)
+    data.update(custom_field_forms.form_data("contact", contact))
+    form = custom_field_forms.extend_form(ContactForm, "contact", contact)(data=data)
     form.set_choices(contact)
     if form.validate_on_submit():
         customer = resolve_customer(form.customer, current_user)
         default_owner = contact.owner if contact is not None else (customer.owner if customer is not None else None)
         owner = resolve_owner(form.owner, default_owner)
+        verdict = None
         if customer is not None and owner is not None and not form.owner.errors:
+            verdict = dedup.form_verdict("contact", form, contact)
+        if verdict is not None and not verdict.allows:  # a duplicate rule blocks, or warns unconfirmed
+            return render_template("core/crm/contact_form.html", form=form, contact=contact, dedup=verdict), 400
+        if verdict is not None:
             if contact is None:
                 contact = Contact()
                 db.session.add(contact)
@@ -100,6 +112,10 @@ def edit_contact(contact_id: int | None = None):
             contact.decision_role = form.decision_role.data or None
             contact.customer_id = customer.id
             contact.owner_id = owner.id
+            if not custom_field_forms.apply(form, contact, current_user):
+                db.session.rollback()
+                return render_template("core/crm/contact_form.html", form=form,
+                                       contact=contact if contact.id else None), 400
             db.session.commit()
             flash(_("Contact “%(name)s” saved.", name=contact.name), "success")
             return redirect(url_for("crm_customers.view_contact", contact_id=contact.id))
@@ -117,6 +133,7 @@ def view_contact(contact_id: int):
         "core/crm/contact_view.html", contact=contact, customer=customer, writable=writable,
         picklist_label=picklist_label, action_form=ActionForm(),
         history=audit.describe(Contact, audit.history(Contact, contact.id), current_user),
+        custom_values=custom_fields.record_display(contact),
     )
 
 
@@ -127,7 +144,10 @@ def delete_contact_page(contact_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     name, customer_id = contact.name, contact.customer_id
-    delete_contact(contact)
+    if not delete_contact(contact):
+        db.session.rollback()
+        flash(_("“%(name)s” cannot be deleted: other records still refer to it.", name=name), "error")
+        return redirect(url_for("crm_customers.view_contact", contact_id=contact_id))
     db.session.commit()
     flash(_("Contact “%(name)s” deleted.", name=name), "success")
     if get_visible(current_user, Customer, customer_id) is not None:

@@ -21,7 +21,7 @@ ROLES = ("decision_maker", "financial_buyer", "technical_buyer", "user", "influe
 DEMO_PERMISSIONS = {
     "sales_manager": ("core.customer.read", "core.customer.write", "core.customer.delete",
                       "core.contact.read", "core.contact.write", "core.contact.delete",
-                      "core.pool.claim", "core.pool.manage"),
+                      "core.pool.claim", "core.pool.manage", "core.export.run"),
     "sales_rep": ("core.customer.read", "core.customer.write", "core.contact.read", "core.contact.write",
                   "core.pool.claim"),
 }

@@ -8,10 +8,9 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import exists, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import exists, or_, select
 
-from core.crm import audit, list_views, lists
+from core.crm import audit, custom_field_forms, custom_fields, dedup, list_views, lists, merge, recycle
 from core.crm.customer_forms import (
     CUSTOMER_PICKLISTS,
     ActionForm,
@@ -21,7 +20,7 @@ from core.crm.customer_forms import (
     split_tags,
 )
 from core.crm.customers import CUSTOMER_DELETE, CUSTOMER_READ, CUSTOMER_WRITE, bp
-from core.crm.models import Activity, Contact, Customer, Tag, customer_tags
+from core.crm.models import Activity, Customer, Tag, customer_tags
 from core.crm.visibility import get_visible, get_visible_or_404, visible_to
 from core.extensions import db
 from core.models import User
@@ -69,24 +68,14 @@ def _add_tag(records, form):
 
 
 def delete_customer(customer: Customer) -> bool:
-    """Delete a customer with its contacts; its activities and subsidiaries are kept, detached.
+    """Move a customer to the recycle bin (core.crm.recycle) with its contacts and tag links; its activities
+    and subsidiaries are kept, detached, and linked again if it is restored.
 
-    Refused (``False``) when records of an addon still refer to it.
+    Refused (``False``, nothing changed) when records of an addon still refer to it.
     """
     try:
-        with db.session.begin_nested():
-            audit.record_set_change(Customer, Customer.parent_id == customer.id, {"parent_id": None})
-            db.session.execute(update(Customer).where(Customer.parent_id == customer.id).values(parent_id=None))
-            contact_ids = select(Contact.id).where(Contact.customer_id == customer.id).scalar_subquery()
-            db.session.execute(
-                update(Activity).where(or_(Activity.customer_id == customer.id, Activity.contact_id.in_(contact_ids)))
-                .values(customer_id=None, contact_id=None)
-            )
-            for contact in db.session.execute(select(Contact).where(Contact.customer_id == customer.id)).scalars():
-                db.session.delete(contact)
-            db.session.delete(customer)
-            db.session.flush()
-    except IntegrityError:
+        recycle.trash([customer])
+    except recycle.RecordsInUse:
         return False
     return True
 
@@ -115,10 +104,12 @@ CUSTOMERS = lists.ListSpec(
     search_columns=(Customer.search_name, Customer.initials),
     phone_column=Customer.phone_digits,
     tag_filter=_tag_filter,
+    custom_object="customer",
     bulk_actions=(
         lists.assign_owner_action(CUSTOMER_WRITE),
         lists.BulkAction("add_tag", _l("Add tag"), CUSTOMER_WRITE, _add_tag),
         lists.delete_action(CUSTOMER_DELETE, delete_customer),
+        merge.merge_action("customer", CUSTOMER_WRITE),
     ),
 )
 
@@ -204,7 +195,8 @@ def edit(customer_id: int | None = None):
     else:
         parent = get_visible(current_user, Customer, request.args.get("parent")) if request.args.get("parent") else None
         data = {"owner": _user_ref(current_user), "parent": customer_ref(parent)}
-    form = CustomerForm(data=data)
+    data.update(custom_field_forms.form_data("customer", customer))
+    form = custom_field_forms.extend_form(CustomerForm, "customer", customer)(data=data)
     form.set_choices(customer)
     if form.validate_on_submit():
         owner = resolve_owner(form.owner, customer.owner if customer is not None else current_user)
@@ -214,7 +206,12 @@ def edit(customer_id: int | None = None):
             if parent is not None and customer is not None and _creates_cycle(customer, parent):
                 form.parent.errors.append(_("A customer cannot be its own parent or a parent of its parents."))
                 parent = None
+        verdict = None
         if owner is not None and not form.owner.errors and not form.parent.errors:
+            verdict = dedup.form_verdict("customer", form, customer)
+        if verdict is not None and not verdict.allows:  # a duplicate rule blocks, or warns unconfirmed
+            return render_template("core/crm/customer_form.html", form=form, customer=customer, dedup=verdict), 400
+        if verdict is not None:
             if customer is None:
                 customer = Customer()
                 db.session.add(customer)
@@ -225,6 +222,10 @@ def edit(customer_id: int | None = None):
             customer.owner_id = owner.id
             customer.parent_id = parent.id if parent is not None else None
             customer.tags = tags_by_name(split_tags(form.tags.data))
+            if not custom_field_forms.apply(form, customer, current_user):
+                db.session.rollback()
+                return render_template("core/crm/customer_form.html", form=form,
+                                       customer=customer if customer.id else None), 400
             db.session.commit()
             flash(_("Customer “%(name)s” saved.", name=customer.name), "success")
             return redirect(url_for("crm_customers.view", customer_id=customer.id))
@@ -286,6 +287,7 @@ def view(customer_id: int):
         writable=writable,
         action_form=ActionForm(),
         history=audit.describe(Customer, audit.history(Customer, customer.id), current_user),
+        custom_values=custom_fields.record_display(customer),
         **labels(),
     )
 

@@ -5,8 +5,9 @@ the blueprint and the hook implementations; the pages live in :mod:`core.crm.cus
 :mod:`core.crm.contact_views` and :mod:`core.crm.search`, the list engine in :mod:`core.crm.lists`.
 
 Every save of a customer or contact (form, import, API) stores its search keys (``search_name``,
-``initials``, ``phone_digits``, ``email_key``) through :mod:`core.crm.normalise`: see the mapper events
-below.
+``initials``, ``phone_digits``, ``email_key``) through :mod:`core.crm.normalise`, and the duplicate rules'
+match keys (``name_key``, ``phone_key``, ``mobile_key``) through :mod:`core.crm.dedup_normalise`: see the
+mapper events below.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from flask import Blueprint
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import event
 
-from core.crm import normalise
+from core.crm import dedup_normalise, normalise
 from core.crm.models import Contact, Customer
 from core.hookspecs import hookimpl
 from core.registry import CustomerPanel, MenuItem, Permission, SearchProvider
@@ -37,6 +38,9 @@ def _customer_keys(_mapper, _connection, customer: Customer) -> None:
     customer.search_name = normalise.search_key(customer.name)
     customer.initials = normalise.initials(customer.name)
     customer.phone_digits = normalise.phone_digits(customer.phone)
+    customer.name_key = dedup_normalise.name_key(customer.name)
+    customer.phone_key = dedup_normalise.phone_key(customer.phone)
+    customer.email_key = dedup_normalise.email_key(customer.email)
 
 
 @event.listens_for(Contact, "before_insert")
@@ -46,6 +50,8 @@ def _contact_keys(_mapper, _connection, contact: Contact) -> None:
     contact.initials = normalise.initials(contact.name)
     contact.phone_digits = normalise.phone_digits(contact.mobile or contact.phone)
     contact.email_key = (contact.email or "").strip().casefold()[:255]
+    contact.mobile_key = dedup_normalise.phone_key(contact.mobile)
+    contact.phone_key = dedup_normalise.phone_key(contact.phone)
 
 
 # -- hooks --------------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def handover_records(from_user_id, to_user_id, dry_run):
     for name, model in (("customer", Customer), ("contact", Contact), ("activity", Activity)):
         owned = model.owner_id == from_user_id
         if hasattr(model, "in_pool"):  # a customer in the public pool belongs to the pool, not to its last owner
-            owned = owned & model.in_pool.is_(False)
+            owned = owned & ~model.in_pool
         if dry_run:
             count = db.session.scalar(select(func.count()).select_from(model).where(owned))
         else:

@@ -31,7 +31,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from core.crm import lists
+from core.crm import custom_fields, lists
 from core.crm.customer_forms import ActionForm, SaveViewForm
 from core.extensions import db
 
@@ -64,6 +64,7 @@ def list_page(spec: lists.ListSpec, endpoint: str, template: str, **context):
         list_endpoint=endpoint,
         action_form=ActionForm(),
         view_form=SaveViewForm(),
+        **custom_fields.list_context(spec.custom_object),
         **context,
     )
 
@@ -113,6 +114,12 @@ def bulk(spec: lists.ListSpec, endpoint: str, done):
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400)
+    action = next((a for a in spec.bulk_actions if a.key == request.form.get("action")), None)
+    if action is not None and action.redirect is not None:  # an action with a page of its own (merge)
+        if not current_user.can(action.permission):
+            flash(_("You do not have permission for this action."), "error")
+            return _back(endpoint)
+        return redirect(action.redirect(lists.parse_ids(request.form.getlist("ids"))))
     changed, error = lists.bulk(spec, current_user, request.form)
     if error:
         db.session.rollback()

@@ -84,6 +84,8 @@ class BulkAction:
     label: Any
     permission: str | None
     apply: Callable
+    #: ``redirect(ids) -> url``: the action is a page of its own (merge), opened with the selected ids
+    redirect: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,9 @@ class ListSpec:
     #: are not chosen by visibility (the public pool: every claimer sees every pooled customer); the view
     #: must then show only what such a reader may see
     base: Callable | None = None
+    #: the object whose custom fields (core.crm.custom_fields) filter this list: ``cf.<key>=<code>``,
+    #: ``cf.<key>.min`` / ``cf.<key>.max`` on picklist, checkbox, number, money and date fields
+    custom_object: str = ""
 
     @property
     def object(self) -> str:
@@ -116,6 +121,10 @@ class ListSpec:
         keys = ["q", "owner", "sort", *self.filters]
         if self.tag_filter is not None:
             keys.append("tag")
+        if self.custom_object:
+            from core.crm.custom_fields import filter_keys
+
+            keys += filter_keys(self.custom_object)
         return tuple(keys)
 
 
@@ -285,6 +294,12 @@ def filtered_select(spec: ListSpec, user, params: dict, errors: list):
             except ValueError:
                 errors.append(_l("The filter “%(name)s” was ignored: its value is not valid.", name=key))
                 params.pop(key)
+    if spec.custom_object:
+        from core.crm.custom_fields import filter_conditions
+
+        conditions = filter_conditions(model, spec.custom_object, params, errors)
+        if conditions:
+            stmt = stmt.where(and_(*conditions))
     return stmt
 
 
@@ -489,15 +504,21 @@ def assign_owner_action(permission: str) -> BulkAction:
 
 
 def delete_action(permission: str, delete_one: Callable | None = None) -> BulkAction:
-    """Bulk action ``delete``; ``delete_one(record) -> bool`` may refuse or cascade (default: delete)."""
+    """Bulk action ``delete``; ``delete_one(record) -> bool`` may refuse or cascade (default: each record
+    goes to the recycle bin with its dependents, :func:`core.crm.recycle.trash`; refused when in use)."""
 
     def apply(records, form):
+        from core.crm import recycle
+
         changed = 0
         for record in records:
             if delete_one is not None:
                 changed += bool(delete_one(record))
             else:
-                db.session.delete(record)
+                try:
+                    recycle.trash([record])
+                except recycle.RecordsInUse:
+                    continue
                 changed += 1
         return changed, None
 

@@ -122,10 +122,17 @@ def document(resources: dict, server_url: str) -> dict:
             "properties": {n: _schema(s) for n, s in specs.items()},
             "required": list(specs),
         }
+        if "custom" in specs:  # custom fields (core.crm.custom_fields): the current definitions
+            from core.crm.custom_fields import object_of, openapi_schema
+
+            object_name = object_of(resource.model)
+            if object_name is not None:
+                schemas[name]["properties"]["custom"] = openapi_schema(object_name)
         writable = {n: s for n, s in specs.items() if s.writable}
         schemas[f"{name}.input"] = {
             "type": "object",
-            "properties": {n: _schema(s) for n, s in writable.items()},
+            "properties": {n: schemas[name]["properties"][n] if n == "custom" else _schema(s)
+                           for n, s in writable.items()},
             "additionalProperties": False,
         }
         required = [n for n, s in writable.items() if s.required]

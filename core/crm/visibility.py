@@ -9,9 +9,10 @@ when any of these holds:
 * a sharing rule of the object matches the record (``field == value``) and is granted to a department
   that contains the user (the rule's department subtree).
 
-A model with an ``in_pool`` column (customers: the public pool 公海, :mod:`core.crm.pool`) keeps the last
-owner in ``owner_id`` while a record is pooled, but a pooled record is **not** visible through ownership
-(``own`` / ``department`` scope): the owner conditions require ``in_pool = false``. Scope ``all`` and
+A model with an ``in_pool`` attribute — a boolean column, or an SQL expression such as the customers'
+``EXISTS`` of a public-pool entry (公海, :mod:`core.crm.pool`) — keeps the last owner in ``owner_id`` while a
+record is pooled, but a pooled record is **not** visible through ownership (``own`` / ``department``
+scope): the owner conditions require ``NOT in_pool``. Scope ``all`` and
 administrators still see pooled records, and so do sharing rules — they open records by a field value
 (region, industry...), not by owner, so a service team keeps reading its region's customers while they
 wait in the pool. Reps find pooled records on the pool page (``/pool/``), not through this function.
@@ -118,7 +119,7 @@ def visible_to(user, stmt, model, access: str = "read"):
     owned = owner_col == r.owner_ids[0] if len(r.owner_ids) == 1 else owner_col.in_(r.owner_ids)
     in_pool = getattr(model, "in_pool", None)
     if in_pool is not None:
-        owned = and_(owned, in_pool == false())  # a pooled record is nobody's through ownership
+        owned = and_(owned, ~in_pool)  # a pooled record is nobody's through ownership (a column or an EXISTS)
     conditions = [owned]
     for field, value in r.shares:
         column = getattr(model, field, None)

@@ -7,9 +7,9 @@ import html
 from crm_fixtures import client_for, setup_team
 from sqlalchemy import func, select
 
-from core.crm import pool
+from core.crm import audit, pool
 from core.crm.audit import AuditEntry
-from core.crm.models import Contact, Customer
+from core.crm.models import Contact, Customer, PoolEntry
 from core.extensions import db
 from core.models import User
 
@@ -101,11 +101,13 @@ def test_a_handover_records_every_moved_owner(mosaic_app_factory):
     rep1, rep2 = ids["users"]["rep1"], ids["users"]["rep2"]
     with app.app_context():
         db.session.add_all([Customer(name=f"客户{i}", owner_id=rep1) for i in range(3)])
-        pooled = Customer(name="公海客户", owner_id=rep1, in_pool=True)  # stays in the pool: not moved
+        pooled = Customer(name="公海客户", owner_id=rep1)  # stays in the pool: not moved
         db.session.add(pooled)
+        db.session.flush()
+        db.session.add(PoolEntry(customer_id=pooled.id, pooled_at=pooled.created_at, previous_owner_id=rep1))
         db.session.commit()
         moved = {"customer": db.session.scalar(select(func.count()).select_from(Customer).where(
-            Customer.owner_id == rep1, Customer.in_pool.is_(False))),
+            Customer.owner_id == rep1, ~Customer.in_pool)),
             "contact": db.session.scalar(select(func.count()).select_from(Contact).where(Contact.owner_id == rep1))}
         admin_id = ids["admin"]
     assert moved == {"customer": 4, "contact": 1}
@@ -137,11 +139,23 @@ def test_pool_recycle_claim_and_release_are_recorded(mosaic_app_factory):
         db.session.get(Customer, ids["customers"]["rep2"]).created_at = utcnow()
         db.session.commit()
         assert pool.recycle()["normal"] == 1
-        assert [r[2:5] for r in entries(app, "customer", cid, "update")] == [("in_pool", "false", "true")]
+        pooled_at = db.session.get(PoolEntry, cid).pooled_at
+        # the job writes nothing per row into core_audit; the history shows the change from the pool entry
+        assert entries(app, "customer", cid, "update") == []
+        shown = audit.history(Customer, cid)[0]
+        assert (shown.field, shown.old_value, shown.new_value, shown.user_id, shown.at) == (
+            "in_pool", "false", "true", None, pooled_at)
         assert pool.claim(db.session.get(User, rep2), cid) == (True, None)
         db.session.commit()
-    rows = [r[2:5] for r in entries(app, record_id=cid, action="update")]
-    assert ("owner_id", str(rep1), str(rep2)) in rows and ("in_pool", "true", "false") in rows
+    rows = [r[2:5] for r in entries(app, "customer", cid, "update")]
+    # leaving the pool writes the job's change (with its time, no user) before the claim's
+    assert rows[0] == ("in_pool", "false", "true")
+    assert ("owner_id", str(rep1), str(rep2)) in rows and rows[-1] == ("in_pool", "true", "false")
+    with app.app_context():
+        first = db.session.execute(select(AuditEntry).where(AuditEntry.record_id == cid, AuditEntry.object == "customer",
+                                                            AuditEntry.field == "in_pool").order_by(AuditEntry.id)).scalars().first()
+        assert (first.at, first.user_id) == (pooled_at, None)
+        assert len([e for e in audit.history(Customer, cid) if e.field == "in_pool"]) == 2  # no pending one left
     contact_rows = [r[2:5] for r in entries(app, "contact", ids["contacts"]["rep1"], "update")]
     assert contact_rows == [("owner_id", str(rep1), str(rep2))]
     with app.app_context():

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from core.crm import pool
-from core.crm.models import Contact, Customer
+from core.crm import audit, pool
+from core.crm.models import Contact, Customer, PoolEntry
 from core.extensions import db
 from core.models import Role, RolePermission, Setting, User
 from core.scheduler import enabled_jobs
@@ -68,7 +68,7 @@ def test_recycle_per_classification_at_the_boundary_and_idempotent(mosaic_app_fa
         db.session.commit()
 
         assert pool.recycle(now=NOW) == {"normal": 2, "vip": 1, "strategic": 0}
-        pooled = set(db.session.execute(select(Customer.name).where(Customer.in_pool.is_(True))).scalars())
+        pooled = set(db.session.execute(select(Customer.name).where(Customer.in_pool)).scalars())
         assert pooled == {"normal exactly 30 days", "normal never contacted, old", "vip 60 days"}
         c = db.session.get(Customer, made["vip 60 days"])
         assert (c.owner_id, c.previous_owner_id, c.pooled_at) == (rep1, rep1, NOW)
@@ -131,9 +131,13 @@ def test_claim_gives_the_customer_and_its_contacts_to_the_claimer(mosaic_app_fac
     response = rep2.post(f"/pool/{cid}/claim")
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/customers/{cid}")
     in_pool, owner, pooled_at, previous = _state(app, cid)
-    assert (in_pool, owner, pooled_at, previous) == (False, rep2_id, None, ids["users"]["rep1"])
+    assert (in_pool, owner, pooled_at, previous) == (False, rep2_id, None, None)
     with app.app_context():
         assert db.session.get(Contact, ids["contacts"]["rep1"]).owner_id == rep2_id
+        assert db.session.get(PoolEntry, cid) is None
+        # the previous owner is in the audit trail: rep1 → rep2
+        changes = {(e.field, e.old_value, e.new_value) for e in audit.history(Customer, cid)}
+        assert ("owner_id", str(ids["users"]["rep1"]), str(rep2_id)) in changes
     assert rep2.get(f"/customers/{cid}").status_code == 200
     assert rep1.get(f"/customers/{cid}").status_code == 404
     assert "上海某某科技" not in rep2.get("/pool/").get_data(as_text=True)
@@ -255,3 +259,65 @@ def test_the_recycle_job_is_registered_and_runs(mosaic_app_factory):
         assert (job.func, job.trigger, job.trigger_args) == ("core.crm.pool:recycle_job", "cron",
                                                               {"hour": 2, "minute": 30})
         assert "total 0" in pool.recycle_job()
+
+
+def test_a_job_pooled_customer_given_an_owner_by_hand_records_both_changes(mosaic_app_factory):
+    app = mosaic_app_factory()
+    ids = _team(app, days={"normal": 10})
+    cid, rep1, rep2 = ids["customers"]["rep1"], ids["users"]["rep1"], ids["users"]["rep2"]
+    with app.app_context():
+        db.session.get(Customer, cid).created_at = NOW - timedelta(days=20)
+        db.session.commit()
+        assert pool.recycle(now=NOW)["normal"] == 1
+        c = db.session.get(Customer, cid)
+        c.owner_id = rep2
+        db.session.commit()
+        assert db.session.get(PoolEntry, cid) is None
+        changes = [(e.field, e.old_value, e.new_value, e.at) for e in reversed(audit.history(Customer, cid))
+                   if e.action == "update" and e.field in ("in_pool", "owner_id")]
+    assert changes[0] == ("in_pool", "false", "true", NOW)
+    assert ("in_pool", "true", "false") in [c[:3] for c in changes[1:]]
+    assert ("owner_id", str(rep1), str(rep2)) in [c[:3] for c in changes]
+
+
+def test_entries_of_deleted_customers_are_dropped_by_the_job(mosaic_app_factory):
+    app = mosaic_app_factory()
+    _team(app)
+    with app.app_context():
+        db.session.add(PoolEntry(customer_id=999_999, pooled_at=NOW, previous_owner_id=None))
+        db.session.commit()
+        pool.recycle(now=NOW)
+        assert db.session.get(PoolEntry, 999_999) is None
+
+
+def test_the_migration_moves_pooled_customers_into_pool_entries(mosaic_app_factory):
+    """core_0012 turns the columns of core_0006 into pool entries, and back on downgrade."""
+    from alembic import command
+    from sqlalchemy import text
+
+    app = mosaic_app_factory()
+    ids = _team(app)
+    pooled, kept = ids["customers"]["rep1"], ids["customers"]["rep2"]
+    with app.app_context():
+        cfg = app.extensions["mosaic"].migration_config()
+
+        def migrate(step, revision):
+            with db.engine.begin() as connection:
+                cfg.attributes["connection"] = connection
+                step(cfg, revision)
+
+        db.session.remove()
+        migrate(command.downgrade, "core_0011")
+        with db.engine.begin() as connection:
+            connection.execute(text("UPDATE core_customer SET in_pool = true, pooled_at = :at, "
+                                    "previous_owner_id = owner_id WHERE id = :id"), {"at": NOW, "id": pooled})
+        migrate(command.upgrade, "core_0012")
+        entries = db.session.execute(select(PoolEntry)).scalars().all()
+        assert [(e.customer_id, e.pooled_at, e.audited) for e in entries] == [(pooled, NOW, True)]
+        assert db.session.get(Customer, kept).in_pool is False
+        db.session.remove()
+        migrate(command.downgrade, "core_0011")
+        with db.engine.connect() as connection:
+            rows = connection.execute(text("SELECT id, in_pool, pooled_at FROM core_customer WHERE in_pool")).all()
+        assert [(r[0], bool(r[1])) for r in rows] == [(pooled, True)]
+        migrate(command.upgrade, "core_0012")

@@ -1,0 +1,715 @@
+"""The import engine: a file's rows, chunk by chunk, checked, matched and written in bulk.
+
+For every chunk of :data:`CHUNK` rows:
+
+1. each row is checked (:class:`core.crm.imports_fields.RowParser`) and its search and match keys computed
+   in Python (per-character pinyin cache, phone keys);
+2. rows are matched, set-based: by the key field (mode ``update`` / ``upsert``), against earlier rows of the
+   same file (an in-file index of match keys), and against the database with the duplicate rules
+   (:func:`core.crm.dedup.check_many`, which also finds rows duplicating earlier rows of the chunk);
+3. new records are inserted with one ``executemany`` per table, their ids reserved first (PostgreSQL: the
+   sequence; SQLite: ``max(id)`` under the write lock the chunk's first statement takes); updates are
+   ``executemany`` grouped by the set of changed columns;
+4. the audit trail gets the chunk's entries in one batch: ``INSERT … SELECT`` from the new rows, one
+   ``executemany`` for the updates; ``core_import_change`` gets the created id ranges and the old values
+   of updated records (for undo);
+5. the batch row's counters are updated and the chunk is committed: the progress bar moves, other writers
+   get their turn, and a failure later does not lose it.
+
+A database error in a chunk (it should not happen: rows are checked first) rolls the chunk back and retries
+it in halves down to the single bad row, which fails with the error; the good rows go in.
+
+A dry run does steps 1–2 only and writes nothing but the batch row and its error file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask_babel import gettext as _
+from sqlalchemy import (
+    JSON,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    union_all,
+    update,
+)
+from sqlalchemy.exc import DBAPIError
+
+from core.crm import audit, dedup, dedup_normalise, normalise
+from core.crm.imports_fields import ParsedRow, RowParser, fast_initials
+from core.crm.imports_models import ImportBatch, ImportChange
+from core.crm.imports_read import FileInfo, rows, write_error_file
+from core.extensions import db
+from core.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+CHUNK = 5000
+PREVIEW_LIMIT = 200
+#: key field of "update" / "upsert" -> (the column compared, how a cell becomes its value)
+CUSTOMER_KEYS = {
+    "name": ("search_name", normalise.search_key),
+    "phone": ("phone_digits", normalise.phone_digits),
+    "external_id": ("external_id", lambda v: (v or "").strip()),
+}
+CONTACT_KEYS = {
+    "name": ("search_name", normalise.search_key),
+    "mobile": ("phone_digits", normalise.phone_digits),
+    "email": ("email_key", lambda v: (v or "").strip().casefold()),
+}
+
+
+def _models():
+    from core.crm.models import Contact, Customer
+
+    return Customer, Contact
+
+
+@dataclass
+class Outcome:
+    """What happens to one row."""
+
+    row: ParsedRow
+    action: str = ""  # create / update / skip / fail
+    reason: str = ""
+    target_id: int | None = None  # the record updated (or duplicated)
+    old: dict = field(default_factory=dict)
+    changed: dict = field(default_factory=dict)
+    duplicates: list = field(default_factory=list)  # [{"label", "url", "rule"}]
+    keys: list = field(default_factory=list)  # in-file match keys
+
+
+class Importer:
+    """Imports (or dry-runs) one :class:`ImportBatch` for its user; :meth:`run` does it all."""
+
+    def __init__(self, batch: ImportBatch, user, path: Path, error_path: Path):
+        Customer, Contact = _models()
+        self.batch, self.user, self.path, self.error_path = batch, user, path, error_path
+        self.batch_id, self.user_id = batch.id, user.id
+        self.object_name = batch.object
+        self.model = Customer if batch.object == "customer" else Contact
+        self.table = self.model.__table__
+        self.contact_table = Contact.__table__
+        self.dry_run = bool(batch.dry_run)
+        self.mode = batch.mode
+        self.parser = RowParser(batch.object, list(batch.mapping or []), user)
+        keys = CUSTOMER_KEYS if batch.object == "customer" else CONTACT_KEYS
+        self.key = keys.get(batch.key_field or "") if self.mode in ("update", "upsert") else None
+        self.key_field = batch.key_field
+        self.check_many = dedup.check_many
+        self.match = dedup_normalise
+        self.seen: dict[str, int] = {}  # in-file match key -> line of the row that holds it
+        self._setup_file_keys()
+        self.now = utcnow()
+        self.audit_batch = batch.audit_batch or str(uuid.uuid4())
+        self.counts = {"created": 0, "updated": 0, "skipped": 0, "failed": 0, "contacts_created": 0}
+        self.preview: list = []
+        self.processed = 0
+        self.writable_cache: dict[int, bool] = {}
+        self.has_custom = "custom" in self.table.c
+        self.postgres = db.engine.dialect.name == "postgresql"
+        self.templates = {self.table.name: self._template(self.table),
+                          self.contact_table.name: self._template(self.contact_table)}
+
+    # -- the run ----------------------------------------------------------------------------------
+    def run(self) -> None:
+        info = FileInfo(file_format=self.batch.file_format, encoding=self.batch.encoding,
+                        delimiter=self.batch.delimiter)
+        error_file, self.errors = write_error_file(self.error_path, list(self.batch.header or []), _("Error"))
+        try:
+            chunk = []
+            for line, cells in rows(self.path, info):
+                chunk.append((line, cells))
+                if len(chunk) >= CHUNK:
+                    self._chunk(chunk)
+                    chunk = []
+            if chunk:
+                self._chunk(chunk)
+        finally:
+            error_file.close()
+
+    def _chunk(self, chunk: list) -> None:
+        outcomes = self._plan([self.parser.parse(line, cells) for line, cells in chunk])
+        if self.dry_run:
+            self._finish_chunk(outcomes)
+            db.session.commit()
+            return
+        self._write_safely(outcomes)
+
+    def _write_safely(self, outcomes: list[Outcome]) -> None:
+        try:
+            self._heartbeat()  # first statement: SQLite takes the write lock here, before ids are reserved
+            self._write(outcomes)
+            self._finish_chunk(outcomes)
+            db.session.commit()
+        except DBAPIError as exc:
+            db.session.rollback()
+            if len(outcomes) == 1:
+                outcome = outcomes[0]
+                outcome.action, outcome.reason = "fail", _("The database refused the row: %(error)s",
+                                                           error=str(exc.orig).splitlines()[0][:300])
+                self._heartbeat()
+                self._finish_chunk(outcomes)
+                db.session.commit()
+                return
+            log.info("import %s: a chunk failed (%s); retrying in halves", self.batch_id, exc.orig)
+            for outcome in outcomes:  # the halves are planned again: in-file keys of the failed try are gone
+                for key in outcome.keys:
+                    self.seen.pop(key, None)
+            half = len(outcomes) // 2
+            for part in (outcomes[:half], outcomes[half:]):
+                self._write_safely(self._plan([o.row for o in part]))
+
+    def _heartbeat(self) -> None:
+        db.session.execute(update(ImportBatch).where(ImportBatch.id == self.batch_id)
+                           .values(heartbeat_at=utcnow()).execution_options(synchronize_session=False))
+
+    # -- planning: what happens to each row -------------------------------------------------------
+    def _keys(self, row: ParsedRow) -> None:
+        """The search keys of the row's record and contact (the columns the forms' mapper events set)."""
+        record, contact = row.record, row.contact
+        if self.object_name == "customer":
+            if "name" in record:
+                key = normalise.search_key(record["name"])
+                record["search_name"], record["initials"] = key, fast_initials(key)
+            if "phone" in record:
+                record["phone_digits"] = normalise.phone_digits(record["phone"])
+            if "name_key" in self.table.c:
+                for column, value in self.match.customer_keys(record.get("name"), record.get("phone"),
+                                                              record.get("email")).items():
+                    source = {"name_key": "name", "phone_key": "phone", "email_key": "email"}[column]
+                    if source in record:
+                        record[column] = value
+            if contact:
+                self._contact_keys(contact)
+        else:
+            self._contact_keys(record)
+
+    def _contact_keys(self, values: dict) -> None:
+        if "name" in values:
+            key = normalise.search_key(values["name"])
+            values["search_name"], values["initials"] = key, fast_initials(key)
+        if "mobile" in values or "phone" in values:
+            values["phone_digits"] = normalise.phone_digits(values.get("mobile") or values.get("phone"))
+        if "email" in values:
+            values["email_key"] = values["email"].strip().casefold()[:255]
+        if "mobile_key" in self.contact_table.c:
+            for column, value in self.match.contact_keys(values.get("mobile"), values.get("phone"),
+                                                         values.get("email")).items():
+                source = {"mobile_key": "mobile", "phone_key": "phone", "email_key": "email"}[column]
+                if source in values:
+                    values[column] = value
+
+    def _setup_file_keys(self) -> None:
+        """The in-file index follows the blocking duplicate rules whose conditions are all exact (a row with
+        the same keys as an earlier row of the file is its duplicate, even in a dry run that wrote nothing)."""
+        self.block_rules, self.dedup_object, self.used, self.rule_columns = [], None, set(), {}
+        self.dedup_object = dedup.objects().get(self.object_name)
+        if self.dedup_object is None:
+            return
+        self.block_rules = [r for r in dedup.rules(self.object_name)
+                            if r.action == "block" and all(c.match == "exact" for c in r.conditions)]
+        self.used = {c.field for r in self.block_rules for c in r.conditions}
+        # stored key columns computed with the rules' own normalisers (dedup_normalise) can be used as they are
+        fields = [f for f in self.dedup_object.fields if f.name in self.used]
+        if all(f.kind in ("name", "phone", "email") for f in fields):
+            self.rule_columns = {f.name: tuple(f.columns) for f in fields}
+
+    def _file_keys(self, row: ParsedRow) -> list[str]:
+        """The keys by which a later row of the same file is the same record."""
+        values, keys = row.record, []
+        if self.mode == "update":  # rows only change records: two rows are the same when their keys are
+            value = self._key_value(row)
+            return [f"k:{value}"] if value else []
+        if self.block_rules:
+            # the match keys computed for the stored columns (name_key, phone_key...) are the rules' keys
+            columns = self.rule_columns
+            if columns and all(c in values for cols in columns.values() for c in cols):
+                probe = {name: tuple(dict.fromkeys(values[c] for c in cols if values[c])) for name, cols in
+                         columns.items()}
+            else:
+                from core.crm import dedup
+
+                probe = dedup.values_keys(self.dedup_object, values, self.used).keys
+            for rule in self.block_rules:
+                parts = [probe.get(c.field, ()) for c in rule.conditions]
+                if all(parts):
+                    keys += [f"r{rule.id}:" + "\x1f".join(combo) for combo in itertools.product(*parts)]
+        if self.key and self.key_field:  # update/upsert: two rows for one key are one record
+            value = self._key_value(row)
+            if value:
+                keys.append(f"k:{value}")
+        return keys
+
+    def _key_value(self, row: ParsedRow) -> str:
+        _column, convert = self.key
+        raw = row.record.get(self.key_field)
+        return convert(raw) if raw else ""
+
+    def _plan(self, parsed: list[ParsedRow]) -> list[Outcome]:
+        outcomes = [Outcome(row) for row in parsed]
+        for o in outcomes:
+            if self.mode == "create" and o.row.missing:
+                o.row.errors = o.row.missing + o.row.errors
+            if o.row.errors:
+                o.action, o.reason = "fail", " ".join(o.row.errors)
+            else:
+                self._keys(o.row)
+        if self.object_name == "contact":
+            self._resolve_customers([o for o in outcomes if not o.action])
+        self._match_in_file(outcomes)
+        if self.key is not None:
+            self._match_key([o for o in outcomes if not o.action])
+        pending = [o for o in outcomes if not o.action]
+        if self.mode == "update":
+            for o in pending:
+                o.action, o.reason = "fail", _("No record you may change has this %(field)s.",
+                                               field=self._key_label())
+            pending = []
+        if pending:
+            self._match_duplicates(pending)
+        for o in outcomes:
+            if o.action == "update":
+                self._changes(o)
+            if not o.action:
+                o.action = "create"
+                missing = list(o.row.missing) + [_("“%(field)s” is required.", field=f.label)
+                                                 for f in self.parser.required_custom
+                                                 if f.column not in (o.row.custom or {})]
+                if missing:
+                    o.action, o.reason = "fail", " ".join(missing)
+            if o.action in ("create", "update"):
+                for key in o.keys:
+                    self.seen.setdefault(key, o.row.line)
+        return outcomes
+
+    def _changes(self, o: Outcome) -> None:
+        """What an update changes: the row's non-empty cells that differ from the record (custom values merged)."""
+        new = {k: v for k, v in o.row.record.items() if k in o.old}
+        if self.has_custom and o.row.custom and "custom" in o.old:
+            merged = dict(o.old.get("custom") or {})
+            merged.update(o.row.custom)
+            new["custom"] = merged
+        o.changed = {k: v for k, v in new.items() if v != o.old.get(k)}
+        if not o.changed and not (self.object_name == "customer" and o.row.contact):
+            o.action, o.reason = "skip", _("Unchanged: the record already has these values.")
+
+    def _key_label(self) -> str:
+        from core.crm.imports_fields import fields_for
+
+        return next((str(f.label) for f in fields_for(self.object_name) if f.key == self.key_field), self.key_field)
+
+    def _match_in_file(self, outcomes: list[Outcome]) -> None:
+        """A row whose name or phone (or key) an earlier row of the file has is skipped as its duplicate."""
+        firsts: dict[str, int] = {}  # keys of this chunk's earlier rows
+        for o in outcomes:
+            if o.action:
+                continue
+            o.keys = self._file_keys(o.row)
+            line = next((self.seen.get(k) or firsts.get(k) for k in o.keys if k in self.seen or k in firsts), None)
+            if line is not None:
+                o.action, o.reason = "skip", _("Duplicate of row %(line)d of this file.", line=line)
+                continue
+            for key in o.keys:
+                firsts.setdefault(key, o.row.line)
+
+    def _writable(self, ids) -> set[int]:
+        ids = [i for i in set(ids) if i not in self.writable_cache]
+        if ids:
+            from core.crm.visibility import visible_to
+
+            for start in range(0, len(ids), 1000):
+                part = ids[start:start + 1000]
+                ok = set(db.session.execute(
+                    visible_to(self.user, select(self.model.id).where(self.model.id.in_(part)), self.model,
+                               access="write")).scalars())
+                for i in part:
+                    self.writable_cache[i] = i in ok
+        return {i for i, ok in self.writable_cache.items() if ok}
+
+    def _match_key(self, outcomes: list[Outcome]) -> None:
+        column_name, _convert = self.key
+        column = self.table.c[column_name]
+        values = {}
+        for o in outcomes:
+            value = self._key_value(o.row)
+            if value:
+                values.setdefault(value, []).append(o)
+            elif self.mode == "update":
+                o.action, o.reason = "fail", _("The key column “%(field)s” is empty.", field=self._key_label())
+        if not values:
+            return
+        columns = self._update_columns()
+        found: dict[str, list] = {}
+        keys = list(values)
+        for start in range(0, len(keys), 1000):
+            part = keys[start:start + 1000]
+            stmt = select(self.table.c.id, column, *[self.table.c[c] for c in columns]).where(column.in_(part))
+            for row in db.session.execute(stmt).all():
+                found.setdefault(row[1], []).append(row)
+        writable = self._writable([row[0] for rows_ in found.values() for row in rows_])
+        for value, group in values.items():
+            matches = found.get(value, [])
+            if not matches:
+                continue
+            if len(matches) > 1:
+                for o in group:
+                    o.action, o.reason = "fail", _("%(count)d records have this %(field)s: none was changed.",
+                                                   count=len(matches), field=self._key_label())
+                continue
+            match = matches[0]
+            for o in group:
+                if match[0] not in writable:
+                    o.action, o.reason = "fail", _("A record with this %(field)s exists but you may not change it.",
+                                                   field=self._key_label())
+                else:
+                    o.action, o.target_id = "update", match[0]
+                    o.old = {c: match[2 + i] for i, c in enumerate(columns)}
+
+    def _update_columns(self) -> list[str]:
+        """The columns an update may change (what the mapping sets, with their derived keys)."""
+        columns = set()
+        for _i, f in self.parser.columns:
+            if f.on_contact or f.kind == "customer":
+                continue
+            columns.add("custom" if f.kind == "custom" else f.column)
+        derived = {"name": ("search_name", "initials", "name_key"), "phone": ("phone_digits", "phone_key"),
+                   "email": ("email_key",), "mobile": ("phone_digits", "mobile_key")}
+        for source, extra in derived.items():
+            if source in columns:
+                columns.update(c for c in extra if c in self.table.c)
+        if self.object_name == "contact" and "phone" in columns:
+            columns.update(c for c in ("phone_digits", "phone_key") if c in self.table.c)
+        return sorted(c for c in columns if c in self.table.c)
+
+    def _match_duplicates(self, outcomes: list[Outcome]) -> None:
+        """Rows that would create a record: the duplicate rules. A blocking match skips the row — or, in
+        "create or update", updates the one record it matches when the user may change it."""
+        if self.dedup_object is None:  # an object without duplicate rules
+            return
+        results = self.check_many(self.object_name, [o.row.record for o in outcomes], user=self.user)
+        ids = {m.record_id for matches in results for m in matches if m.record_id is not None}
+        writable = self._writable(ids) if ids else set()
+        for o, matches in zip(outcomes, results, strict=True):
+            o.duplicates = [self._describe(m, outcomes) for m in matches[:3]]
+            blocking = [m for m in matches if m.action == "block"]
+            if not blocking:
+                continue
+            in_file = [m for m in blocking if m.record_id is None]
+            records = {m.record_id for m in blocking if m.record_id is not None}
+            if in_file:
+                o.action, o.reason = "skip", _("Duplicate of row %(line)d of this file.",
+                                               line=outcomes[in_file[0].row].row.line)
+            elif self.mode == "upsert" and len(records) == 1 and next(iter(records)) in writable:
+                o.action, o.target_id = "update", next(iter(records))
+            else:
+                o.action = "skip"
+                o.reason = _("Duplicate of an existing record: %(records)s.",
+                             records="; ".join(d["label"] for d in o.duplicates if d["blocking"]))
+        updates = [o for o in outcomes if o.action == "update" and not o.old]
+        if updates:
+            self._load_old(updates)
+
+    def _load_old(self, outcomes: list[Outcome]) -> None:
+        columns = self._update_columns()
+        ids = [o.target_id for o in outcomes]
+        rows_ = {}
+        for start in range(0, len(ids), 1000):
+            stmt = select(self.table.c.id, *[self.table.c[c] for c in columns]).where(
+                self.table.c.id.in_(ids[start:start + 1000]))
+            rows_.update({row[0]: row for row in db.session.execute(stmt).all()})
+        for o in outcomes:
+            row = rows_.get(o.target_id)
+            if row is None:
+                o.action, o.reason, o.target_id = "fail", _("The matching record no longer exists."), None
+            else:
+                o.old = {c: row[1 + i] for i, c in enumerate(columns)}
+
+    def _describe(self, match, outcomes: list[Outcome]) -> dict:
+        if match.record_id is None and getattr(match, "row", None) is not None:
+            label = _("row %(line)d of this file (%(name)s)", line=outcomes[match.row].row.line, name=match.label)
+        else:
+            owner = getattr(match, "owner", "")
+            label = _("%(name)s (owner: %(owner)s)", name=match.label, owner=owner) if owner else str(match.label)
+        return {"label": label, "url": match.url or "", "rule": str(match.rule_name or ""),
+                "blocking": match.action == "block"}
+
+    def _resolve_customers(self, outcomes: list[Outcome]) -> None:
+        """A contact import: the customer each row names (external id, else name), visible to the user."""
+        from core.crm.visibility import visible_to
+
+        Customer, _Contact = _models()
+        refs = {o.row.customer_ref for o in outcomes if o.row.customer_ref}
+        by_external, by_name, owners = {}, {}, {}
+        keys = {normalise.search_key(r): r for r in refs}
+        texts = list(refs)
+        for start in range(0, len(texts), 1000):
+            part = texts[start:start + 1000]
+            part_keys = [normalise.search_key(t) for t in part]
+            stmt = visible_to(self.user, select(Customer.id, Customer.external_id, Customer.search_name,
+                                                Customer.owner_id).where(
+                Customer.external_id.in_(part) | Customer.search_name.in_(part_keys)), Customer)
+            for cid, external_id, search_name, owner_id in db.session.execute(stmt).all():
+                owners[cid] = owner_id
+                if external_id:
+                    by_external.setdefault(external_id, set()).add(cid)
+                if search_name in keys:
+                    by_name.setdefault(search_name, set()).add(cid)
+        for o in outcomes:
+            ref = o.row.customer_ref
+            ids = by_external.get(ref) or by_name.get(normalise.search_key(ref), set())
+            if len(ids) == 1:
+                o.row.record["customer_id"] = next(iter(ids))
+                o.row.record.setdefault("owner_id", owners[o.row.record["customer_id"]])  # as the form does
+            elif not ids:
+                o.action, o.reason = "fail", _("No customer you can see is called “%(name)s”.", name=ref)
+            else:
+                o.action, o.reason = "fail", _("Several customers are called “%(name)s”: use the external id.",
+                                               name=ref)
+
+    # -- writing ----------------------------------------------------------------------------------
+    def _template(self, table) -> dict:
+        """Every column an insert sets: its default, or ``None``."""
+        values = {}
+        for column in table.c:
+            if column.name == "id" or isinstance(column.type, JSON):  # JSON: only rows that have values set it
+                continue
+            default = column.default
+            if default is not None and getattr(default, "is_scalar", False):
+                values[column.name] = default.arg
+            elif column.name in ("created_at", "updated_at"):
+                values[column.name] = self.now
+            elif column.server_default is not None and not column.nullable:
+                continue
+            elif not column.nullable and isinstance(column.type, String | Text):
+                values[column.name] = ""
+            else:
+                values[column.name] = None
+        return values
+
+    def _reserve_ids(self, table, count: int) -> list[int]:
+        if not count:
+            return []
+        if self.postgres:
+            sequence = db.session.execute(select(func.pg_get_serial_sequence(table.name, "id"))).scalar()
+            return list(db.session.execute(
+                text(f"SELECT nextval('{sequence}') FROM generate_series(1, :n)"), {"n": count}).scalars())
+        top = db.session.execute(select(func.max(table.c.id))).scalar() or 0
+        return list(range(top + 1, top + 1 + count))
+
+    def _insert(self, table, records: list[dict]) -> list[int]:
+        """Insert ``records`` with reserved ids: one driver-level ``executemany`` per set of columns (rows with
+        custom values carry one more), the values converted by the columns' own bind processors."""
+        ids = self._reserve_ids(table, len(records))
+        template = self.templates[table.name]
+        groups: dict[tuple, list[dict]] = {}
+        for record_id, values in zip(ids, records, strict=True):
+            row = dict(template)
+            row.update(values)
+            row["id"] = record_id
+            groups.setdefault(tuple(row), []).append(row)
+        connection = db.session.connection()
+        dialect = connection.dialect
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        for columns, group in groups.items():
+            processors = [table.c[c].type._cached_bind_processor(dialect) for c in columns]
+            sql = (f"INSERT INTO {table.name} ({', '.join(dialect.identifier_preparer.quote(c) for c in columns)}) "
+                   f"VALUES ({', '.join([mark] * len(columns))})")
+            params = []
+            for row in group:
+                values = tuple(row.values())
+                if any(processors):
+                    values = tuple(p(v) if p is not None and v is not None else v
+                                   for p, v in zip(processors, values, strict=True))
+                params.append(values)
+            connection.exec_driver_sql(sql, params)
+        return ids
+
+    def _owner(self, values: dict) -> int:
+        return values.get("owner_id") or self.user_id
+
+    def _write(self, outcomes: list[Outcome]) -> None:
+        Customer, Contact = _models()
+        creates = [o for o in outcomes if o.action == "create"]
+        updates = [o for o in outcomes if o.action == "update"]
+        new_contacts: list[dict] = []
+        if creates:
+            records = []
+            for o in creates:
+                values = {k: v for k, v in o.row.record.items() if k in self.table.c}
+                values["owner_id"] = self._owner(values)
+                if self.has_custom and o.row.custom:
+                    values["custom"] = dict(o.row.custom)
+                records.append(values)
+            ids = self._insert(self.table, records)
+            for o, record_id, values in zip(creates, ids, records, strict=True):
+                o.target_id = record_id
+                if self.object_name == "customer" and o.row.contact:
+                    new_contacts.append(self._contact_values(o, record_id, values["owner_id"]))
+            self._record_created(self.model, ids)
+            self._record_created_custom(self.model, [(i, r["custom"]) for i, r in zip(ids, records, strict=True)
+                                                     if r.get("custom")])
+        if updates:
+            self._apply_updates(updates)
+            if self.object_name == "customer":
+                new_contacts += self._contacts_for_updated(updates)
+        if new_contacts:
+            contact_ids = self._insert(self.contact_table, new_contacts)
+            self.counts["contacts_created"] += len(contact_ids)
+            self._record_created(Contact, contact_ids)
+            self._record_created_custom(Contact, [(i, r["custom"]) for i, r in zip(contact_ids, new_contacts,
+                                                                                 strict=True) if r.get("custom")])
+
+    def _contact_values(self, o: Outcome, customer_id: int, owner_id: int) -> dict:
+        values = {k: v for k, v in o.row.contact.items() if k in self.contact_table.c}
+        values["customer_id"], values["owner_id"] = customer_id, owner_id
+        if o.row.contact_custom and "custom" in self.contact_table.c:
+            values["custom"] = dict(o.row.contact_custom)
+        return values
+
+    def _contacts_for_updated(self, updates: list[Outcome]) -> list[dict]:
+        """The contact of an updated customer's row, unless the customer has a contact of that name already."""
+        _Customer, Contact = _models()
+        wanted = [o for o in updates if o.row.contact]
+        if not wanted:
+            return []
+        ids = [o.target_id for o in wanted]
+        existing, owners = set(), {}
+        for start in range(0, len(ids), 1000):
+            part = ids[start:start + 1000]
+            existing.update(db.session.execute(
+                select(Contact.customer_id, Contact.search_name).where(Contact.customer_id.in_(part))).all())
+            owners.update(db.session.execute(
+                select(self.table.c.id, self.table.c.owner_id).where(self.table.c.id.in_(part))).all())
+        out = []
+        for o in wanted:
+            if (o.target_id, o.row.contact.get("search_name")) not in existing:
+                existing.add((o.target_id, o.row.contact.get("search_name")))
+                out.append(self._contact_values(o, o.target_id, owners.get(o.target_id, self.user_id)))
+        return out
+
+    def _apply_updates(self, updates: list[Outcome]) -> None:
+        groups: dict[tuple, list[dict]] = {}
+        audit_rows, changes = [], []
+        object_name = audit.audit_object(self.model)
+        fields = set(audit.audited_fields(self.model))
+        for o in updates:
+            changed = dict(o.changed)
+            if not changed:
+                continue
+            changed["updated_at"] = self.now
+            groups.setdefault(tuple(sorted(changed)), []).append({"_id": o.target_id, **changed})
+            old = {k: _jsonable(o.old.get(k)) for k in changed if k != "updated_at"}
+            changes.append({"batch_id": self.batch_id, "object": self.object_name, "action": "update",
+                            "first_id": o.target_id, "last_id": o.target_id, "old_values": old})
+            for name in changed:
+                if name in fields:
+                    old_text, new_text = audit.as_text(o.old.get(name)), audit.as_text(changed[name])
+                    if old_text != new_text:
+                        audit_rows.append(self._audit_row(object_name, o.target_id, name, old_text, new_text))
+                elif name == "custom":
+                    audit_rows += [
+                        self._audit_row(object_name, o.target_id, f"custom.{key}",
+                                        audit.json_text((o.old.get("custom") or {}).get(key)),
+                                        audit.json_text(value))
+                        for key, value in (changed["custom"] or {}).items()
+                        if (o.old.get("custom") or {}).get(key) != value
+                    ]
+        for columns, params in groups.items():
+            stmt = update(self.table).where(self.table.c.id == bindparam("_id")).values(
+                {c: bindparam(c) for c in columns})
+            db.session.execute(stmt, params, execution_options={"synchronize_session": False})
+        if changes:
+            db.session.execute(insert(ImportChange.__table__), changes)
+        if audit_rows:
+            db.session.execute(insert(audit.AuditEntry.__table__), audit_rows)
+
+    def _audit_row(self, object_name, record_id, field_name, old, new) -> dict:
+        return {"object": object_name, "record_id": record_id, "field": field_name, "old_value": old,
+                "new_value": new, "user_id": self.user_id, "at": self.now, "action": "update",
+                "batch": self.audit_batch}
+
+    def _record_created(self, model, ids: list[int]) -> None:
+        """The created records' audit entries (one ``INSERT … SELECT``) and their id ranges (for undo)."""
+        ranges = id_ranges(ids)
+        object_name = "customer" if model.__table__.name == "core_customer" else "contact"
+        db.session.execute(insert(ImportChange.__table__), [
+            {"batch_id": self.batch_id, "object": object_name, "action": "create", "first_id": lo, "last_id": hi,
+             "old_values": None} for lo, hi in ranges])
+        table = model.__table__
+        audit_object = audit.audit_object(model)
+        selects = []
+        for lo, hi in ranges:
+            for name in audit.audited_fields(model):
+                column = table.c[name]
+                text_value = cast(column, Text) if not isinstance(column.type, String | Text) else column
+                condition = column.isnot(None)
+                if isinstance(column.type, String | Text):
+                    condition = condition & (column != "")
+                selects.append(select(
+                    literal(audit_object), table.c.id, literal(name), literal(None, Text), text_value,
+                    literal(self.user_id, Integer), literal(self.now), literal("create"), literal(self.audit_batch),
+                ).where(table.c.id.between(lo, hi), condition))
+        for start in range(0, len(selects), 200):
+            db.session.execute(insert(audit.AuditEntry.__table__).from_select(
+                ["object", "record_id", "field", "old_value", "new_value", "user_id", "at", "action", "batch"],
+                union_all(*selects[start:start + 200])))
+
+    def _record_created_custom(self, model, pairs: list[tuple[int, dict]]) -> None:
+        """Audit entries ``custom.<key>`` of the created records that have custom values (few: from Python)."""
+        object_name = audit.audit_object(model)
+        rows_ = [dict(self._audit_row(object_name, record_id, f"custom.{key}", None, audit.json_text(value)),
+                      action="create")
+                 for record_id, values in pairs for key, value in sorted(values.items())
+                 if audit.json_text(value) is not None]
+        if rows_:
+            db.session.execute(insert(audit.AuditEntry.__table__), rows_)
+
+    # -- after each chunk -------------------------------------------------------------------------
+    def _finish_chunk(self, outcomes: list[Outcome]) -> None:
+        for o in outcomes:
+            key = {"create": "created", "update": "updated", "skip": "skipped", "fail": "failed"}[o.action]
+            self.counts[key] += 1
+            if o.action in ("skip", "fail"):
+                self.errors.writerow([*o.row.cells, o.reason])
+            if (o.action in ("skip", "fail") or o.duplicates) and len(self.preview) < PREVIEW_LIMIT:
+                self.preview.append({"line": o.row.line, "outcome": o.action, "reason": o.reason,
+                                     "duplicates": [{k: d[k] for k in ("label", "url", "rule")}
+                                                    for d in o.duplicates],
+                                     "name": str(o.row.record.get("name") or o.row.customer_ref or "")[:100]})
+        self.processed += len(outcomes)
+        values = dict(self.counts, processed=self.processed, heartbeat_at=utcnow(), preview=list(self.preview))
+        db.session.execute(update(ImportBatch).where(ImportBatch.id == self.batch_id).values(**values)
+                           .execution_options(synchronize_session=False))
+
+
+def id_ranges(ids: list[int]) -> list[tuple[int, int]]:
+    """``[1, 2, 3, 7, 8]`` -> ``[(1, 3), (7, 8)]``."""
+    out: list[tuple[int, int]] = []
+    for i in sorted(ids):
+        if out and i == out[-1][1] + 1:
+            out[-1] = (out[-1][0], i)
+        else:
+            out.append((i, i))
+    return out
+
+
+def _jsonable(value):
+    from datetime import date, datetime
+
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value

@@ -1,0 +1,216 @@
+"""Reading an uploaded import file: CSV in any usual encoding and delimiter, or XLSX; streamed, never loaded whole.
+
+* **XLSX** (a zip): read with openpyxl in ``read_only`` mode, first sheet, values only. Numbers that are
+  whole (a phone number typed into Excel) come out without ``.0``; dates as ``YYYY-MM-DD``.
+* **CSV**: the encoding is detected from the first megabyte — a UTF-8 or UTF-16 byte-order mark, else
+  UTF-8 if it decodes, else GB18030 (a superset of GBK/GB2312: what Chinese Excel saves as "CSV").
+  The delimiter (``,`` ``;`` tab ``|``) is sniffed from the first lines.
+
+:func:`inspect` checks a file once, completely (encoding errors, an over-long line, an empty file are found
+at upload, not half-way through an import), and counts its rows; :func:`rows` then streams
+``(line number, [cell, ...])``. Problems raise :class:`ImportFileError` with a translated message.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+
+from flask_babel import lazy_gettext as _l
+
+SAMPLE_BYTES = 1024 * 1024
+SAMPLE_ROWS = 5
+MAX_FIELD = 64 * 1024  # a longer cell is a broken file (an unclosed quote), not data
+DELIMITERS = ",;\t|"
+ENCODINGS = ("utf-8-sig", "utf-16", "gb18030")
+XLSX_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # .xls (Excel 97-2003)
+
+csv.field_size_limit(MAX_FIELD)
+
+
+class ImportFileError(Exception):
+    """The file cannot be read; ``str(exc)`` is a translated message for the user."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return str(self.message)
+
+
+@dataclass
+class FileInfo:
+    """What :func:`inspect` found out about a file."""
+
+    file_format: str  # csv / xlsx
+    encoding: str = ""
+    delimiter: str = ""
+    header: list[str] = field(default_factory=list)
+    samples: list[list[str]] = field(default_factory=list)
+    total_rows: int = 0  # data rows, the header not counted
+
+
+# -- cells --------------------------------------------------------------------------------------------
+def cell_text(value) -> str:
+    """An XLSX cell as the text a user typed: ``13800138000.0`` -> ``"13800138000"``, dates ISO."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+# -- detection ----------------------------------------------------------------------------------------
+def detect_format(path: Path, file_name: str) -> str:
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not head:
+        raise ImportFileError(_l("The file is empty."))
+    if head.startswith(XLSX_MAGIC):
+        return "xlsx"
+    if head.startswith(OLE_MAGIC):
+        raise ImportFileError(_l("Old Excel files (.xls) cannot be read: save the sheet as .xlsx or as CSV and "
+                                 "upload that."))
+    if file_name.lower().endswith((".xlsx", ".xlsm")):
+        raise ImportFileError(_l("This file is called .xlsx but is not an Excel workbook."))
+    return "csv"
+
+
+def detect_encoding(sample: bytes) -> str:
+    """``utf-8-sig`` (with or without a BOM), ``utf-16`` (with a BOM) or ``gb18030``; raises when binary."""
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in sample:
+        raise ImportFileError(_l("This is not a CSV or XLSX file (it contains binary data)."))
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    try:
+        decoder.decode(sample, final=len(sample) < SAMPLE_BYTES)  # a cut multi-byte character at the end is fine
+        return "utf-8-sig"
+    except UnicodeDecodeError:
+        pass
+    try:
+        codecs.getincrementaldecoder("gb18030")().decode(sample, final=len(sample) < SAMPLE_BYTES)
+        return "gb18030"
+    except UnicodeDecodeError:
+        raise ImportFileError(_l("The file's encoding is not recognised: save it as CSV UTF-8 (or GBK) and upload it "
+                                 "again.")) from None
+
+
+def detect_delimiter(text: str) -> str:
+    lines = [line for line in text.splitlines()[:20] if line.strip()]
+    if not lines:
+        return ","
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        counts = {d: lines[0].count(d) for d in DELIMITERS}
+        best = max(counts, key=counts.get)
+        return best if counts[best] else ","
+
+
+# -- reading ------------------------------------------------------------------------------------------
+def _csv_rows(path: Path, encoding: str, delimiter: str):
+    with open(path, encoding=encoding, newline="", errors="strict") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        line = 0
+        try:
+            for row in reader:
+                line = reader.line_num
+                yield line, row
+        except UnicodeDecodeError:
+            raise ImportFileError(_l("The file is not valid %(encoding)s after line %(line)d: save it again as CSV "
+                                     "UTF-8 and upload it.", encoding=encoding.upper(), line=line)) from None
+        except csv.Error as exc:
+            if "field larger" in str(exc):
+                raise ImportFileError(_l("Line %(line)d is too long (over %(max)d characters in one cell): is a "
+                                         "quote left open?", line=line + 1, max=MAX_FIELD)) from None
+            raise ImportFileError(_l("The file is not a valid CSV file at line %(line)d: %(error)s", line=line + 1,
+                                     error=str(exc))) from None
+
+
+def _xlsx_rows(path: Path):
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise ImportFileError(_l("The Excel file cannot be opened: %(error)s", error=str(exc) or type(exc).__name__)) \
+            from None
+    try:
+        sheet = workbook.worksheets[0]
+        for line, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            yield line, [cell_text(v) for v in values]
+    finally:
+        workbook.close()
+
+
+def _trimmed(cells: list[str]) -> list[str]:
+    end = len(cells)
+    while end and not cells[end - 1].strip():
+        end -= 1
+    return cells[:end]
+
+
+def rows(path: Path, info: FileInfo, skip_header: bool = True):
+    """``(line, cells)`` of every non-blank row; the header first unless ``skip_header``."""
+    source = _xlsx_rows(path) if info.file_format == "xlsx" else _csv_rows(path, info.encoding, info.delimiter)
+    first = True
+    for line, cells in source:
+        if not any(c.strip() for c in cells):
+            continue
+        if first:
+            first = False
+            if skip_header:
+                continue
+        yield line, cells
+
+
+def inspect(path: Path, file_name: str) -> FileInfo:
+    """Check the whole file and describe it (format, encoding, delimiter, header, samples, row count)."""
+    file_format = detect_format(path, file_name)
+    info = FileInfo(file_format=file_format)
+    if file_format == "csv":
+        with open(path, "rb") as f:
+            sample = f.read(SAMPLE_BYTES)
+        info.encoding = detect_encoding(sample)
+        text = sample.decode(info.encoding, errors="ignore")
+        info.delimiter = detect_delimiter(text)
+    header = None
+    for _line, cells in rows(path, info, skip_header=False):
+        if header is None:
+            header = _trimmed([c.strip() for c in cells])
+            continue
+        info.total_rows += 1
+        if len(info.samples) < SAMPLE_ROWS:
+            info.samples.append([c.strip() for c in cells])
+    if header is None:
+        raise ImportFileError(_l("The file has no rows."))
+    if info.total_rows == 0:
+        raise ImportFileError(_l("The file has a header row but no data rows."))
+    width = max([len(header), *(len(s) for s in info.samples)])
+    info.header = [str(header[i]) if i < len(header) and header[i] else str(_l("Column %(n)d", n=i + 1))
+                   for i in range(width)]
+    return info
+
+
+def write_error_file(path: Path, header: list[str], error_title: str):
+    """Open the error file (UTF-8 with a BOM, so that Excel shows Chinese) and write its header; returns
+    ``(file, writer)``."""
+    f = open(path, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed by the caller
+    writer = csv.writer(f)
+    writer.writerow([*header, error_title])
+    return f, writer

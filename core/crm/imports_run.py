@@ -1,0 +1,317 @@
+"""Running an import in the background, undoing it, and remembering column mappings.
+
+:func:`start` runs a dry run, an import or an undo in a thread of the web process (the request returns at
+once; the page polls :func:`status`). The thread works in its own application context and session, in the
+language of the user who started it, and records its audit entries as that user, in the batch's one audit
+batch id. ``IMPORT_SYNC = True`` in the configuration runs it in the request instead (the command line).
+
+A run whose process died leaves its batch ``running``; after :data:`STALE_MINUTES` without a heartbeat the
+page shows it as interrupted, and what it did can be undone.
+
+**Undo** deletes the records the import created — through the recycle bin (:func:`core.crm.recycle.trash`,
+so they can still be restored) — and puts back the old values of the records it updated, with audit
+entries. Records that other records came to refer to in the meantime are kept, and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import bindparam, delete, insert, select, update
+
+from core.crm import audit
+from core.crm.imports_fields import fast_initials, header_key, header_norm
+from core.crm.imports_models import ImportBatch, ImportChange, ImportMapping
+from core.crm.imports_read import ImportFileError
+from core.extensions import db
+from core.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+STALE_MINUTES = 10
+UNDO_CHUNK = 1000
+RUNNING = ("validating", "running", "undoing")
+
+
+# -- files --------------------------------------------------------------------------------------------
+def folder() -> Path:
+    path = Path(current_app.instance_path) / "imports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def file_path(batch: ImportBatch) -> Path:
+    return folder() / batch.stored_name
+
+
+def error_path(batch: ImportBatch) -> Path:
+    return folder() / f"{batch.stored_name}.errors.csv"
+
+
+def new_stored_name(file_name: str, file_format: str | None = None) -> str:
+    suffix = file_format or (Path(file_name).suffix.lower().lstrip(".")[:8] or "csv")
+    return f"{uuid.uuid4().hex}.{suffix}"
+
+
+# -- status -------------------------------------------------------------------------------------------
+def effective_status(batch: ImportBatch) -> str:
+    """The batch's status, ``interrupted`` for a run whose process stopped sending heartbeats."""
+    if batch.status in RUNNING:
+        beat = batch.heartbeat_at or batch.started_at or batch.created_at
+        if beat is not None and utcnow() - beat > timedelta(minutes=STALE_MINUTES):
+            return "interrupted"
+    return batch.status
+
+
+def status(batch: ImportBatch) -> dict:
+    """What the progress bar shows (the JSON of the status endpoint)."""
+    state = effective_status(batch)
+    total = batch.total_rows or 0
+    percent = 100 if state in ("done", "validated", "undone") else (
+        min(99, int(100 * (batch.processed or 0) / total)) if total else 0)
+    return {
+        "id": batch.id, "status": state, "dry_run": bool(batch.dry_run), "total": total,
+        "processed": batch.processed or 0, "percent": percent, "created": batch.created or 0,
+        "updated": batch.updated or 0, "skipped": batch.skipped or 0, "failed": batch.failed or 0,
+        "contacts_created": batch.contacts_created or 0, "message": batch.message or "",
+        "finished": state not in RUNNING,
+    }
+
+
+# -- remembered mappings ------------------------------------------------------------------------------
+def remembered(user_id: int, object_name: str, header: list[str]) -> dict | None:
+    """``{"columns": [field per column], "mode", "key"}`` chosen last time for these headers, or ``None``."""
+    row = db.session.execute(select(ImportMapping).where(
+        ImportMapping.user_id == user_id, ImportMapping.object == object_name,
+        ImportMapping.header_key == header_key(header))).scalar()
+    if row is None:
+        return None
+    by_header = row.mapping.get("columns") or {}
+    return {"columns": [by_header.get(header_norm(h), "") for h in header], "mode": row.mapping.get("mode") or "create",
+            "key": row.mapping.get("key") or ""}
+
+
+def remember(user_id: int, object_name: str, header: list[str], columns: list[str], mode: str, key: str) -> None:
+    """Keep this mapping for the next file with the same headers (the caller commits)."""
+    value = {"columns": {header_norm(h): c for h, c in zip(header, columns, strict=False) if c}, "mode": mode,
+             "key": key}
+    hkey = header_key(header)
+    row = db.session.execute(select(ImportMapping).where(
+        ImportMapping.user_id == user_id, ImportMapping.object == object_name,
+        ImportMapping.header_key == hkey)).scalar()
+    if row is None:
+        db.session.add(ImportMapping(user_id=user_id, object=object_name, header_key=hkey, mapping=value))
+    else:
+        row.mapping = value
+        row.updated_at = utcnow()
+
+
+# -- running ------------------------------------------------------------------------------------------
+def start(batch: ImportBatch, job: str) -> None:
+    """Start ``job`` (``dry_run``, ``run`` or ``undo``) of ``batch``: in a thread unless ``IMPORT_SYNC``.
+
+    The batch's status is set (and committed) here, so that the page shows it running at once.
+    """
+    batch.status = {"dry_run": "validating", "run": "running", "undo": "undoing"}[job]
+    batch.heartbeat_at = batch.started_at = utcnow()
+    if job != "undo":
+        batch.dry_run = job == "dry_run"
+        batch.finished_at = None
+        batch.message = ""
+        batch.audit_batch = batch.audit_batch or str(uuid.uuid4())
+    db.session.commit()
+    app = current_app._get_current_object()
+    if app.config.get("IMPORT_SYNC"):
+        work(app, batch.id, job)
+        return
+    thread = threading.Thread(target=work, args=(app, batch.id, job), name=f"mosaic-import-{batch.id}", daemon=True)
+    thread.start()
+
+
+def work(app, batch_id: int, job: str) -> None:
+    """The body of the thread: run ``job`` and record how it ended on the batch."""
+    from core.crm.imports_engine import Importer
+    from core.models import User
+
+    with app.app_context():
+        try:
+            batch = db.session.get(ImportBatch, batch_id)
+            user = db.session.get(User, batch.user_id)
+            with force_locale(batch.language or "en"), audit.acting_as(user.id, batch.audit_batch):
+                try:
+                    message = ""
+                    if job == "undo":
+                        counts = undo(batch, user)
+                        final = "undone"
+                        if counts["kept"]:
+                            message = _("%(count)d created records were kept: other records refer to them now.",
+                                        count=counts["kept"])
+                    else:
+                        Importer(batch, user, file_path(batch), error_path(batch)).run()
+                        final = "validated" if job == "dry_run" else "done"
+                except ImportFileError as exc:
+                    db.session.rollback()
+                    final, message = "failed", str(exc)
+                except Exception as exc:  # noqa: BLE001 - reported on the batch, never lost in a thread
+                    db.session.rollback()
+                    log.exception("import %s: %s failed", batch_id, job)
+                    final = "failed" if job != "undo" else "done"
+                    message = _("The import stopped because of an unexpected error: %(error)s",
+                                error=str(exc)[:500] or type(exc).__name__)
+            values = {"status": final, "message": message, "heartbeat_at": utcnow()}
+            values["undone_at" if job == "undo" and final == "undone" else "finished_at"] = utcnow()
+            db.session.execute(update(ImportBatch).where(ImportBatch.id == batch_id).values(**values)
+                               .execution_options(synchronize_session=False))
+            db.session.commit()
+        finally:
+            db.session.remove()
+
+
+# -- undo ---------------------------------------------------------------------------------------------
+def _models():
+    from core.crm.models import Contact, Customer
+
+    return {"customer": Customer, "contact": Contact}
+
+
+def undo(batch: ImportBatch, user) -> dict:
+    """Put back the old values of the updated records, then delete the created ones (recycle bin).
+
+    Commits as it goes (per chunk). Returns ``{"restored": n, "deleted": n, "kept": n}``.
+    """
+    counts = {"restored": 0, "deleted": 0, "kept": 0}
+    models = _models()
+    for object_name in ("customer", "contact"):
+        changes = db.session.execute(select(ImportChange.first_id, ImportChange.old_values).where(
+            ImportChange.batch_id == batch.id, ImportChange.object == object_name,
+            ImportChange.action == "update").order_by(ImportChange.id.desc())).all()
+        for start in range(0, len(changes), UNDO_CHUNK):
+            counts["restored"] += _restore(models[object_name], changes[start:start + UNDO_CHUNK], batch)
+            _beat(batch)
+            db.session.commit()
+    for object_name in ("customer", "contact"):  # a customer takes its contacts along
+        ranges = db.session.execute(select(ImportChange.first_id, ImportChange.last_id).where(
+            ImportChange.batch_id == batch.id, ImportChange.object == object_name,
+            ImportChange.action == "create").order_by(ImportChange.first_id)).all()
+        model = models[object_name]
+        for lo, hi in ranges:
+            for start in range(lo, hi + 1, UNDO_CHUNK):
+                ids = list(db.session.execute(select(model.id).where(
+                    model.id.between(start, min(hi, start + UNDO_CHUNK - 1)))).scalars())
+                deleted, kept = _delete(model, ids, batch, user)
+                counts["deleted"] += deleted
+                counts["kept"] += kept
+                _beat(batch)
+                db.session.commit()
+    log.info("import %s undone: %s", batch.id, counts)
+    return counts
+
+
+def _beat(batch: ImportBatch) -> None:
+    db.session.execute(update(ImportBatch).where(ImportBatch.id == batch.id).values(heartbeat_at=utcnow())
+                       .execution_options(synchronize_session=False))
+
+
+def _restore(model, changes, batch: ImportBatch) -> int:
+    """Old values back on the records that still exist (audit entries: current → old)."""
+    from core.crm import normalise
+
+    table = model.__table__
+    ids = [record_id for record_id, _old in changes]
+    columns = sorted({c for _id, old in changes for c in (old or {}) if c in table.c})
+    current = {row[0]: row for row in db.session.execute(
+        select(table.c.id, *[table.c[c] for c in columns]).where(table.c.id.in_(ids))).all()}
+    groups: dict[tuple, list[dict]] = {}
+    audit_rows = []
+    fields = set(audit.audited_fields(model))
+    object_name, now = audit.audit_object(model), utcnow()
+    for record_id, old in changes:
+        row = current.get(record_id)
+        if row is None or not old:
+            continue
+        values = {c: _from_json(table.c[c], v) for c, v in old.items() if c in table.c}
+        if "name" in values:
+            key = normalise.search_key(values["name"])
+            values.update(search_name=key, initials=fast_initials(key))
+        values["updated_at"] = now
+        groups.setdefault(tuple(sorted(values)), []).append({"_id": record_id, **values})
+        for c, value in values.items():
+            if c in fields:
+                before = row[1 + columns.index(c)] if c in columns else None
+                if audit.as_text(before) != audit.as_text(value):
+                    audit_rows.append({"object": object_name, "record_id": record_id, "field": c,
+                                       "old_value": audit.as_text(before), "new_value": audit.as_text(value),
+                                       "user_id": audit.current_user_id(), "at": now, "action": "update",
+                                       "batch": batch.audit_batch})
+    for cols, params in groups.items():
+        stmt = update(table).where(table.c.id == bindparam("_id")).values({c: bindparam(c) for c in cols})
+        db.session.execute(stmt, params, execution_options={"synchronize_session": False})
+    if audit_rows:
+        db.session.execute(insert(audit.AuditEntry.__table__), audit_rows)
+    return sum(len(p) for p in groups.values())
+
+
+def _from_json(column, value):
+    from datetime import date, datetime
+
+    from sqlalchemy import Date, DateTime
+
+    if isinstance(value, str) and isinstance(column.type, DateTime):
+        return datetime.fromisoformat(value)
+    if isinstance(value, str) and isinstance(column.type, Date):
+        return date.fromisoformat(value)
+    return value
+
+
+def _delete(model, ids: list[int], batch: ImportBatch, user) -> tuple[int, int]:
+    """Delete created records (recycle bin when there is one); ``(deleted, kept)``."""
+    if not ids:
+        return 0, 0
+    try:
+        from core.crm import recycle
+    except ImportError:
+        recycle = None
+    if recycle is None:
+        return _plain_delete(model, ids), 0
+    records = list(db.session.execute(select(model).where(model.id.in_(ids))).unique().scalars())
+    label = _("Undo of import #%(id)d: %(file)s", id=batch.id, file=batch.file_name)
+    try:
+        recycle.trash(records, reason="delete", user=user, label=label[:255])
+        return len(records), 0
+    except recycle.RecordsInUse:
+        deleted = kept = 0
+        for record in records:  # some are referred to: one by one, keeping those
+            try:
+                recycle.trash([record], reason="delete", user=user, label=label[:255])
+                deleted += 1
+            except recycle.RecordsInUse:
+                kept += 1
+        return deleted, kept
+
+
+def _plain_delete(model, ids: list[int]) -> int:
+    """Without the recycle bin: detach activities, delete contacts (of customers) and the records."""
+    from core.crm.models import Activity, Contact, Customer
+
+    if model is Customer:
+        contact_ids = select(Contact.id).where(Contact.customer_id.in_(ids))
+        db.session.execute(update(Activity).where(Activity.customer_id.in_(ids) | Activity.contact_id.in_(contact_ids))
+                           .values(customer_id=None, contact_id=None).execution_options(synchronize_session=False))
+        audit.record_set_change(Contact, Contact.customer_id.in_(ids),
+                                {f: None for f in audit.audited_fields(Contact)}, action="delete")
+        db.session.execute(delete(Contact).where(Contact.customer_id.in_(ids)).execution_options(
+            synchronize_session=False))
+    else:
+        db.session.execute(update(Activity).where(Activity.contact_id.in_(ids)).values(contact_id=None)
+                           .execution_options(synchronize_session=False))
+    audit.record_set_change(model, model.id.in_(ids), {f: None for f in audit.audited_fields(model)},
+                            action="delete")
+    return db.session.execute(delete(model).where(model.id.in_(ids)).execution_options(
+        synchronize_session=False)).rowcount

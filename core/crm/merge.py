@@ -1,0 +1,262 @@
+"""Merging duplicates (合并): one record survives, the others' related records move to it, they go to the bin.
+
+Registered as a core plugin (core.plugins.CORE_PLUGINS); the page is :mod:`core.crm.merge_views`
+(``/merge/customer?ids=1&ids=2``). :func:`merge` runs in one transaction (the caller commits):
+
+1. the survivor takes the chosen value of each field (its previous values are kept for the undo); the
+   most recent ``last_contacted_at`` wins; custom field values the survivor lacks come from the others;
+2. a customer's tags become the union of all tags;
+3. every related record moves to the survivor through the ``merge_records`` hook — the core moves a
+   customer's contacts, activities and subsidiaries, a contact's activities; addons move theirs — with
+   :func:`move_rows`, which records which row pointed at which loser;
+4. the audit trail gets one ``merge`` entry per loser on the survivor's history (its field changes are
+   recorded as usual);
+5. the losers go to the recycle bin as **one** entry of kind ``merge`` (:func:`core.crm.recycle.trash`),
+   which remembers the survivor's previous values, the tags added and the rows moved.
+
+Restoring that entry (:func:`undo`, from the bin page) brings the losers back, moves their rows back to
+them, removes the tags the merge added and gives the survivor its previous values — refused when the
+survivor was deleted meanwhile.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, has_app_context
+from flask_babel import gettext as _
+from sqlalchemy import Table, and_, delete, insert, select, update
+
+from core.crm import audit, recycle, recycle_restore
+from core.crm.models import Activity, Contact, Customer, customer_tags
+from core.crm.recycle import RecycleError, RestoreRefused, model_for_table
+from core.extensions import db
+from core.hookspecs import hookimpl
+from core.plugins import flatten
+from core.registry import MergeMove
+from core.timeutil import utcnow
+
+MAX_RECORDS = 10
+#: the fields a user picks a value for, per object
+MERGE_FIELDS = {
+    "customer": ("name", "classification", "status", "industry", "region", "type", "owner_id", "parent_id",
+                 "phone", "email", "address", "website"),
+    "contact": ("name", "title", "mobile", "phone", "email", "birthday", "decision_role", "owner_id",
+                "customer_id"),
+}
+MODELS = {"customer": Customer, "contact": Contact}
+#: a choice for a custom field (core.crm.custom_fields) is named ``cf.<key>``
+CUSTOM_PREFIX = "cf."
+
+
+class MergeRefused(RecycleError):
+    """The merge cannot be done as asked (a cycle of parent customers...); nothing was changed."""
+
+
+def _table(model_or_table) -> Table:
+    return model_or_table if isinstance(model_or_table, Table) else model_or_table.__table__
+
+
+def move_rows(model, column: str, survivor_id: int, loser_ids, exclude=()) -> MergeMove:
+    """Point every row of ``model`` whose ``column`` holds a loser's id at the survivor: one ``UPDATE``.
+
+    Returns what moved (for the undo); an audited model's change is recorded in the audit trail.
+    ``exclude``: ids of rows to leave alone.
+    """
+    table = _table(model)
+    col = table.c[column]
+    loser_ids = [int(i) for i in loser_ids]
+    where = col.in_(loser_ids)
+    if exclude:
+        where = and_(where, table.c.id.not_in([int(i) for i in exclude]))
+    moved: dict[str, list[int]] = {}
+    for row_id, old in db.session.execute(select(table.c.id, col).where(where).order_by(table.c.id)).all():
+        moved.setdefault(str(old), []).append(int(row_id))
+    if moved:
+        orm_model = model_for_table(table.name)
+        if orm_model is not None:
+            audit.record_set_change(orm_model, where, {column: survivor_id})
+        db.session.execute(update(table).where(where).values({column: survivor_id}))
+    return MergeMove(table=table.name, column=column, moved=moved)
+
+
+def _ancestors(customer_id: int | None) -> list[int]:
+    chain, seen = [], set()
+    while customer_id is not None and customer_id not in seen and len(chain) < 100:
+        seen.add(customer_id)
+        chain.append(customer_id)
+        customer_id = db.session.execute(select(Customer.parent_id).where(Customer.id == customer_id)).scalar()
+    return chain
+
+
+def _check_parent(survivor: Customer, loser_ids: list[int]) -> None:
+    """The survivor's new parent must not be merged away, nor become its subsidiary (a cycle)."""
+    if survivor.parent_id in loser_ids or survivor.parent_id == survivor.id:
+        survivor.parent_id = None
+    chain = _ancestors(survivor.parent_id)
+    if not chain:
+        return
+    parents = dict(db.session.execute(select(Customer.id, Customer.parent_id).where(Customer.id.in_(chain))).all())
+    if any(cid in loser_ids or parents.get(cid) in loser_ids for cid in chain):
+        raise MergeRefused(_("These customers cannot be merged this way: the surviving customer would become a "
+                             "subsidiary of its own subsidiary. Choose another parent customer."))
+
+
+def _snapshot_value(value):
+    return recycle._jsonable(value)
+
+
+def merge(object_name: str, survivor, losers: list, choices: dict, user=None):
+    """Merge ``losers`` into ``survivor`` (records of ``object_name``); returns the bin entry. No commit.
+
+    ``choices``: ``{field: id of the record whose value to keep}`` for fields of :data:`MERGE_FIELDS`; a
+    field not named keeps the survivor's value. The caller has checked write access to every record.
+    """
+    model = MODELS[object_name]
+    losers = [r for r in losers if r.id != survivor.id]
+    if not losers:
+        raise MergeRefused(_("Select at least two records to merge."))
+    records = {r.id: r for r in (survivor, *losers)}
+    loser_ids = sorted(r.id for r in losers)
+    fields = MERGE_FIELDS[object_name]
+    kept = ("last_contacted_at", "custom")
+    previous = {f: _snapshot_value(getattr(survivor, f)) for f in (*fields, *kept) if hasattr(survivor, f)}
+    for field, record_id in choices.items():
+        if field in fields and record_id in records and record_id != survivor.id:
+            setattr(survivor, field, getattr(records[record_id], field))
+    if hasattr(survivor, "last_contacted_at"):
+        contacted = [r.last_contacted_at for r in records.values() if r.last_contacted_at is not None]
+        survivor.last_contacted_at = max(contacted) if contacted else None
+    if hasattr(survivor, "custom"):
+        values = {}
+        for record in (*reversed(losers), survivor):  # the survivor's own values win, then the choices
+            values.update({k: v for k, v in (record.custom or {}).items() if v not in (None, "", [])})
+        for field, record_id in choices.items():
+            if field.startswith(CUSTOM_PREFIX) and record_id in records:
+                key = field[len(CUSTOM_PREFIX):]
+                value = (records[record_id].custom or {}).get(key)
+                if value in (None, "", []):
+                    values.pop(key, None)
+                else:
+                    values[key] = value
+        if values != (survivor.custom or {}):
+            survivor.custom = values or None
+    if object_name == "customer":
+        _check_parent(survivor, loser_ids)
+    db.session.flush()
+
+    tags_added: list[int] = []
+    if object_name == "customer":
+        have = set(db.session.execute(
+            select(customer_tags.c.tag_id).where(customer_tags.c.customer_id == survivor.id)).scalars())
+        theirs = set(db.session.execute(
+            select(customer_tags.c.tag_id).where(customer_tags.c.customer_id.in_(loser_ids))).scalars())
+        tags_added = sorted(theirs - have)
+        if tags_added:
+            db.session.execute(insert(customer_tags), [{"customer_id": survivor.id, "tag_id": t} for t in tags_added])
+
+    moves = []
+    if has_app_context() and "mosaic" in current_app.extensions:
+        moves = flatten(current_app.extensions["mosaic"].hook.merge_records(
+            object_name=object_name, survivor_id=survivor.id, loser_ids=loser_ids))
+    for move in moves:
+        if not isinstance(move, MergeMove):
+            raise TypeError(f"merge_records returned {move!r}, not a MergeMove")
+
+    _audit_merge(model, survivor.id, [(r.id, recycle.record_label(r)) for r in losers], "merge")
+    label = recycle.record_label(survivor)
+    entry = recycle.trash(losers, reason="merge", user=user, extra={"merge": {
+        "survivor_id": survivor.id,
+        "survivor_label": label,
+        "previous": previous,
+        "tags_added": tags_added,
+        "moved": [{"table": m.table, "column": m.column, "moved": m.moved} for m in moves if m.moved],
+    }})
+    db.session.expire(survivor)
+    return entry
+
+
+def _audit_merge(model, survivor_id: int, losers: list[tuple[int, str]], action: str) -> None:
+    """One entry per loser (``"name #id"``) on the survivor's history: action ``merge`` or ``unmerge``."""
+    user_id, at = audit.current_user_id(), utcnow()
+    rows = [{"object": audit.audit_object(model), "record_id": survivor_id, "field": "merged_record",
+             "old_value": None, "new_value": f"{label} #{loser_id}", "user_id": user_id, "at": at,
+             "action": action, "batch": None} for loser_id, label in losers]
+    db.session.execute(insert(audit.AuditEntry.__table__), rows)
+
+
+def undo(entry) -> None:
+    """Undo a merge entry (called by :func:`core.crm.recycle.restore` inside its savepoint)."""
+    info = (entry.payload or {}).get("merge") or {}
+    model = MODELS.get(entry.object)
+    survivor = db.session.get(model, info.get("survivor_id")) if model is not None else None
+    if survivor is None:
+        raise RestoreRefused(_("This merge cannot be undone: the record “%(name)s” the others were merged into "
+                               "has been deleted since. Restore it from the recycle bin first.",
+                               name=info.get("survivor_label", "")))
+    # the losers, with their own rows (tag links, an addon's dependents); a loser whose id was taken meanwhile
+    # comes back under a new one
+    remap = recycle_restore.restore_payload(entry)
+    loser_table = model.__table__.name
+    entry.record_id = remap.get((loser_table, entry.record_id), entry.record_id)
+    for move in info.get("moved", ()):
+        table = db.metadata.tables.get(move["table"])
+        if table is None:
+            continue
+        col = table.c[move["column"]]
+        orm_model = model_for_table(table.name)
+        for old_loser_id, row_ids in move["moved"].items():
+            loser_id = remap.get((loser_table, int(old_loser_id)), int(old_loser_id))
+            where = and_(table.c.id.in_(row_ids), col == survivor.id)
+            if orm_model is not None:
+                audit.record_set_change(orm_model, where, {move["column"]: int(loser_id)})
+            db.session.execute(update(table).where(where).values({move["column"]: int(loser_id)}))
+    if info.get("tags_added"):
+        db.session.execute(delete(customer_tags).where(customer_tags.c.customer_id == survivor.id,
+                                                       customer_tags.c.tag_id.in_(info["tags_added"])))
+    table = model.__table__
+    for field, value in (info.get("previous") or {}).items():
+        if field not in table.c:
+            continue
+        value = recycle._from_json(table.c[field], value)
+        for fk in table.c[field].foreign_keys:
+            target = fk.column
+            value = remap.get((target.table.name, value), value)
+            if value is not None and db.session.execute(select(target).where(target == value)).first() is None:
+                raise RestoreRefused(_("This merge cannot be undone: the %(field)s #%(id)s “%(name)s” had before "
+                                       "no longer exists. Restore it first.",
+                                       field=recycle_restore.field_label(table, field), id=value,
+                                       name=info.get("survivor_label", "")))
+        setattr(survivor, field, value)
+    losers = [(remap.get((loser_table, r["id"]), r["id"]), r.get("name") or "") for g in entry.payload.get("groups", ())
+              if g["table"] == table.name and g["column"] == "id" for r in g["rows"]]
+    _audit_merge(model, survivor.id, losers, "unmerge")
+    db.session.flush()
+
+
+# -- the core's relations -----------------------------------------------------------------------------
+@hookimpl
+def merge_records(object_name, survivor_id, loser_ids):
+    """A customer's contacts, activities and subsidiaries; a contact's activities."""
+    if object_name == "customer":
+        return [
+            move_rows(Contact, "customer_id", survivor_id, loser_ids),
+            move_rows(Activity, "customer_id", survivor_id, loser_ids),
+            move_rows(Customer, "parent_id", survivor_id, loser_ids, exclude=[survivor_id, *loser_ids]),
+        ]
+    if object_name == "contact":
+        return [move_rows(Activity, "contact_id", survivor_id, loser_ids)]
+    return None
+
+
+# -- the lists' "Merge" action ------------------------------------------------------------------------
+def merge_action(object_name: str, permission: str):
+    """The bulk action ``merge`` of a list: opens ``/merge/<object>?ids=…`` with the selected rows."""
+    from flask import url_for
+    from flask_babel import lazy_gettext as _l
+
+    from core.crm import lists
+
+    def apply(_records, _form):  # only reached without the page (lists.bulk called directly)
+        return 0, _l("Merging is done on its own page: open it from the list.")
+
+    return lists.BulkAction("merge", _l("Merge"), permission, apply,
+                            redirect=lambda ids: url_for("crm_merge.page", object_name=object_name, ids=ids))

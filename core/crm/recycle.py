@@ -1,0 +1,431 @@
+"""The recycle bin (回收站): deleting moves records there; restore brings them back with their links.
+
+Registered as a core plugin (core.plugins.CORE_PLUGINS); its pages are :mod:`core.crm.recycle_views`.
+
+* **Deleting** — :func:`trash` snapshots the records column by column into one ``core_recycle_bin`` entry
+  (:class:`core.crm.recycle_models.RecycleEntry`) together with the rows deleted with them and the links
+  cut, then deletes the real rows, all in the caller's transaction. What goes along is asked of the
+  ``recycle_dependents`` hook — the core answers for its own objects: a customer takes its contacts (and
+  theirs), its activities and subsidiaries are only *detached* (``customer_id`` / ``parent_id`` set to
+  ``NULL``: the history of who did what stays visible); a contact detaches its activities; an activity
+  takes its comments. Rows of any table whose foreign key says ``ON DELETE CASCADE`` (a customer's tag
+  links, an addon's side tables) are snapshotted without being named, so the database never drops a row
+  the bin does not hold. The audit trail records the deletion (action ``delete``) set-based.
+* **Restoring** — :func:`restore` re-inserts every row with its original id, then re-links the detached
+  rows that still exist and are still unlinked. It refuses — with a translated message, nothing written —
+  when a row's id or a unique value is taken meanwhile, or when a record it refers to (its parent
+  customer, its owner…) is gone. The audit trail records action ``restore`` on each restored record. A
+  merge entry (:mod:`core.crm.merge`) is undone the same way, then the moved rows go back to their records
+  and the survivor gets its previous values.
+* **Who sees an entry** — its deleter; the users who may see the record's owner's records of that object
+  (:func:`core.crm.visibility.reach`: the owner, their managers, scope ``all``); everyone with
+  ``core.recycle.manage`` (administrators), who may also purge entries at once.
+* **Purging** — the daily job ``core:recycle_purge`` deletes the entries older than ``recycle.days``
+  (``core_setting``, default 30, edited on *Settings → Recycle bin*): one ``DELETE``.
+
+An addon's own records go to the bin with ``trash([record])``; the model may declare
+``__recycle_object__ = "example_notes.note"`` (else its audit/visibility object name is used).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from flask import current_app, has_app_context
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Table, and_, delete, false, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from core.crm import audit
+from core.crm.recycle_models import RecycleEntry
+from core.extensions import db
+from core.hookspecs import hookimpl
+from core.plugins import flatten
+from core.registry import Job, MenuItem, Permission, RecycleDependents
+from core.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+RECYCLE_MANAGE = "core.recycle.manage"
+DAYS_KEY = "recycle.days"
+DEFAULT_DAYS = 30
+MAX_DAYS = 3650
+MAX_DEPTH = 6
+PAYLOAD_VERSION = 1
+
+#: singular names of the core's objects, for the bin page (an addon's model may set __recycle_label__)
+OBJECT_LABELS = {"customer": _l("Customer"), "contact": _l("Contact"), "activity": _l("Activity")}
+
+
+class RecycleError(Exception):
+    """Base of the bin's refusals; ``str(error)`` is a translated message for the user."""
+
+
+class RecordsInUse(RecycleError):
+    """Records of another object still refer to the records (a foreign key refused the delete)."""
+
+
+class RestoreRefused(RecycleError):
+    """An entry cannot be restored (an id or unique value is taken, a referenced record is gone)."""
+
+
+# -- settings -----------------------------------------------------------------------------------------
+def purge_days() -> int:
+    from core.models import Setting
+
+    value = (Setting.get(DAYS_KEY) or "").strip()
+    return int(value) if value.isdigit() and 0 < int(value) <= MAX_DAYS else DEFAULT_DAYS
+
+
+def save_purge_days(days: int) -> None:
+    """Store how many days entries are kept; the caller commits."""
+    from core.models import Setting
+
+    Setting.put(DAYS_KEY, str(int(days)))
+
+
+# -- models and tables --------------------------------------------------------------------------------
+def model_for_table(table_name: str):
+    for mapper in db.Model.registry.mappers:
+        if getattr(mapper, "local_table", None) is not None and mapper.local_table.name == table_name:
+            return mapper.class_
+    return None
+
+
+def recycle_object(model) -> str:
+    return getattr(model, "__recycle_object__", None) or audit.audit_object(model)
+
+
+def object_label(object_name: str):
+    if object_name in OBJECT_LABELS:
+        return OBJECT_LABELS[object_name]
+    for mapper in db.Model.registry.mappers:
+        cls = mapper.class_
+        if recycle_object(cls) == object_name:
+            return cls.__dict__.get("__recycle_label__") or cls.__dict__.get("__visibility_label__") or object_name
+    return object_name
+
+
+def record_label(record) -> str:
+    for attr in ("name", "subject", "title", "text", "code"):
+        value = getattr(record, attr, None)
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:200]
+    return f"#{record.id}"
+
+
+def _table(model_or_table) -> Table:
+    return model_or_table if isinstance(model_or_table, Table) else model_or_table.__table__
+
+
+def _jsonable(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return value
+
+
+def _from_json(column, value):
+    """A snapshot value back in the column's Python type."""
+    if value is None:
+        return None
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return value
+    if python_type is datetime and isinstance(value, str):
+        return datetime.fromisoformat(value)
+    if python_type is date and isinstance(value, str):
+        return date.fromisoformat(value)
+    if python_type is Decimal:
+        return Decimal(str(value))
+    if python_type is bytes and isinstance(value, str):
+        return value.encode("latin-1")
+    return value
+
+
+def snapshot_row(table: Table, row) -> dict:
+    return {column.name: _jsonable(row._mapping[column]) for column in table.columns}
+
+
+def decode_row(table: Table, data: dict) -> dict:
+    """The columns of ``data`` the table still has, in their Python types."""
+    return {c.name: _from_json(c, data[c.name]) for c in table.columns if c.name in data}
+
+
+# -- deleting -----------------------------------------------------------------------------------------
+@dataclass
+class _Group:
+    """Rows of ``table`` whose ``column`` is in ``values``, deleted (and restored) together."""
+
+    table: Table
+    column: str
+    values: list
+    rows: list
+
+
+@dataclass
+class _Link:
+    table: Table
+    column: str
+    old: dict  # row id -> the id it pointed at
+
+
+def _dependents(object_name: str | None, ids: list[int]) -> list[RecycleDependents]:
+    if not object_name or not has_app_context() or "mosaic" not in current_app.extensions:
+        return []
+    found = flatten(current_app.extensions["mosaic"].hook.recycle_dependents(object_name=object_name, ids=ids))
+    for item in found:
+        if not isinstance(item, RecycleDependents):
+            raise TypeError(f"recycle_dependents returned {item!r}, not a RecycleDependents")
+    return found
+
+
+def _cascading(table: Table, declared: set) -> list[tuple[Table, str]]:
+    """``(table, column)`` of every foreign key to ``table.id`` with ON DELETE CASCADE not declared already."""
+    out = []
+    for other in db.metadata.tables.values():
+        for fk in other.foreign_keys:
+            if (fk.column.table is table and fk.column.name == "id" and (fk.ondelete or "").upper() == "CASCADE"
+                    and (other.name, fk.parent.name) not in declared):
+                out.append((other, fk.parent.name))
+    return out
+
+
+def _collect(table: Table, column: str, values: list, object_name: str | None, groups: list, links: list,
+             depth: int = 0) -> None:
+    if not values:
+        return
+    rows = db.session.execute(select(table).where(table.c[column].in_(values))).all()
+    if not rows:
+        return
+    groups.append(_Group(table, column, list(values), [snapshot_row(table, r) for r in rows]))
+    if "id" not in table.c or depth >= MAX_DEPTH:
+        return
+    ids = [r._mapping[table.c.id] for r in rows]
+    declared = set()
+    for dep in _dependents(object_name, ids):
+        dep_table = _table(dep.model)
+        declared.add((dep_table.name, dep.column))
+        if dep.detach:
+            found = db.session.execute(
+                select(dep_table.c.id, dep_table.c[dep.column]).where(dep_table.c[dep.column].in_(ids))
+            ).all()
+            if found:
+                links.append(_Link(dep_table, dep.column, {int(i): v for i, v in found}))
+        else:
+            _collect(dep_table, dep.column, ids, dep.object, groups, links, depth + 1)
+    for other, fk_column in _cascading(table, declared):
+        _collect(other, fk_column, ids, None, groups, links, depth + 1)
+
+
+def _sync_session(groups: list[_Group], links: list[_Link]) -> None:
+    """Forget the deleted rows' objects; reload the detached ones' when next used."""
+    deleted = {(g.table.name, row["id"]) for g in groups if "id" in g.table.c for row in g.rows}
+    relinked = {(link.table.name, row_id) for link in links for row_id in link.old}
+    for obj in list(db.session.identity_map.values()):
+        table = getattr(type(obj), "__table__", None)
+        key = (table.name, getattr(obj, "id", None)) if table is not None else None
+        if key in deleted:
+            db.session.expunge(obj)
+        elif key in relinked:
+            db.session.expire(obj)
+
+
+def trash(records, *, reason: str = "delete", user=None, extra: dict | None = None,
+          label: str | None = None) -> RecycleEntry:
+    """Move ``records`` (instances of one model) and everything depending on them into one bin entry.
+
+    Runs in the caller's transaction (inside a savepoint) and does not commit. Raises
+    :class:`RecordsInUse` — with nothing changed — when rows the bin was not told about still refer to
+    them (an addon's records without a ``recycle_dependents`` implementation, or of a disabled addon).
+    """
+    records = [r for r in records if r is not None]
+    if not records:
+        raise ValueError("nothing to put in the recycle bin")
+    model = type(records[0])
+    table = model.__table__
+    ids = sorted({int(r.id) for r in records})
+    object_name = recycle_object(model)
+    db.session.flush()
+    groups: list[_Group] = []
+    links: list[_Link] = []
+    first = min(records, key=lambda r: r.id)
+    entry = RecycleEntry(
+        kind=reason, object=object_name, record_id=first.id, count=len(ids),
+        label=(label or ", ".join(record_label(r) for r in sorted(records, key=lambda r: r.id)))[:255],
+        owner_id=getattr(first, "owner_id", None),
+        deleted_by_id=user.id if user is not None else audit.current_user_id(), deleted_at=utcnow(),
+    )
+    try:
+        with db.session.begin_nested():
+            _collect(table, "id", ids, object_name, groups, links)
+            for link in links:
+                link_model = model_for_table(link.table.name)
+                where = link.table.c.id.in_(list(link.old))
+                if link_model is not None:
+                    audit.record_set_change(link_model, link_model.id.in_(list(link.old)), {link.column: None})
+                db.session.execute(update(link.table).where(where).values({link.column: None}))
+            for group in reversed(groups):
+                group_model = model_for_table(group.table.name)
+                if group_model is not None and audit.audited_fields(group_model):
+                    audit.record_set_change(
+                        group_model, getattr(group_model, group.column).in_(group.values),
+                        {f: None for f in audit.audited_fields(group_model)}, action="delete")
+                db.session.execute(delete(group.table).where(group.table.c[group.column].in_(group.values)))
+            entry.payload = {
+                "version": PAYLOAD_VERSION,
+                "groups": [{"table": g.table.name, "column": g.column, "rows": g.rows} for g in groups],
+                "links": [{"table": lk.table.name, "column": lk.column,
+                           "old": {str(k): _jsonable(v) for k, v in lk.old.items()}} for lk in links],
+                **(extra or {}),
+            }
+            db.session.add(entry)
+            db.session.flush()
+    except IntegrityError as exc:
+        log.info("recycle bin: %s %s still referred to: %s", object_name, ids, exc.orig)
+        raise RecordsInUse(_("Other records still refer to it; it was not deleted.")) from None
+    _sync_session(groups, links)
+    return entry
+
+
+# -- who sees an entry --------------------------------------------------------------------------------
+def _objects_in_bin() -> list[str]:
+    return list(db.session.execute(select(RecycleEntry.object).distinct()).scalars())
+
+
+def visible_entries(user, stmt):
+    """Restrict a select over :class:`RecycleEntry` to the entries ``user`` may see (and restore)."""
+    from core.crm.visibility import reach
+
+    if user is None or not getattr(user, "is_authenticated", False):
+        return stmt.where(false())
+    if user.can(RECYCLE_MANAGE):
+        return stmt
+    conditions = [RecycleEntry.deleted_by_id == user.id]
+    for object_name in _objects_in_bin():
+        r = reach(user, object_name)
+        if r.everything:
+            conditions.append(RecycleEntry.object == object_name)
+        elif r.owner_ids:
+            conditions.append(and_(RecycleEntry.object == object_name, RecycleEntry.owner_id.in_(r.owner_ids)))
+    return stmt.where(or_(*conditions))
+
+
+def get_entry(user, entry_id) -> RecycleEntry | None:
+    try:
+        entry_id = int(entry_id)
+    except (TypeError, ValueError):
+        return None
+    return db.session.execute(
+        visible_entries(user, select(RecycleEntry).where(RecycleEntry.id == entry_id))).scalars().first()
+
+
+# -- restoring (core.crm.recycle_restore does the work) ---------------------------------------------
+def restore(entry_id, user) -> RecycleEntry:
+    """Bring an entry's records back (a merge entry: undo the merge) and remove the entry; no commit.
+
+    Raises :class:`LookupError` when the entry does not exist or ``user`` may not see it, and
+    :class:`RestoreRefused` (with nothing written) when it cannot be restored.
+    """
+    entry = get_entry(user, entry_id)
+    if entry is None:
+        raise LookupError(entry_id)
+    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            if entry.kind == "merge":
+                from core.crm import merge
+
+                merge.undo(entry)
+            else:
+                from core.crm.recycle_restore import restore_payload
+
+                remap = restore_payload(entry)
+                table = db.metadata.tables.get((entry.payload.get("groups") or [{}])[0].get("table", ""))
+                if table is not None and (table.name, entry.record_id) in remap:
+                    entry.record_id = remap[(table.name, entry.record_id)]  # where the restored record is now
+            db.session.delete(entry)
+            db.session.flush()
+    except IntegrityError as exc:
+        log.info("recycle bin: entry %s not restored: %s", entry_id, exc.orig)
+        raise RestoreRefused(_("These records cannot be restored: they conflict with the current data.")) from None
+    return entry
+
+
+# -- purging ------------------------------------------------------------------------------------------
+def purge(now: datetime | None = None, days: int | None = None) -> int:
+    """Delete the entries older than ``days`` (the setting by default): one ``DELETE``. No commit."""
+    cutoff = (now or utcnow()) - timedelta(days=days or purge_days())
+    return db.session.execute(
+        delete(RecycleEntry).where(RecycleEntry.deleted_at < cutoff).execution_options(synchronize_session=False)
+    ).rowcount or 0
+
+
+def purge_job() -> str:
+    """The scheduled job ``core:recycle_purge``."""
+    days = purge_days()
+    count = purge(days=days)
+    db.session.commit()
+    log.info("recycle bin: purged %s entries older than %s days", count, days)
+    return f"{count} entries older than {days} days purged"
+
+
+# -- hooks --------------------------------------------------------------------------------------------
+@hookimpl
+def recycle_dependents(object_name, ids):
+    """The core's relations: a customer takes its contacts (and its public pool entry) and detaches its
+    activities and subsidiaries; a contact detaches its activities. (Tag links and activity comments
+    cascade: they come along.)"""
+    from core.crm import models
+    from core.crm.models import Activity, Contact, Customer
+
+    if object_name == "customer":
+        found = [
+            RecycleDependents(Contact, "customer_id", object="contact"),
+            RecycleDependents(Activity, "customer_id", detach=True),
+            RecycleDependents(Customer, "parent_id", detach=True),
+        ]
+        pool_entry = getattr(models, "PoolEntry", None)  # a pooled customer comes back pooled
+        if pool_entry is not None:
+            found.append(RecycleDependents(pool_entry, "customer_id"))
+        return found
+    if object_name == "contact":
+        return [RecycleDependents(Activity, "contact_id", detach=True)]
+    return None
+
+
+@hookimpl
+def register_permissions():
+    return [Permission(RECYCLE_MANAGE, _l("See everyone's deleted records, purge them and set how long they are "
+                                          "kept"))]
+
+
+@hookimpl
+def register_menu():
+    return [MenuItem(label=_l("Recycle bin"), endpoint="crm_recycle.index", order=95)]
+
+
+@hookimpl
+def register_admin_links():
+    return [MenuItem(label=_l("Recycle bin"), endpoint="crm_recycle.settings", permission=RECYCLE_MANAGE, order=29)]
+
+
+@hookimpl
+def register_jobs():
+    return [
+        Job(
+            id="core:recycle_purge",
+            func="core.crm.recycle:purge_job",
+            trigger="cron",
+            trigger_args={"hour": 3, "minute": 40},
+            title=_l("Purge recycle bin entries older than the configured number of days"),
+        )
+    ]

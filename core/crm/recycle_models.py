@@ -1,0 +1,43 @@
+"""The recycle bin's table (回收站): one entry per deletion or merge, with everything needed to undo it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.extensions import db
+from core.timeutil import utcnow
+
+
+class RecycleEntry(db.Model):
+    """Records deleted together (``kind="delete"``) or merged away (``kind="merge"``), restorable until purged.
+
+    ``payload`` holds a snapshot of every deleted row, column by column, table by table (the record, the
+    dependent rows deleted with it — a customer's contacts, tag links, an addon's rows —, in the order they
+    are re-inserted), the links that were cut (``parent_id`` of subsidiaries, ``customer_id`` of
+    activities…) and, for a merge, the survivor's previous values and the related rows that moved to it.
+    See :mod:`core.crm.recycle`.
+    """
+
+    __tablename__ = "core_recycle_bin"
+    __table_args__ = (
+        Index("ix_core_recycle_bin_owner_id_id", "owner_id", "id"),
+        Index("ix_core_recycle_bin_deleted_by_id_id", "deleted_by_id", "id"),
+        Index("ix_core_recycle_bin_deleted_at", "deleted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="delete")  # delete / merge
+    object: Mapped[str] = mapped_column(String(64))  # "customer", "contact", "activity", "example_notes.note"
+    record_id: Mapped[int] = mapped_column(Integer)  # the (first) record deleted; a merge's survivor
+    label: Mapped[str] = mapped_column(String(255), default="")
+    count: Mapped[int] = mapped_column(Integer, default=1)  # records of ``object`` in the entry
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("core_user.id"), nullable=True)
+    deleted_by_id: Mapped[int | None] = mapped_column(ForeignKey("core_user.id"), nullable=True)
+    deleted_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)  # UTC
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    owner = relationship("User", foreign_keys=[owner_id])
+    deleted_by = relationship("User", foreign_keys=[deleted_by_id])

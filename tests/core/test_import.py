@@ -1,0 +1,485 @@
+"""Import (导入) of customers with their first contact, and of contacts, from CSV and XLSX files."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+import time
+from decimal import Decimal
+
+import pytest
+from crm_fixtures import client_for, setup_team
+from sqlalchemy import func, select
+
+from core import accounts
+from core.crm.audit import AuditEntry
+from core.crm.imports_models import ImportBatch, ImportChange, ImportMapping
+from core.crm.models import Contact, Customer
+from core.extensions import db
+from core.models import RolePermission
+
+HEADER = "客户名称,电话,邮箱,行业,区域,联系人,手机,外部编号"
+ROWS = [
+    "上海华信科技有限公司,021-62345678,info@huaxin.cn,制造业,华东,王伟,13800138001,E1",
+    "北京金鼎贸易有限公司,+86 139 0013 8002,sales@jinding.cn,零售,华北,李娜,13800138002,E2",
+    "深圳宏图电子有限公司,0755-88886666,,IT,华南,张敏,13800138003,E3",
+]
+
+
+@pytest.fixture
+def team(mosaic_app_factory):
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    with app.app_context():
+        for name in ("t_rep", "t_mgr"):
+            role = accounts.ensure_role(name, name)
+            role.permissions.append(RolePermission(permission="core.import.run"))
+        db.session.commit()
+    return app, ids
+
+
+def text(response) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def csv_bytes(lines, encoding="utf-8", delimiter=","):
+    body = "\n".join(line.replace(",", delimiter) for line in lines) + "\n"
+    return body.encode(encoding)
+
+
+def upload(client, data: bytes, name="customers.csv", object_name="customer"):
+    return client.post(f"/import/{object_name}/", data={"file": (io.BytesIO(data), name)},
+                       content_type="multipart/form-data")
+
+
+def batch_id(response) -> int:
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    return int(re.search(r"/import/(\d+)/mapping", response.headers["Location"]).group(1))
+
+
+def selected(page: str) -> dict[int, str]:
+    """``{column: field key}`` selected on the mapping page."""
+    out = {}
+    for col, body in re.findall(r'<select name="column-(\d+)"[^>]*>(.*?)</select>', page, re.S):
+        match = re.search(r'<option value="([^"]*)" selected>', body)
+        out[int(col)] = match.group(1) if match else ""
+    return out
+
+
+def submit(client, bid, columns: dict[int, str], mode="create", key="", action="run"):
+    data = {f"column-{i}": v for i, v in columns.items()}
+    data.update(mode=mode, key=key, action=action)
+    return client.post(f"/import/{bid}/mapping", data=data)
+
+
+def wait(client, bid, timeout=120) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        state = client.get(f"/import/{bid}/status").get_json()
+        if state["finished"]:
+            return state
+        time.sleep(0.1)
+    raise AssertionError(f"import {bid} did not finish: {state}")
+
+
+def import_file(client, data, name="customers.csv", object_name="customer", mode="create", key="", action="run",
+                columns=None):
+    bid = batch_id(upload(client, data, name, object_name))
+    if columns is None:
+        columns = selected(text(client.get(f"/import/{bid}/mapping")))
+    response = submit(client, bid, columns, mode=mode, key=key, action=action)
+    assert response.status_code == 302, text(response)[:3000]
+    return bid, wait(client, bid)
+
+
+def count(app, model, *where) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def error_rows(client, bid) -> list[list[str]]:
+    response = client.get(f"/import/{bid}/errors.csv")
+    assert response.status_code == 200
+    body = response.get_data().decode("utf-8-sig")
+    return list(csv.reader(io.StringIO(body)))
+
+
+# -- files and mapping --------------------------------------------------------------------------------
+def test_a_utf8_csv_imports_customers_with_their_first_contact_and_the_audit_trail(team):
+    app, ids = team
+    rep1 = client_for(app, "rep1")
+    assert 'id="import-button"' in text(rep1.get("/customers/"))
+    bid = batch_id(upload(rep1, csv_bytes([HEADER, *ROWS])))
+    page = text(rep1.get(f"/import/{bid}/mapping"))
+    assert "上海华信科技有限公司" in page  # sample values
+    assert selected(page) == {0: "name", 1: "phone", 2: "email", 3: "industry", 4: "region", 5: "contact.name",
+                              6: "contact.mobile", 7: "external_id"}
+    bid, state = import_file(rep1, csv_bytes([HEADER, *ROWS]))
+    assert state["status"] == "done" and state["percent"] == 100
+    assert (state["created"], state["updated"], state["skipped"], state["failed"]) == (3, 0, 0, 0)
+    assert state["contacts_created"] == 3
+    with app.app_context():
+        customer = db.session.execute(select(Customer).where(Customer.external_id == "E2")).scalar_one()
+        assert customer.name == "北京金鼎贸易有限公司" and customer.owner_id == ids["users"]["rep1"]
+        assert (customer.industry, customer.region) == ("retail", "north")
+        assert customer.search_name == "北京金鼎贸易有限公司" and customer.initials == "bjjdmyyxgs"
+        assert customer.phone_digits == "13900138002"
+        contact = db.session.execute(select(Contact).where(Contact.customer_id == customer.id)).scalar_one()
+        assert (contact.name, contact.mobile, contact.owner_id) == ("李娜", "13800138002", customer.owner_id)
+        entries = db.session.execute(select(AuditEntry).where(
+            AuditEntry.object == "customer", AuditEntry.record_id == customer.id)).scalars().all()
+        assert {e.field for e in entries} >= {"name", "industry", "region", "owner_id", "phone", "email"}
+        assert {e.action for e in entries} == {"create"} and {e.user_id for e in entries} == {ids["users"]["rep1"]}
+        batches = {e.batch for e in db.session.execute(select(AuditEntry).where(
+            AuditEntry.record_id.in_(select(Customer.id).where(Customer.external_id.isnot(None))))).scalars()}
+        assert len(batches) == 1  # the whole import is one batch of the audit trail
+    history = text(rep1.get(f"/customers/{customer.id}"))
+    assert "北京金鼎贸易有限公司" in history
+
+
+@pytest.mark.parametrize(("encoding", "delimiter", "bom"), [
+    ("utf-8", ",", True), ("gbk", ";", False), ("gb18030", "\t", False), ("utf-8", "|", False),
+])
+def test_encodings_and_delimiters_are_detected(team, encoding, delimiter, bom):
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    data = csv_bytes([HEADER, *ROWS], encoding, delimiter)
+    if bom:
+        data = "\ufeff".encode() + data
+    bid = batch_id(upload(rep1, data))
+    page = text(rep1.get(f"/import/{bid}/mapping"))
+    assert selected(page)[0] == "name" and selected(page)[6] == "contact.mobile"
+    with app.app_context():
+        batch = db.session.get(ImportBatch, bid)
+        assert batch.delimiter == delimiter and batch.total_rows == 3
+        assert batch.header[0] == "客户名称" and batch.samples[1][0] == "北京金鼎贸易有限公司"
+    response = submit(rep1, bid, selected(page))
+    assert response.status_code == 302
+    assert wait(rep1, bid)["created"] == 3
+    assert count(app, Customer, Customer.name == "深圳宏图电子有限公司") == 1
+
+
+def test_an_xlsx_file_with_numbers_and_traditional_chinese_headers(team):
+    from openpyxl import Workbook
+
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["客戶名稱", "電話", "聯絡人", "手機", "客戶等級"])
+    sheet.append(["台北某某貿易有限公司", 13900139000, "陳大文", 13900139001, "VIP"])
+    sheet.append(["高雄某某科技有限公司", "07-1234567", "林小美", None, "戰略"])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    bid = batch_id(upload(rep1, buffer.getvalue(), name="客戶.xlsx"))
+    page = text(rep1.get(f"/import/{bid}/mapping"))
+    assert selected(page) == {0: "name", 1: "phone", 2: "contact.name", 3: "contact.mobile", 4: "classification"}
+    assert submit(rep1, bid, selected(page)).status_code == 302
+    state = wait(rep1, bid)
+    assert state["created"] == 2, state
+    with app.app_context():
+        customer = db.session.execute(select(Customer).where(Customer.name == "台北某某貿易有限公司")).scalar_one()
+        assert customer.phone == "13900139000" and customer.classification == "vip"
+        other = db.session.execute(select(Customer).where(Customer.name == "高雄某某科技有限公司")).scalar_one()
+        assert other.classification == "strategic"
+        contact = db.session.execute(select(Contact).where(Contact.customer_id == customer.id)).scalar_one()
+        assert contact.mobile == "13900139001"
+
+
+def test_the_mapping_is_remembered_for_the_same_headers(team):
+    app, ids = team
+    rep1 = client_for(app, "rep1")
+    header = "Firma,Telefon,Bemerkung"
+    bid = batch_id(upload(rep1, csv_bytes([header, "Acme GmbH,13700137000,x"])))
+    page = text(rep1.get(f"/import/{bid}/mapping"))
+    assert selected(page) == {0: "", 1: "phone", 2: ""}  # "Firma" is not a name it knows
+    assert submit(rep1, bid, {0: "name", 1: "phone", 2: ""}, action="dry_run").status_code == 302
+    wait(rep1, bid)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ImportMapping)) == 1
+    # the same headers in another order and case: the mapping comes back, column by column
+    bid2 = batch_id(upload(rep1, csv_bytes(["bemerkung,TELEFON,Firma", "y,13700137001,Beta GmbH"])))
+    page = text(rep1.get(f"/import/{bid2}/mapping"))
+    assert 'id="mapping-note"' in page
+    assert selected(page) == {0: "", 1: "phone", 2: "name"}  # by header name, not position
+    # another user does not get rep1's mapping
+    rep2 = client_for(app, "rep2")
+    bid3 = batch_id(upload(rep2, csv_bytes([header, "Gamma GmbH,13700137002,z"])))
+    assert 'id="mapping-note"' not in text(rep2.get(f"/import/{bid3}/mapping"))
+    assert ids
+
+
+def test_mapping_mistakes_are_explained(team):
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    bid = batch_id(upload(rep1, csv_bytes([HEADER, *ROWS])))
+    response = submit(rep1, bid, {0: "", 1: "phone", 2: "phone"})
+    page = text(response)
+    assert response.status_code == 400
+    assert "is chosen for two columns" in page and "it is required" in page
+    response = submit(rep1, bid, {0: "name", 1: "phone"}, mode="update", key="")
+    assert response.status_code == 400 and "Choose the key field" in text(response)
+    response = submit(rep1, bid, {0: "name", 6: "contact.mobile"})
+    assert response.status_code == 400 and "contact's name" in text(response)
+    assert count(app, Customer) == 2  # the team's two, nothing imported
+
+
+# -- validation, dry run, error file ------------------------------------------------------------------
+BAD = [
+    "客户名称,邮箱,行业,负责人,电话",
+    "好客户有限公司,ok@example.cn,制造业,rep1,13800000001",
+    "坏邮箱有限公司,not-an-email,制造业,,13800000002",
+    "未知行业有限公司,a@example.cn,航天,,13800000003",
+    ",b@example.cn,零售,,13800000004",
+    "未知负责人有限公司,c@example.cn,零售,nobody,13800000005",
+    "别人的客户有限公司,d@example.cn,零售,rep2,13800000006",
+    "X" * 300 + ",e@example.cn,零售,,13800000007",
+    "坏电话有限公司,f@example.cn,零售,,call me",
+]
+
+
+def test_a_dry_run_checks_every_row_and_writes_nothing(team):
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    with app.app_context():
+        audit_before = db.session.scalar(select(func.count()).select_from(AuditEntry))
+    bid, state = import_file(rep1, csv_bytes(BAD), action="dry_run")
+    assert state["status"] == "validated" and state["dry_run"]
+    assert (state["created"], state["failed"]) == (1, 7)
+    assert count(app, Customer) == 2
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuditEntry)) == audit_before
+        assert db.session.scalar(select(func.count()).select_from(ImportChange)) == 0
+    page = text(rep1.get(f"/import/{bid}"))
+    assert "Dry run: nothing was written." in page
+    assert "“not-an-email” is not an email address." in page
+    assert "“航天” is not a value of Industry" in page
+    assert "“Name” is required." in page
+    assert "Unknown owner “nobody”" in page
+    assert "You cannot give records to “rep2”" in page
+    assert "is too long: 300 characters, at most 255." in page
+    assert "“call me” is not a phone number." in page
+    rows = error_rows(rep1, bid)
+    assert rows[0] == BAD[0].split(",") + ["Error"]
+    assert len(rows) == 8
+    assert rows[1][:5] == BAD[2].split(",") and "not an email" in rows[1][5]
+    # and now for real, from the checked batch
+    response = rep1.post(f"/import/{bid}/run")
+    assert response.status_code == 302
+    state = wait(rep1, bid)
+    assert (state["status"], state["created"], state["failed"]) == ("done", 1, 7)
+    assert count(app, Customer, Customer.name == "好客户有限公司") == 1
+
+
+# -- modes, duplicates, re-runs -----------------------------------------------------------------------
+def test_rerunning_a_file_creates_no_duplicates_and_update_by_key_changes_records(team):
+    app, ids = team
+    rep1 = client_for(app, "rep1")
+    _bid, state = import_file(rep1, csv_bytes([HEADER, *ROWS]))
+    assert state["created"] == 3
+    before = count(app, Customer), count(app, Contact)
+    # the same file again, with the phone numbers written differently: every row is a duplicate
+    again = [HEADER, *[r.replace("+86 139 0013 8002", "13900138002").replace("021-62345678", "(021) 6234 5678")
+                       .replace("0755-88886666", "0755 8888 6666") for r in ROWS]]
+    bid, state = import_file(rep1, csv_bytes(again))
+    assert (state["created"], state["skipped"]) == (0, 3), state
+    assert (count(app, Customer), count(app, Contact)) == before
+    assert "Duplicate of an existing record" in text(rep1.get(f"/import/{bid}"))
+    # update by external id: changed cells change, empty cells leave the value alone, unknown keys fail
+    update = ["外部编号,区域,邮箱", "E1,华南,", "E2,华北,new@jinding.cn", "E9,华中,x@example.cn"]
+    bid, state = import_file(rep1, csv_bytes(update), mode="update", key="external_id",
+                             columns={0: "external_id", 1: "region", 2: "email"})
+    assert (state["updated"], state["skipped"], state["failed"]) == (2, 0, 1), state
+    with app.app_context():
+        e1 = db.session.execute(select(Customer).where(Customer.external_id == "E1")).scalar_one()
+        e2 = db.session.execute(select(Customer).where(Customer.external_id == "E2")).scalar_one()
+        assert (e1.region, e1.email) == ("south", "info@huaxin.cn")
+        assert (e2.region, e2.email) == ("north", "new@jinding.cn")
+        changes = db.session.execute(select(AuditEntry).where(
+            AuditEntry.record_id == e1.id, AuditEntry.object == "customer", AuditEntry.action == "update")).scalars().all()
+        assert [(c.field, c.old_value, c.new_value) for c in changes] == [("region", "east", "south")]
+    assert "No record you may change has this External id." in text(rep1.get(f"/import/{bid}"))
+    # the same update again changes nothing
+    _bid, state = import_file(rep1, csv_bytes(update), mode="update", key="external_id",
+                              columns={0: "external_id", 1: "region", 2: "email"})
+    assert (state["updated"], state["skipped"]) == (0, 2)
+    # upsert by name: one existing, one new
+    upsert = ["客户名称,行业", "上海华信科技有限公司,金融", "广州新世纪物流有限公司,物流"]
+    _bid, state = import_file(rep1, csv_bytes(upsert), mode="upsert", key="name")
+    assert (state["created"], state["updated"]) == (1, 1), state
+    with app.app_context():
+        assert db.session.execute(select(Customer.industry).where(Customer.external_id == "E1")).scalar() == "finance"
+    assert ids
+
+
+def test_rows_duplicating_each_other_in_one_file_are_imported_once(team):
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    lines = ["客户名称,电话",
+             "杭州博远软件有限公司,13911112222",
+             "杭州博远软件股份有限公司,139-1111-2222",  # same phone, other suffix
+             "博远软件,+86 139 1111 2222",
+             "南京嘉禾食品有限公司,13922223333"]
+    _bid, state = import_file(rep1, csv_bytes(lines))
+    assert (state["created"], state["skipped"]) == (2, 2), state
+    assert count(app, Customer, Customer.phone_digits == "13911112222") == 1
+
+
+def test_undo_deletes_what_was_created_and_restores_what_was_updated(team):
+    app, ids = team
+    rep1 = client_for(app, "rep1")
+    mine = ids["customers"]["rep1"]
+    with app.app_context():
+        db.session.get(Customer, mine).external_id = "MINE"
+        db.session.commit()
+    lines = ["外部编号,客户名称,行业,联系人", "MINE,上海某某科技有限公司,教育,赵六", "NEW1,全新客户有限公司,物流,钱七"]
+    bid, state = import_file(rep1, csv_bytes(lines), mode="upsert", key="external_id")
+    assert (state["created"], state["updated"], state["contacts_created"]) == (1, 1, 2), state
+    with app.app_context():
+        assert db.session.get(Customer, mine).industry == "education"
+    contacts_before = count(app, Contact)
+    response = rep1.post(f"/import/{bid}/undo")
+    assert response.status_code == 302
+    state = wait(rep1, bid)
+    assert state["status"] == "undone", state
+    assert count(app, Customer, Customer.external_id == "NEW1") == 0
+    assert count(app, Contact) == contacts_before - 2
+    with app.app_context():
+        assert db.session.get(Customer, mine).industry is None
+        restored = db.session.execute(select(AuditEntry).where(
+            AuditEntry.record_id == mine, AuditEntry.object == "customer", AuditEntry.field == "industry")
+            .order_by(AuditEntry.id)).scalars().all()
+        assert [(e.old_value, e.new_value) for e in restored] == [(None, "education"), ("education", None)]
+    # twice is refused
+    rep1.post(f"/import/{bid}/undo")
+    assert "cannot be undone" in text(rep1.get(f"/import/{bid}"))
+
+
+def test_progress_page_and_status_endpoint(team):
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    lines = ["客户名称,电话"] + [f"进度测试客户{i}有限公司,1380000{i:04d}" for i in range(1200)]
+    bid = batch_id(upload(rep1, csv_bytes(lines)))
+    assert submit(rep1, bid, {0: "name", 1: "phone"}).status_code == 302
+    page = text(rep1.get(f"/import/{bid}"))
+    assert "js/import.js" in page and 'id="import-progress"' in page and "<progress" in page
+    state = wait(rep1, bid)
+    assert (state["status"], state["processed"], state["total"], state["percent"], state["created"]) == \
+        ("done", 1200, 1200, 100, 1200)
+    assert rep1.get("/static/js/import.js").status_code == 200
+    assert count(app, Customer) == 1202
+
+
+# -- permissions and visibility -----------------------------------------------------------------------
+def test_permissions_owners_and_records_of_others(team):
+    app, ids = team
+    rep1 = client_for(app, "rep1")
+    with app.app_context():
+        role = accounts.ensure_role("t_rep", "t_rep")
+        role.permissions = [p for p in role.permissions if p.permission != "core.import.run"]
+        db.session.commit()
+    assert rep1.get("/import/customer/").status_code == 403
+    assert 'id="import-button"' not in text(rep1.get("/customers/"))
+    mgr = client_for(app, "mgr")
+    assert mgr.get("/import/nothing/").status_code == 404
+    # the manager may give records to the reps of the team, not to the administrator
+    lines = ["客户名称,负责人", "经理导入一有限公司,rep1", "经理导入二有限公司,admin"]
+    bid, state = import_file(mgr, csv_bytes(lines), columns={0: "name", 1: "owner"})
+    assert (state["created"], state["failed"]) == (1, 1)
+    with app.app_context():
+        assert db.session.execute(select(Customer.owner_id).where(Customer.name == "经理导入一有限公司")).scalar() \
+            == ids["users"]["rep1"]
+    # another user's batch is not found
+    admin = app.test_client()
+    app.login(admin, "admin")
+    assert admin.get(f"/import/{bid}").status_code == 200  # administrators see every import
+    with app.app_context():
+        role = accounts.ensure_role("t_rep", "t_rep")
+        role.permissions.append(RolePermission(permission="core.import.run"))
+        db.session.commit()
+    rep2 = client_for(app, "rep2")
+    assert rep2.get(f"/import/{bid}").status_code == 404
+    assert rep2.get(f"/import/{bid}/status").status_code == 404
+    assert rep2.get(f"/import/{bid}/errors.csv").status_code == 404
+    # rep2 cannot update rep1's customer by its name, and does not learn more than that it exists
+    lines = ["客户名称,行业", "上海某某科技有限公司,金融"]
+    bid, state = import_file(rep2, csv_bytes(lines), mode="update", key="name", columns={0: "name", 1: "industry"})
+    assert state["failed"] == 1 and state["updated"] == 0
+    with app.app_context():
+        assert db.session.get(Customer, ids["customers"]["rep1"]).industry is None
+
+
+def test_a_contact_import_finds_the_customers_the_user_sees(team):
+    app, ids = team
+    rep1 = client_for(app, "rep1")
+    assert 'id="import-button"' in text(rep1.get("/contacts/"))
+    lines = ["客户,姓名,手机,职务,生日", "上海某某科技有限公司,周八,13600136000,采购经理,1980-02-03",
+             "北京秘密客户有限公司,吴九,13600136001,,", "没有这个客户,郑十,13600136002,,"]
+    bid, state = import_file(rep1, csv_bytes(lines), object_name="contact")
+    assert (state["created"], state["failed"]) == (1, 2), state
+    with app.app_context():
+        contact = db.session.execute(select(Contact).where(Contact.name == "周八")).scalar_one()
+        assert contact.customer_id == ids["customers"]["rep1"] and contact.owner_id == ids["users"]["rep1"]
+        assert contact.title == "采购经理" and str(contact.birthday) == "1980-02-03"
+    page = text(rep1.get(f"/import/{bid}"))
+    assert page.count("No customer you can see is called") == 2  # rep2's customer is as unknown as a missing one
+
+
+# -- malformed files ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(("data", "name", "message"), [
+    (b"", "empty.csv", "The file is empty."),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "picture.csv", "This is not a CSV or XLSX file"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "old.xls", "Old Excel files (.xls) cannot be read"),
+    ("客户名称,电话\n".encode(), "header.csv", "The file has a header row but no data rows."),
+    (b"name,phone\n\"" + b"x" * 70_000 + b",1\n", "long.csv", "is too long"),
+    (b"name,phone\nabc,123\n", "fake.xlsx", "is not an Excel workbook"),
+    (b"PK\x03\x04broken zip", "broken.xlsx", "The Excel file cannot be opened"),
+])
+def test_malformed_files_are_refused_with_a_clear_message(team, data, name, message):
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    response = upload(rep1, data, name=name)
+    assert response.status_code == 400
+    assert message in text(response)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ImportBatch)) == 0
+
+
+def test_an_encoding_error_late_in_the_file_is_found_at_upload(team):
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    good = "".join(f"客户{i},1380000{i % 10000:04d}\n" for i in range(60_000)).encode()  # > 1 MB of UTF-8
+    data = "客户名称,电话\n".encode() + good + "坏编码客户,123\n".encode("gbk")
+    response = upload(rep1, data, name="mixed.csv")
+    assert response.status_code == 400
+    assert "The file is not valid UTF-8-SIG after line" in text(response)
+
+
+def test_custom_fields_are_mappable_and_checked(team):
+    from core.crm import custom_fields
+    from core.crm.custom_field_models import CustomField
+
+    app, _ids = team
+    with app.app_context():
+        db.session.add(CustomField(object="customer", key="budget", type="number",
+                                   labels={"zh_CN": "预算", "en": "Budget", "zh_TW": "預算"}, rules={}, help={}))
+        custom_fields.changed()
+        db.session.commit()
+    rep1 = client_for(app, "rep1")
+    lines = ["客户名称,预算", "预算客户一有限公司,12000.50", "预算客户二有限公司,很多"]
+    bid = batch_id(upload(rep1, csv_bytes(lines)))
+    page = text(rep1.get(f"/import/{bid}/mapping"))
+    assert selected(page) == {0: "name", 1: "custom.budget"}
+    assert submit(rep1, bid, selected(page)).status_code == 302
+    state = wait(rep1, bid)
+    assert (state["created"], state["failed"]) == (1, 1), state
+    with app.app_context():
+        customer = db.session.execute(select(Customer).where(Customer.name == "预算客户一有限公司")).scalar_one()
+        assert custom_fields.get_values(customer)["budget"] == Decimal("12000.50")
+        entry = db.session.execute(select(AuditEntry).where(
+            AuditEntry.record_id == customer.id, AuditEntry.object == "customer",
+            AuditEntry.field == "custom.budget")).scalar_one()
+        assert entry.action == "create" and Decimal(entry.new_value) == Decimal("12000.5")
+    assert "很多" in text(rep1.get(f"/import/{bid}"))
