@@ -73,6 +73,7 @@ class ExportSource:
     :param joins: ``joins(stmt) -> stmt``: outer joins the columns need (the owner's name...).
     :param prepare: ``prepare(ids, context)``: per batch, data the columns read from ``context`` (tags).
     :param custom_object: the object whose active custom fields are appended as columns.
+    :param id_column: the order's tie-breaker when not ``model.id`` (see ``ListSpec.id_column``).
     """
 
     name: str
@@ -86,6 +87,7 @@ class ExportSource:
     custom_object: str = ""
     order: int = 100
     extra: dict = field(default_factory=dict)
+    id_column: Any = None
 
 
 # -- values ---------------------------------------------------------------------------------------------
@@ -181,11 +183,12 @@ def iterate(source: ExportSource, user, args, batch: int | None = None) -> tuple
 
     def batches():
         cursor = None
+        id_column = source.id_column if source.id_column is not None else model.id
         while True:
-            keyset = stmt.with_only_columns(model.id, sort_column)
+            keyset = stmt.with_only_columns(id_column, sort_column)
             if cursor is not None:
-                keyset = keyset.where(_seek(sort_column, model.id, cursor[0], cursor[1], ascending, nullable))
-            keyset = keyset.order_by(*_order(sort_column, model.id, ascending, nullable)).limit(batch)
+                keyset = keyset.where(_seek(sort_column, id_column, cursor[0], cursor[1], ascending, nullable))
+            keyset = keyset.order_by(*_order(sort_column, id_column, ascending, nullable)).limit(batch)
             keys = db.session.execute(keyset).all()
             if not keys:
                 return

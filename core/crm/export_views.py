@@ -246,7 +246,7 @@ def _pool_source() -> ExportSource:
         ]
 
     return ExportSource(name="pool", label=_l("Public pool"), permission=POOL_CLAIM, model=Customer,
-                        rows=list_rows(POOL), columns=columns, order=40,
+                        rows=list_rows(POOL), columns=columns, order=40, id_column=POOL.id_column,
                         joins=lambda stmt: stmt.outerjoin(PoolEntry, PoolEntry.customer_id == Customer.id))
 
 

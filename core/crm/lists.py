@@ -111,6 +111,10 @@ class ListSpec:
     #: the object whose custom fields (core.crm.custom_fields) filter this list: ``cf.<key>=<code>``,
     #: ``cf.<key>.min`` / ``cf.<key>.max`` on picklist, checkbox, number, money and date fields
     custom_object: str = ""
+    #: the tie-breaking column of the order (default ``model.id``): a list ordered by a joined table's
+    #: column pages through that table's index only if the tie-breaker is that table's key as well
+    #: (the public pool: ``(pooled_at, customer_id)``)
+    id_column: Any = None
 
     @property
     def object(self) -> str:
@@ -358,7 +362,7 @@ def run(spec: ListSpec, user, args: MultiDict | dict) -> ListPage:
     sort = params.get("sort") or spec.default_sort
     ascending = not sort.startswith("-")
     column = spec.sorts[sort.lstrip("-")]
-    id_column = spec.model.id
+    id_column = spec.id_column if spec.id_column is not None else spec.model.id
     stmt = filtered_select(spec, user, params, errors)
 
     cursor, backwards = None, False

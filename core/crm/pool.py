@@ -290,6 +290,7 @@ POOL = lists.ListSpec(
     # probes the pool, which is quick for a large pool only
     sorts={"pooled": PoolEntry.pooled_at, "name": Customer.search_name},
     default_sort="-pooled",
+    id_column=PoolEntry.customer_id,
     filters={"classification": Customer.classification, "industry": Customer.industry, "region": Customer.region},
     search_columns=(Customer.search_name, Customer.initials),
     object_name="core.pool",

@@ -321,3 +321,35 @@ def test_the_migration_moves_pooled_customers_into_pool_entries(mosaic_app_facto
             rows = connection.execute(text("SELECT id, in_pool, pooled_at FROM core_customer WHERE in_pool")).all()
         assert [(r[0], bool(r[1])) for r in rows] == [(pooled, True)]
         migrate(command.upgrade, "core_0012")
+
+
+def test_the_pool_list_pages_newest_first_through_the_pool_table(mosaic_app_factory):
+    """Keyset pages ordered by (pooled_at, customer_id) — the pool table's own index — cover every pooled
+    customer exactly once, newest first."""
+    from dataclasses import replace
+
+    from core.crm import lists
+
+    app = mosaic_app_factory()
+    ids = _team(app)
+    with app.app_context():
+        made = []
+        for i in range(5):
+            c = Customer(name=f"公海{i}", owner_id=ids["users"]["rep1"])
+            db.session.add(c)
+            db.session.flush()
+            # two share a time: the customer id breaks the tie
+            db.session.add(PoolEntry(customer_id=c.id, pooled_at=NOW + timedelta(hours=min(i, 3)),
+                                     previous_owner_id=c.owner_id))
+            made.append(c.id)
+        db.session.commit()
+        admin = db.session.execute(select(User).where(User.username == "admin")).scalar_one()
+        spec = replace(pool.POOL, page_size=2)
+        seen, args = [], {}
+        while True:
+            page = lists.run(spec, admin, args)
+            seen += [c.id for c in page.rows]
+            if not page.has_next:
+                break
+            args = page.next_args()
+    assert seen == [made[4], made[3], made[2], made[1], made[0]]
