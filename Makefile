@@ -6,6 +6,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 PIP = $(BIN)/python -m pip --disable-pip-version-check -q
 EDITION ?= enterprise
+PYTEST_ARGS ?= -n auto
 LANGUAGE ?= zh_CN
 
 .PHONY: demo install test test-deps lint clean

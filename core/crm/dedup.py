@@ -250,22 +250,29 @@ def check(object_name: str, values: dict, *, exclude_id: int | None = None, limi
     return _finish(obj, user, [found], limit)[0]
 
 
-def check_many(object_name: str, rows: list[dict], *, limit: int = 5, user=None) -> list[list[Match]]:
+def check_many(object_name: str, rows: list[dict], *, limit: int = 5, user=None,
+               blocking_only: bool = False) -> list[list[Match]]:
     """:func:`check` for a batch (the import): one list of matches per row, in order.
 
     Set-based: per 500 rows one ``IN`` query per exact field and one ``UNION ALL`` of index range scans per
     fuzzy field, then one query for the candidates' keys — never a query per row. A row duplicating an
     earlier row of the batch gets a match with ``row`` = that row's index and ``record_id`` ``None``.
+
+    ``blocking_only``: only the blocking rules are evaluated (a real import run: warnings decide nothing
+    there; the dry run reports them). Rows that already carry the stored key columns of the rules' fields
+    (``name_key``, ``phone_key``… as the import computes them) are not normalised again.
     """
     obj = objects().get(object_name)
     if obj is None:
         raise KeyError(object_name)
     rule_list = rules(object_name)
+    if blocking_only:
+        rule_list = [r for r in rule_list if r.action == "block"]
     if not rule_list or not rows:
         return [[] for _ in rows]
     used = _used_fields(rule_list)
     kinds = kinds_of(obj)
-    probes = [values_keys(obj, row, used) for row in rows]
+    probes = _probes(obj, rows, used)
     table = obj.model.__table__.name
     _mark = _marker()
     thresholds = {}
@@ -329,6 +336,37 @@ def check_many(object_name: str, rows: list[dict], *, limit: int = 5, user=None)
     for i, j, rule, s in _within_batch(obj, rule_list, kinds, probes):
         per_row[j].append((i, probes[i].label, rule, s))
     return _finish(obj, user, per_row, limit)
+
+
+def _probes(obj, rows: list[dict], used: set[str]) -> list[Keys]:
+    """The rows' match keys: from their stored key columns when a row has them all (the import sets them with
+    the rules' own normalisers), else computed by :func:`values_keys`."""
+    fields = [f for f in obj.fields if f.name in used]
+    if not fields or any(f.kind not in ("name", "phone", "email") for f in fields):
+        return [values_keys(obj, row, used) for row in rows]
+    plan = [(f.name, tuple(f.columns), tuple(_sources(f))) for f in fields]
+    stored = [c for f in fields for c in f.columns]
+    title = obj.title_field
+    out = []
+    for row in rows:
+        if not all(c in row for c in stored):
+            out.append(values_keys(obj, row, used))
+            continue
+        keys, raw = {}, {}
+        for name, columns, sources in plan:
+            if len(columns) == 1:
+                value = row[columns[0]]
+                keys[name] = (value,) if value else ()
+            else:
+                keys[name] = tuple(k for k in dict.fromkeys(row[c] for c in columns) if k)
+            if len(sources) == 1:
+                text = row.get(sources[0])
+                text = str(text) if text else ""
+                raw[name] = text if text.strip() else ""
+            else:
+                raw[name] = next((t for t in (str(row.get(s) or "") for s in sources) if t.strip()), "")
+        out.append(Keys(None, keys, raw, label=str(row.get(title) or "")))
+    return out
 
 
 def _lateral_neighbours(table: str, column: str) -> str:

@@ -6,10 +6,12 @@ For every chunk of :data:`CHUNK` rows:
    in Python (per-character pinyin cache, phone keys);
 2. rows are matched, set-based: by the key field (mode ``update`` / ``upsert``), against earlier rows of the
    same file (an in-file index of match keys), and against the database with the duplicate rules
-   (:func:`core.crm.dedup.check_many`, which also finds rows duplicating earlier rows of the chunk);
-3. new records are inserted with one ``executemany`` per table, their ids reserved first (PostgreSQL: the
-   sequence; SQLite: ``max(id)`` under the write lock the chunk's first statement takes); updates are
-   ``executemany`` grouped by the set of changed columns;
+   (:func:`core.crm.dedup.check_many`, which also finds rows duplicating earlier rows of the chunk, reusing
+   the match keys of step 1). A real run evaluates the **blocking** rules only — a warning decides nothing;
+   the dry run evaluates every rule and lists the warnings' matches too;
+3. new records are inserted with one ``executemany`` (PostgreSQL: one ``COPY``) per table, their ids reserved
+   first (PostgreSQL: the sequence; SQLite: ``max(id)`` under the write lock the chunk's first statement
+   takes); updates are ``executemany`` grouped by the set of changed columns;
 4. the audit trail gets the chunk's entries in one batch: ``INSERT … SELECT`` from the new rows, one
    ``executemany`` for the updates; ``core_import_change`` gets the created id ranges and the old values
    of updated records (for undo);
@@ -28,6 +30,7 @@ import itertools
 import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from flask_babel import gettext as _
@@ -400,7 +403,9 @@ class Importer:
         "create or update", updates the one record it matches when the user may change it."""
         if self.dedup_object is None:  # an object without duplicate rules
             return
-        results = self.check_many(self.object_name, [o.row.record for o in outcomes], user=self.user)
+        # a real run evaluates the blocking rules only: a warning decides nothing (the dry run reports them)
+        results = self.check_many(self.object_name, [o.row.record for o in outcomes], user=self.user,
+                                  blocking_only=not self.dry_run)
         ids = {m.record_id for matches in results for m in matches if m.record_id is not None}
         writable = self._writable(ids) if ids else set()
         for o, matches in zip(outcomes, results, strict=True):
@@ -511,8 +516,9 @@ class Importer:
         return list(range(top + 1, top + 1 + count))
 
     def _insert(self, table, records: list[dict]) -> list[int]:
-        """Insert ``records`` with reserved ids: one driver-level ``executemany`` per set of columns (rows with
-        custom values carry one more), the values converted by the columns' own bind processors."""
+        """Insert ``records`` with reserved ids: one driver-level ``executemany`` (PostgreSQL: one ``COPY``) per set
+        of columns (rows with custom values carry one more), the values converted by the columns' own bind
+        processors."""
         ids = self._reserve_ids(table, len(records))
         template = self.templates[table.name]
         groups: dict[tuple, list[dict]] = {}
@@ -525,17 +531,40 @@ class Importer:
         dialect = connection.dialect
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         for columns, group in groups.items():
-            processors = [table.c[c].type._cached_bind_processor(dialect) for c in columns]
+            processors = [(i, p) for i, p in enumerate(table.c[c].type._cached_bind_processor(dialect)
+                                                       for c in columns) if p is not None]
             sql = (f"INSERT INTO {table.name} ({', '.join(dialect.identifier_preparer.quote(c) for c in columns)}) "
                    f"VALUES ({', '.join([mark] * len(columns))})")
-            params = []
-            for row in group:
-                values = tuple(row.values())
-                if any(processors):
-                    values = tuple(p(v) if p is not None and v is not None else v
-                                   for p, v in zip(processors, values, strict=True))
-                params.append(values)
-            connection.exec_driver_sql(sql, params)
+            if processors:  # only the columns that have a bind processor (SQLite: the datetimes, JSON)
+                cache: dict = {}  # created_at / updated_at: one value for the whole chunk
+                params = []
+                for row in group:
+                    values = list(row.values())
+                    for i, p in processors:
+                        v = values[i]
+                        if v is None:
+                            continue
+                        if isinstance(v, datetime):
+                            done = cache.get(v)
+                            if done is None:
+                                done = cache[v] = p(v)
+                            values[i] = done
+                        else:
+                            values[i] = p(v)
+                    params.append(tuple(values))
+            else:
+                params = [tuple(row.values()) for row in group]
+            if self.postgres:  # COPY: several times faster than a pipelined executemany
+                quoted = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
+                statement = f"COPY {table.name} ({quoted}) FROM STDIN"
+                try:
+                    with connection.connection.dbapi_connection.cursor() as cursor, cursor.copy(statement) as copy:
+                        for values in params:
+                            copy.write_row(values)
+                except dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy raises it: the chunk is retried
+                    raise DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error) from exc
+            else:
+                connection.exec_driver_sql(sql, params)
         return ids
 
     def _owner(self, values: dict) -> int:

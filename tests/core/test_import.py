@@ -327,6 +327,53 @@ def test_rows_duplicating_each_other_in_one_file_are_imported_once(team):
     assert count(app, Customer, Customer.phone_digits == "13911112222") == 1
 
 
+def test_warnings_of_the_duplicate_rules_are_reported_by_the_dry_run_only(team):
+    """A warn rule (similar name) decides nothing: the dry run lists its matches, the import itself evaluates
+    the blocking rules only and creates the row."""
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    _bid, state = import_file(rep1, csv_bytes(["客户名称,电话", "苏州东方明珠国际物流有限公司,13944445555"]))
+    assert state["created"] == 1
+    similar = ["客户名称,电话", "苏州东方明珠国际物流园有限公司,13955556666"]  # similar name, another phone
+    bid, state = import_file(rep1, csv_bytes(similar), action="dry_run")
+    assert (state["created"], state["skipped"]) == (1, 0), state
+    with app.app_context():
+        preview = db.session.get(ImportBatch, bid).preview
+    assert [d["rule"] for p in preview for d in p["duplicates"]] == ["Similar name"], preview
+    response = rep1.post(f"/import/{bid}/run")
+    assert response.status_code == 302
+    state = wait(rep1, bid)
+    assert (state["status"], state["created"], state["skipped"]) == ("done", 1, 0), state
+    with app.app_context():
+        assert db.session.get(ImportBatch, bid).preview == []
+    assert count(app, Customer, Customer.name == "苏州东方明珠国际物流园有限公司") == 1
+
+
+def test_a_row_the_database_refuses_fails_alone(team, monkeypatch):
+    """A chunk the database refuses is retried in halves: the bad row fails with the error, the others go in."""
+    from core.crm import imports_engine
+
+    insert = imports_engine.Importer._insert
+
+    def spoiled(self, table, records):
+        for values in records:
+            if values.get("name") == "坏数据有限公司":
+                values["name"] = None  # NOT NULL: refused by the database (the row passed every check)
+        return insert(self, table, records)
+
+    monkeypatch.setattr(imports_engine.Importer, "_insert", spoiled)
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    lines = [HEADER, ROWS[0], "坏数据有限公司,13977778888,,,,赵六,13977778889,E7", *ROWS[1:]]
+    bid, state = import_file(rep1, csv_bytes(lines))
+    assert (state["status"], state["created"], state["failed"]) == ("done", 3, 1), state
+    assert state["contacts_created"] == 3
+    rows = error_rows(rep1, bid)
+    assert rows[1][0] == "坏数据有限公司" and "The database refused the row" in rows[1][-1]
+    assert count(app, Customer, Customer.name == "坏数据有限公司") == 0
+    assert count(app, Contact, Contact.name == "赵六") == 0
+
+
 def test_undo_deletes_what_was_created_and_restores_what_was_updated(team):
     app, ids = team
     rep1 = client_for(app, "rep1")
