@@ -119,13 +119,7 @@ def generate_customers(url: str, n: int) -> None:
                                   rep_ids[(cid * 7919) % len(rep_ids)], None, "", phone, phone, "", "",
                                   created - generate.timedelta(days=cid % 90), created, created, name_key + str(cid),
                                   "+86" + phone, ""))
-                if backend == "sqlite":
-                    marks = ", ".join("?" * len(batch[0]))
-                    cursor.executemany(f"INSERT INTO core_customer ({generate.CUSTOMER_COLS}) VALUES ({marks})", batch)
-                else:
-                    with cursor.copy(f"COPY core_customer ({generate.CUSTOMER_COLS}) FROM STDIN") as copy:
-                        for row in batch:
-                            copy.write_row(row)
+                generate.write_rows(cursor, backend, "core_customer", generate.CUSTOMER_COLS, batch)
                 print(f"  {batch[-1][0]:>9,} customers", end="\r", flush=True)
             raw.commit()
             if backend == "postgresql":

@@ -175,6 +175,17 @@ ACTIVITY_COLS = ("id, kind, subject, notes, status, due_at, done_at, next_follow
                  "related_object, related_id, owner_id, created_at")
 
 
+def write_rows(cursor, backend: str, table: str, cols: str, data: list[tuple]) -> None:
+    """Bulk-write ``data`` on a raw DBAPI cursor: ``executemany`` on SQLite, ``COPY`` on PostgreSQL."""
+    if backend == "sqlite":
+        marks = ", ".join("?" * len(data[0]))
+        cursor.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", data)
+    else:
+        with cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+            for row in data:
+                copy.write_row(row)
+
+
 def load(app, n: int, rep_ids: list[int]) -> None:
     from core.extensions import db
 
@@ -192,13 +203,7 @@ def load(app, n: int, rep_ids: list[int]) -> None:
                     ("core_contact", CONTACT_COLS, contacts),
                     ("core_activity", ACTIVITY_COLS, activities),
                 ):
-                    if backend == "sqlite":
-                        marks = ", ".join("?" * len(data[0]))
-                        cursor.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", data)
-                    else:
-                        with cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-                            for row in data:
-                                copy.write_row(row)
+                    write_rows(cursor, backend, table, cols, data)
                 print(f"  {customers[-1][0]:>9,} customers", end="\r", flush=True)
             raw.commit()
             if backend == "postgresql":
