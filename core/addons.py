@@ -35,7 +35,7 @@ class AddonRuntime:
         self.app = app
         self.addons: dict[str, AddonInfo] = discover_addons(groups)
         self.pm = make_plugin_manager()
-        self._plugins: dict[str, object] = {}
+        self._plugins: dict[str, object] = {}  # addon name (":<n>" for its n-th hooks module) -> module
         self._register_plugins()
         self.hook = HookRelay(self.pm, self._disabled_plugins)
         # (counter value, enabled names), replaced as one object so that readers never see a mix
@@ -59,16 +59,18 @@ class AddonRuntime:
             if info.manifest.hookspecs:
                 self.pm.add_hookspecs(importlib.import_module(info.manifest.hookspecs))
         for info in self.loadable():
-            if not info.manifest.hooks:
-                continue
-            module = importlib.import_module(info.manifest.hooks)
-            self.pm.register(module, name=info.name)
-            typos = unknown_hooks(self.pm, module)
+            modules = []
+            for dotted in info.manifest.hook_modules:
+                module = importlib.import_module(dotted)
+                self.pm.register(module, name=info.name if not modules else f"{info.name}:{dotted}")
+                modules.append(module)
+            typos = [name for module in modules for name in unknown_hooks(self.pm, module)]
             if typos:
-                self.pm.unregister(module)
+                for module in modules:
+                    self.pm.unregister(module)
                 info.error = _l("unknown hook implementation(s): %(names)s", names=", ".join(typos))
             else:
-                self._plugins[info.name] = module
+                self._plugins.update({f"{info.name}:{i}" if i else info.name: m for i, m in enumerate(modules)})
 
     def loadable(self) -> list[AddonInfo]:
         return [info for info in self.addons.values() if info.loadable]
@@ -82,7 +84,7 @@ class AddonRuntime:
 
     def _disabled_plugins(self):
         version, enabled = self._snapshot
-        return version, [p for name, p in self._plugins.items() if name not in enabled]
+        return version, [p for name, p in self._plugins.items() if name.partition(":")[0] not in enabled]
 
     # -- state ----------------------------------------------------------------------------------
     def refresh(self, force: bool = False) -> None:

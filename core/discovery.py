@@ -175,7 +175,7 @@ def _import_parts(info: AddonInfo) -> None:
     """Import the modules a manifest names, so that import errors show as a broken addon."""
     manifest = info.manifest
     try:
-        for module in (manifest.models, manifest.hooks, manifest.hookspecs):
+        for module in (manifest.models, *manifest.hook_modules, manifest.hookspecs):
             if module:
                 importlib.import_module(module)
         if manifest.blueprint:

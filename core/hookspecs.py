@@ -109,6 +109,21 @@ def register_customer_panels():
 
 
 @hookspec
+def register_dashboard_widgets():
+    """Return the widgets this addon adds to the home page (the dashboard).
+
+    Called when the home page is drawn. *Collected.* A disabled addon's widgets disappear.
+
+    :return: a list of :class:`core.registry.DashboardWidget`; each ``render(user)`` returns the widget's
+        HTML (a ``markupsafe.Markup``, usually ``render_template(...)``; charts from :mod:`core.charts`) and
+        must apply :func:`core.crm.visibility.visible_to` to whatever records it counts or lists. A widget
+        whose ``permission`` the user lacks is not drawn; one whose ``render`` raises is logged and replaced
+        by a short notice, so a broken widget never takes the home page down. A widget with
+        ``cache_seconds`` is re-rendered at most that often per user (aggregates over many records).
+    """
+
+
+@hookspec
 def register_search_providers():
     """Return the searches this addon adds to the global search box.
 
@@ -187,6 +202,19 @@ def register_export_sources():
 
 
 @hookspec
+def register_import_objects():
+    """Return the objects of this addon that CSV and XLSX files can be imported into (导入).
+
+    *Collected.* The core's import does the rest: upload, column mapping suggested from the fields' names and
+    synonyms (remembered), create / update by key / create-or-update, dry run, background run with a progress
+    bar, error file, duplicate rules of the object (same name), custom fields, audit trail, undo as one batch.
+    Its pages are ``/import/<name>/``; link an "Import" button there from your list.
+
+    :return: a list of :class:`core.crm.imports_fields.ImportObject`.
+    """
+
+
+@hookspec
 def register_duplicate_objects():
     """Return the objects of this addon whose records duplicate rules (查重规则) check.
 
@@ -200,6 +228,26 @@ def register_duplicate_objects():
     addon is disabled its objects and rules are ignored; the rules stay.
 
     :return: a list of :class:`core.registry.DuplicateObject`.
+    """
+
+
+@hookspec
+def register_notification_channels():
+    """Return the channels through which this addon delivers notifications (SMS, WeChat...).
+
+    Called whenever :func:`core.notify.notify` runs and when the channels are delivered after the commit,
+    and by the notifications page (where a user turns channels off). *Collected.* The core's own channels
+    are ``inapp`` (always on) and ``email``. A channel is an object with ``name`` (unique, namespaced:
+    ``crm_marketing.sms``), ``label`` (lazily translated), ``send(user, notification)`` and optionally
+    ``available()`` (``False``: not configured, no delivery is recorded). ``send`` runs after the business
+    transaction has committed, in the delivery thread (an application context and a session of its own,
+    which it may use), inside ``force_locale`` of the recipient's language; it receives the
+    :class:`core.models.User` and the :class:`core.notify_models.Notification` (``subject``, ``body``,
+    ``url``, ``data``, already in the recipient's language). Return ``False`` to record the delivery as
+    skipped (no mobile number...); raise to record it as failed (it is retried by the job
+    ``core:notification_deliveries``); anything else means sent.
+
+    :return: a list of channel objects.
     """
 
 
@@ -242,10 +290,24 @@ def recycle_dependents(object_name, ids):
 
 
 @hookspec
+def register_merge_objects():
+    """Return the objects of this addon whose duplicates users merge (合并) like customers and contacts.
+
+    *Collected.* The core's merge page ``/merge/<name>?ids=…`` then lets a user pick the surviving record and
+    each field's value, moves related records through ``merge_records`` (called with your object's name),
+    records the merge in the audit trail and puts the others into the recycle bin as one entry, from which
+    the merge is undone. Link it from your list's bulk actions.
+
+    :return: a list of :class:`core.registry.MergeObject`.
+    """
+
+
+@hookspec
 def merge_records(object_name, survivor_id, loser_ids):
     """Move this addon's records from merged-away records to the surviving one (合并, merge).
 
-    Called when a user merges duplicates of ``object_name`` (``"customer"``, ``"contact"``), inside the
+    Called when a user merges duplicates of ``object_name`` (``"customer"``, ``"contact"``, an addon's
+    object of ``register_merge_objects``), inside the
     merging transaction, after the survivor got the chosen values and before the losers go to the recycle
     bin. *Collected.* Move set-based with :func:`core.crm.merge.move_rows` (one ``UPDATE`` per table,
     which also records what moved) so that undoing the merge from the recycle bin moves the rows back.

@@ -30,7 +30,9 @@ class Addon:
     :param application: shown as an application card in the Apps page.
     :param package: the dotted name of the addon's Python package; its folder holds ``templates/``,
         ``static/``, ``translations/`` and ``migrations/versions/`` when they exist.
-    :param hooks: dotted module holding ``@hookimpl`` functions (loaded when discovered).
+    :param hooks: dotted module holding ``@hookimpl`` functions (loaded when discovered), or a tuple of such
+        modules: a big addon may keep each area's hooks in a module of its own (a hook may be implemented
+        in several of them; pluggy calls each).
     :param models: dotted module defining the addon's SQLAlchemy models (imported when discovered).
     :param blueprint: ``"module:attribute"`` of the addon's Flask blueprint, or ``None``.
     :param hookspecs: dotted module of hookspecs the addon publishes for other addons, or ``None``.
@@ -44,7 +46,7 @@ class Addon:
     category: Any = ""
     depends: tuple[str, ...] = ()
     application: bool = True
-    hooks: str | None = None
+    hooks: str | tuple[str, ...] | None = None
     models: str | None = None
     blueprint: str | None = None
     hookspecs: str | None = None
@@ -55,6 +57,13 @@ class Addon:
         if not _NAME_RE.match(self.name):
             raise ValueError(f"invalid addon name {self.name!r}: use lower-case letters, digits and _")
         object.__setattr__(self, "depends", tuple(d for d in self.depends if d != "core"))
+
+    @property
+    def hook_modules(self) -> tuple[str, ...]:
+        """The dotted names of the addon's hooks modules (``hooks`` as a tuple)."""
+        if not self.hooks:
+            return ()
+        return (self.hooks,) if isinstance(self.hooks, str) else tuple(self.hooks)
 
     @property
     def path(self) -> Path:

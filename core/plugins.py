@@ -30,6 +30,7 @@ CORE_PLUGINS = (
     "core.crm.export_views",  # export of lists to CSV and XLSX
     "core.crm.dedup",  # duplicate rules (查重): objects, rules, checks, "Find duplicates"
     "core.crm.imports",  # import (导入) of customers and contacts from CSV and XLSX, with undo
+    "core.notify_views",  # notifications (通知): the bell, the delivery retry job
 )
 
 # The core's blueprints, "module:attribute".
@@ -49,6 +50,7 @@ CORE_BLUEPRINTS = (
     "core.crm.export_views:bp",
     "core.crm.dedup_views:bp",
     "core.crm.imports:bp",
+    "core.notify_views:bp",
 )
 
 

@@ -79,6 +79,29 @@ class CustomerPanel:
 
 
 @dataclass(frozen=True)
+class DashboardWidget:
+    """A widget of the home page (the dashboard).
+
+    :param key: unique, namespaced by the addon (``"crm_lead.by_source"``).
+    :param title: lazily translated heading.
+    :param render: ``render(user) -> Markup``: the widget's body.
+    :param permission: the permission a user needs to see it, or ``None``.
+    :param order: position; lower comes first.
+    :param wide: spans two columns of the dashboard's grid (charts).
+    :param cache_seconds: keep a user's rendered widget this long (per process) — for aggregates over many
+        records, which then cost one query every few minutes instead of one per visit to the home page.
+    """
+
+    key: str
+    title: Any
+    render: Any
+    permission: str | None = None
+    order: int = 100
+    wide: bool = False
+    cache_seconds: int = 0
+
+
+@dataclass(frozen=True)
 class SearchHit:
     """One result of the global search."""
 
@@ -156,6 +179,10 @@ class ApiResource:
     :param after_save: ``after_save(record)`` after the flush, before the commit (derived data).
     :param label: lazily translated plural name (OpenAPI tag, search results).
     :param descriptions: ``{field: lazily translated description}`` for the OpenAPI document.
+    :param check: ``check(record, values, user)`` after the body is validated, before a POST (``record`` is
+        ``None``) or PATCH is saved: raise :class:`core.crm.api_auth.ApiError` to refuse it (e.g. a 409 of
+        the duplicate rules, with ``extra={"matches": [...]}``).
+    :param actions: the :class:`ApiAction` objects served at ``POST /api/v1/<name>/<id>/<action>``.
     """
 
     name: str
@@ -180,6 +207,34 @@ class ApiResource:
     label: Any = ""
     descriptions: dict = field(default_factory=dict)
     order: int = 100
+    check: Any = None
+    actions: tuple = ()
+
+
+@dataclass(frozen=True, eq=False)
+class ApiAction:
+    """An action on one record of an :class:`ApiResource`: ``POST /api/v1/<resource>/<id>/<name>``.
+
+    The record is fetched for writing (visibility applies: 404 when hidden, 403 when read-only to the
+    user), then ``run(record, body, user)`` returns ``(status, data)`` — answered as ``{"data": data}`` and
+    committed — or raises :class:`core.crm.api_auth.ApiError` (the transaction is rolled back).
+
+    :param name: the URL segment (``"convert"``).
+    :param run: the function doing the work; it does not commit.
+    :param summary: lazily translated, for the OpenAPI document.
+    :param permission: a permission the user needs besides the resource's write permission, or ``None``.
+    :param request_schema: the JSON schema of the body (OpenAPI); ``{"type": "object"}`` by default.
+    :param response_schema: the JSON schema of ``data`` (OpenAPI).
+    :param conflict: whether the action may answer 409 (described in the OpenAPI document).
+    """
+
+    name: str
+    run: Any
+    summary: Any = ""
+    permission: str | None = None
+    request_schema: dict = field(default_factory=lambda: {"type": "object"})
+    response_schema: dict = field(default_factory=lambda: {"type": "object"})
+    conflict: bool = False
 
 
 @dataclass(frozen=True)
@@ -331,3 +386,32 @@ class DuplicateObject:
     default_rules: tuple = ()
     merge: bool = False
     order: int = 100
+
+
+@dataclass(frozen=True)
+class MergeObject:
+    """An addon's object whose duplicates users merge on ``/merge/<name>`` (``register_merge_objects``).
+
+    :param name: the object (the same as its duplicate rules', custom fields' and recycle bin's name).
+    :param model: the SQLAlchemy model, with ``__visibility_object__`` (only records the user may change are
+        merged) and ``__recycle_object__`` equal to ``name`` (the losers go to the recycle bin).
+    :param title: the page's title (``_l("Merge leads")``).
+    :param fields: the attributes the user picks a value for, one row each.
+    :param permissions: ``(write, delete)``: the survivor changes, the others go to the bin.
+    :param list_endpoint: where the page goes back to.
+    :param endpoint: the record page's endpoint, ``id_arg`` its id argument.
+    :param labels: ``{field: label}`` for fields the audit trail does not name.
+    :param formatters: ``formatters(user) -> {field: function(set of texts) -> {text: shown}}`` to show ids,
+        codes and picklists as people read them (owners are shown by name without one).
+    """
+
+    name: str
+    model: Any
+    title: Any
+    fields: tuple
+    permissions: tuple
+    list_endpoint: str
+    endpoint: str
+    id_arg: str
+    labels: dict = field(default_factory=dict)
+    formatters: Any = None

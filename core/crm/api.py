@@ -55,13 +55,14 @@ _api(api_views.create_record, "/<name>", ["POST"], "create_record")
 _api(api_views.get_record, "/<name>/<record_id>", ["GET"], "get_record")
 _api(api_views.update_record, "/<name>/<record_id>", ["PATCH"], "update_record")
 _api(api_views.delete_record, "/<name>/<record_id>", ["DELETE"], "delete_record")
+_api(api_views.record_action, "/<name>/<record_id>/<action>", ["POST"], "record_action")
 bp.add_url_rule("/tokens", endpoint="tokens", view_func=api_tokens.tokens, methods=["GET", "POST"])
 bp.add_url_rule("/tokens/<int:token_id>/revoke", endpoint="revoke_token", view_func=api_tokens.revoke, methods=["POST"])
 
 
 @bp.errorhandler(ApiError)
 def api_error(exc: ApiError):
-    return error_response(exc.status, exc.code, exc.message, exc.fields)
+    return error_response(exc.status, exc.code, exc.message, exc.fields, exc.extra)
 
 
 def _is_api_request() -> bool:

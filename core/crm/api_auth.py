@@ -22,16 +22,18 @@ LAST_USED_PRECISION = timedelta(minutes=1)
 class ApiError(Exception):
     """An error the API answers as ``{"error": {"code", "message", "fields"}}`` with ``status``."""
 
-    def __init__(self, status: int, code: str, message: str, fields: dict | None = None):
+    def __init__(self, status: int, code: str, message: str, fields: dict | None = None, extra: dict | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.fields = fields or {}
+        self.extra = extra or {}  # more members of the error object (e.g. the duplicates of a 409)
 
 
-def error_response(status: int, code: str, message: str, fields: dict | None = None):
-    body = {"error": {"code": code, "message": str(message), "fields": {k: str(v) for k, v in (fields or {}).items()}}}
+def error_response(status: int, code: str, message: str, fields: dict | None = None, extra: dict | None = None):
+    body = {"error": {**(extra or {}), "code": code, "message": str(message),
+                      "fields": {k: str(v) for k, v in (fields or {}).items()}}}
     response = jsonify(body)
     response.status_code = status
     if status == 401:

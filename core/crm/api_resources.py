@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from flask_babel import lazy_gettext as _l
 
-from core.crm import normalise
+from core.crm import dedup, normalise
 from core.crm.activities import CONTACT_KINDS, PRODUCT_WRITE, touch_last_contacted
 from core.crm.customers import (
     CONTACT_DELETE,
@@ -86,6 +86,7 @@ def core_resources() -> tuple[ApiResource, ...]:
         filters=("classification", "industry", "region", "type", "status", "owner_id", "parent_id"),
         search=("search_name", "initials", "phone_digits"),
         before_save=customer_keys,
+        check=dedup.api_check("customer", ("name", "phone", "email")),
         order=10,
     )
     contacts = ApiResource(
@@ -106,6 +107,7 @@ def core_resources() -> tuple[ApiResource, ...]:
         filters=("customer_id", "owner_id"),
         search=("search_name", "initials", "phone_digits", "email_key"),
         before_save=contact_keys,
+        check=dedup.api_check("contact", ("name", "mobile", "phone", "email")),
         order=20,
     )
     products = ApiResource(

@@ -223,6 +223,8 @@ def create_record(name: str):
     record = resource.model()
     if resource.owned and values.get("owner_id") is None:
         values["owner_id"] = user.id
+    if resource.check is not None:
+        resource.check(None, values, user)  # the addon's own rules (duplicates...): raises an ApiError
     db.session.add(record)
     _save(resource, record, values)
     response = jsonify(data=serialise(resource, record))
@@ -237,6 +239,8 @@ def update_record(name: str, record_id: str):
     _check(user, resource.permission_write, not resource.read_only)
     record = fetch(user, resource, record_id, "write")
     values = validate(resource, _body(), user, record)
+    if resource.check is not None:
+        resource.check(record, values, user)
     _save(resource, record, values)
     return jsonify(data=serialise(resource, record))
 
@@ -253,6 +257,27 @@ def delete_record(name: str, record_id: str):
         raise ApiError(409, "in_use", _("Other records still refer to this one; it was not deleted.")) from None
     db.session.commit()
     return "", 204
+
+
+def record_action(name: str, record_id: str, action: str):
+    """``POST /<name>/<id>/<action>``: an :class:`core.registry.ApiAction` of the resource on one record."""
+    user = g.api_user
+    resource = resource_or_404(name)
+    found = next((a for a in resource.actions if a.name == action), None)
+    if found is None:
+        raise ApiError(404, "not_found", _("This resource has no action “%(name)s”.", name=action))
+    _check(user, resource.permission_write, not resource.read_only)
+    _check(user, found.permission)
+    record = fetch(user, resource, record_id, "write")
+    try:
+        status, data = found.run(record, _body(), user)
+    except Exception:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    response = jsonify(data=data)
+    response.status_code = status
+    return response
 
 
 def search_all():

@@ -21,6 +21,12 @@ the new id is known). All entries of one flush share a ``batch`` id and are inse
 the public pool's recycling, claiming and releasing do). An addon's ``handover_records`` should do the same
 for its audited models.
 
+**Bulk creations** (an import of 100,000 rows) record one :class:`AuditRange` per range of consecutive new
+ids — who, when, which batch — instead of one entry per field per record (ten times the rows of the
+records themselves, and most of an import's time). :func:`history` shows such a range as the record's
+"created" entries, the values reconstructed: a field's first later change holds its creation value as the
+old value; a field never changed since has it still. Nothing is lost, and it is exact.
+
 The user of an entry is :func:`acting_as`'s user if set, else the API token's user, else the signed-in
 user, else ``None`` (jobs, the command line).
 """
@@ -46,6 +52,7 @@ from sqlalchemy import (
     case,
     cast,
     event,
+    func,
     insert,
     literal,
     select,
@@ -103,6 +110,22 @@ class AuditEntry(db.Model):
     batch: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
     user = relationship("User")
+
+
+class AuditRange(db.Model):
+    """Records ``first_id`` … ``last_id`` of ``object`` created by one bulk write (see the module)."""
+
+    __tablename__ = "core_audit_range"
+    __table_args__ = (Index("ix_core_audit_range_object_first_id", "object", "first_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    object: Mapped[str] = mapped_column(String(64))
+    first_id: Mapped[int] = mapped_column(Integer)
+    last_id: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(8), default="create")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("core_user.id"), nullable=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)  # UTC
+    batch: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 # -- helpers ------------------------------------------------------------------------------------------
@@ -332,6 +355,16 @@ def record_entries(model, record_id: int, changes: dict, action: str = "update",
         db.session.execute(insert(AuditEntry.__table__), rows)
 
 
+def record_created_ranges(model, ranges: list[tuple[int, int]], *, user_id: int | None, at: datetime,
+                          batch: str | None) -> None:
+    """Record the records ``first_id`` … ``last_id`` of each range as created (bulk writes; see the module).
+    Their values must be in the database already, as created: the history reads them from there."""
+    if ranges:
+        db.session.execute(insert(AuditRange.__table__), [
+            {"object": audit_object(model), "first_id": lo, "last_id": hi, "action": "create", "user_id": user_id,
+             "at": at, "batch": batch} for lo, hi in ranges])
+
+
 # -- reading it ---------------------------------------------------------------------------------------
 #: ``{model: function(record_id) -> [unsaved AuditEntry]}``: changes made but not written to ``core_audit``
 #: yet (the public pool's recycling job), shown first in the record's history
@@ -346,10 +379,51 @@ def history(model, record_id: int, limit: int = HISTORY_LIMIT) -> list[AuditEntr
     """The newest ``limit`` entries of one record (the caller has checked that the user may see it)."""
     pending = _PENDING_PROVIDERS.get(model)
     entries = list(pending(record_id)) if pending else []
-    return entries + list(db.session.execute(
+    entries += db.session.execute(
         select(AuditEntry).where(AuditEntry.object == audit_object(model), AuditEntry.record_id == record_id)
         .order_by(AuditEntry.id.desc()).limit(limit - len(entries))
-    ).scalars())
+    ).scalars()
+    if len(entries) < limit:  # the oldest: its creation by a bulk write
+        entries += created_in_range(model, record_id)[:limit - len(entries)]
+    return entries
+
+
+def created_in_range(model, record_id: int) -> list[AuditEntry]:
+    """The "created" entries of a record created by a bulk write (unsaved; see the module), else ``[]``."""
+    from core.models import User
+
+    obj = audit_object(model)
+    found = db.session.execute(
+        select(AuditRange).where(AuditRange.object == obj, AuditRange.first_id <= record_id)
+        .order_by(AuditRange.first_id.desc()).limit(1)).scalar()
+    if found is None or found.last_id < record_id:
+        return []
+    table = model.__table__
+    fields, json_fields = audited_fields(model), audited_json_fields(model)
+    current = db.session.execute(select(*[table.c[f] for f in fields + json_fields])
+                                 .where(table.c.id == record_id)).first()
+    if current is None:
+        return []
+    values = {f: as_text(v) for f, v in zip(fields, current, strict=False)}
+    for name, value in zip(json_fields, current[len(fields):], strict=True):
+        for key, item in (value if isinstance(value, dict) else {}).items():
+            values[f"{name}.{key}"] = json_text(item)
+    first_changes = select(func.min(AuditEntry.id)).where(
+        AuditEntry.object == obj, AuditEntry.record_id == record_id).group_by(AuditEntry.field)
+    for field, old_value in db.session.execute(select(AuditEntry.field, AuditEntry.old_value).where(
+            AuditEntry.id.in_(first_changes), AuditEntry.at >= found.at)):
+        if field in values or "." in field:
+            values[field] = old_value  # the value it had before its first change: its creation value
+    user = db.session.get(User, found.user_id) if found.user_id else None
+    entries = []
+    for field, value in sorted(values.items(), key=lambda item: ("." in item[0], item[0])):
+        if value is None:
+            continue
+        entry = AuditEntry(object=obj, record_id=record_id, field=field, old_value=None, new_value=value,
+                           user_id=found.user_id, at=found.at, action=found.action, batch=found.batch)
+        entry.user = user
+        entries.append(entry)
+    return entries
 
 
 def _formatters(user) -> dict:

@@ -503,3 +503,34 @@ def register_admin_links():
         MenuItem(label=_l("Duplicate rules"), endpoint="crm_dedup.rules_page", permission=DEDUP_MANAGE, order=27),
         MenuItem(label=_l("Find duplicates"), endpoint="crm_dedup.finder_index", permission=DEDUP_FIND, order=29),
     ]
+
+
+def api_check(object_name: str, sources: tuple[str, ...]):
+    """An ``ApiResource.check`` (``check(record, values, user)``) running the object's duplicate rules before
+    a REST create or update: a **blocking** match refuses it with 409 and the matches (``error.matches``),
+    as the form refuses it; warnings do not stop an API client (it has no "save anyway" button). An update
+    that does not change the compared fields is not checked (an old duplicate does not stop other edits)."""
+
+    def check(record, values: dict, user) -> None:
+        from flask_babel import gettext as _
+
+        from core.crm.api_auth import ApiError
+
+        if object_name not in objects():
+            return
+        probe = {k: (values[k] if k in values else getattr(record, k, None) if record is not None else None) or ""
+                 for k in sources}
+        if record is not None and all((getattr(record, k, None) or "") == probe[k] for k in sources):
+            return
+        blocking = [m for m in check_values(object_name, probe, record, user) if m.action == "block"]
+        if blocking:
+            raise ApiError(409, "duplicate", _("Not saved: this record duplicates existing records."),
+                           extra={"matches": [as_json(m) for m in blocking]})
+
+    return check
+
+
+def check_values(object_name: str, probe: dict, record, user) -> list[Match]:
+    return check(object_name, {k: str(v) for k, v in probe.items()},
+                 exclude_id=record.id if record is not None else None, limit=10, user=user)
+

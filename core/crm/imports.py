@@ -46,7 +46,7 @@ from wtforms import SelectField
 
 from core.crm import imports_run
 from core.crm.customers import CONTACT_WRITE, CUSTOMER_WRITE
-from core.crm.imports_fields import OBJECTS, fields_for, lookup_fields, suggest
+from core.crm.imports_fields import OBJECTS, fields_for, import_objects, lookup_fields, suggest
 from core.crm.imports_models import MODES, ImportBatch
 from core.crm.imports_read import ImportFileError, inspect
 from core.extensions import db
@@ -90,10 +90,29 @@ class ActionForm(FlaskForm):
 
 # -- helpers ------------------------------------------------------------------------------------------
 def _check_object(object_name: str) -> None:
-    if object_name not in OBJECTS:
-        abort(404)
-    if not current_user.can(WRITE_PERMISSION[object_name]):
+    if object_name in OBJECTS:
+        permission = WRITE_PERMISSION[object_name]
+    else:
+        spec = import_objects().get(object_name)
+        if spec is None:  # unknown, or its addon is disabled
+            abort(404)
+        permission = spec.permission
+    if not current_user.can(permission):
         abort(403)
+
+
+def _object_label(object_name: str):
+    return OBJECT_LABELS.get(object_name) or import_objects()[object_name].label
+
+
+def _page_texts(object_name: str) -> tuple[object, str]:
+    """The upload page's help sentence and the list it links back to."""
+    if object_name == "customer":
+        return "", url_for("crm_customers.index")
+    if object_name == "contact":
+        return "", url_for("crm_customers.contacts")
+    spec = import_objects()[object_name]
+    return spec.help, url_for(spec.list_endpoint)
 
 
 def _batch_or_404(batch_id: int) -> ImportBatch:
@@ -157,8 +176,10 @@ def upload(object_name: str):
         status = 400
     elif request.method == "POST":
         status = 400
+    help_text, back_url = _page_texts(object_name)
     return render_template("core/crm/import_upload.html", form=form, object_name=object_name,
-                           object_label=OBJECT_LABELS[object_name], history=_history(object_name),
+                           object_label=_object_label(object_name), history=_history(object_name),
+                           help_text=help_text, back_url=back_url,
                            status_labels=STATUS_LABELS, mode_labels=MODE_LABELS), status
 
 
@@ -238,7 +259,7 @@ def mapping(batch_id: int):
     samples = [[(row[i] if i < len(row) else "") for row in batch.samples] for i in range(len(batch.header))]
     return render_template(
         "core/crm/import_mapping.html", batch=batch, form=form, fields=fields, columns=columns, samples=samples,
-        errors=errors, note=note, object_label=OBJECT_LABELS[batch.object],
+        errors=errors, note=note, object_label=_object_label(batch.object),
     ), 400 if errors else 200
 
 
@@ -252,7 +273,7 @@ def view(batch_id: int):
     return render_template(
         "core/crm/import_batch.html", batch=batch, state=imports_run.status(batch), mapped=mapped,
         action_form=ActionForm(), status_labels=STATUS_LABELS, mode_labels=MODE_LABELS,
-        object_label=OBJECT_LABELS[batch.object], key_label=known.get(batch.key_field or "", ""),
+        object_label=_object_label(batch.object), key_label=known.get(batch.key_field or "", ""),
         has_errors=imports_run.error_path(batch).exists() and (batch.failed or batch.skipped),
     )
 
@@ -312,4 +333,4 @@ def undo(batch_id: int):
 # -- hooks --------------------------------------------------------------------------------------------
 @hookimpl
 def register_permissions():
-    return [Permission(IMPORT_RUN, _l("Import customers and contacts from CSV and Excel files"))]
+    return [Permission(IMPORT_RUN, _l("Import records from CSV and Excel files"))]

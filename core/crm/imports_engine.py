@@ -12,9 +12,11 @@ For every chunk of :data:`CHUNK` rows:
 3. new records are inserted with one ``executemany`` (PostgreSQL: one ``COPY``) per table, their ids reserved
    first (PostgreSQL: the sequence; SQLite: ``max(id)`` under the write lock the chunk's first statement
    takes); updates are ``executemany`` grouped by the set of changed columns;
-4. the audit trail gets the chunk's entries in one batch: ``INSERT … SELECT`` from the new rows, one
-   ``executemany`` for the updates; ``core_import_change`` gets the created id ranges and the old values
-   of updated records (for undo);
+4. the audit trail gets the created records as id ranges (:class:`core.crm.audit.AuditRange`: a few rows,
+   not one per field and record) and the updates' entries with one ``executemany``; ``core_import_change``
+   gets the created id ranges and the old values of updated records (for undo);
+
+Steps 3 and 4 are :class:`core.crm.imports_write.Writer`'s.
 5. the batch row's counters are updated and the chunk is committed: the progress bar moves, other writers
    get their turn, and a failure later does not lose it.
 
@@ -30,31 +32,17 @@ import itertools
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from flask_babel import gettext as _
-from sqlalchemy import (
-    JSON,
-    Integer,
-    String,
-    Text,
-    bindparam,
-    cast,
-    func,
-    insert,
-    literal,
-    select,
-    text,
-    union_all,
-    update,
-)
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from core.crm import audit, dedup, dedup_normalise, normalise
-from core.crm.imports_fields import ParsedRow, RowParser, fast_initials
-from core.crm.imports_models import ImportBatch, ImportChange
+from core.crm import dedup, dedup_normalise, normalise
+from core.crm.imports_fields import ParsedRow, RowParser, fast_initials, import_objects
+from core.crm.imports_models import ImportBatch
 from core.crm.imports_read import FileInfo, rows, write_error_file
+from core.crm.imports_write import Writer, _models
 from core.extensions import db
 from core.timeutil import utcnow
 
@@ -75,12 +63,6 @@ CONTACT_KEYS = {
 }
 
 
-def _models():
-    from core.crm.models import Contact, Customer
-
-    return Customer, Contact
-
-
 @dataclass
 class Outcome:
     """What happens to one row."""
@@ -95,7 +77,7 @@ class Outcome:
     keys: list = field(default_factory=list)  # in-file match keys
 
 
-class Importer:
+class Importer(Writer):
     """Imports (or dry-runs) one :class:`ImportBatch` for its user; :meth:`run` does it all."""
 
     def __init__(self, batch: ImportBatch, user, path: Path, error_path: Path):
@@ -103,13 +85,19 @@ class Importer:
         self.batch, self.user, self.path, self.error_path = batch, user, path, error_path
         self.batch_id, self.user_id = batch.id, user.id
         self.object_name = batch.object
-        self.model = Customer if batch.object == "customer" else Contact
+        #: an addon's object (``register_import_objects``), else ``None`` for customers and contacts
+        self.spec = import_objects().get(batch.object) if batch.object not in ("customer", "contact") else None
+        if self.spec is not None:
+            self.model = self.spec.model
+        else:
+            self.model = Customer if batch.object == "customer" else Contact
         self.table = self.model.__table__
         self.contact_table = Contact.__table__
         self.dry_run = bool(batch.dry_run)
         self.mode = batch.mode
         self.parser = RowParser(batch.object, list(batch.mapping or []), user)
-        keys = CUSTOMER_KEYS if batch.object == "customer" else CONTACT_KEYS
+        keys = self.spec.keys if self.spec is not None else CUSTOMER_KEYS if batch.object == "customer" \
+            else CONTACT_KEYS
         self.key = keys.get(batch.key_field or "") if self.mode in ("update", "upsert") else None
         self.key_field = batch.key_field
         self.check_many = dedup.check_many
@@ -124,6 +112,8 @@ class Importer:
         self.writable_cache: dict[int, bool] = {}
         self.has_custom = "custom" in self.table.c
         self.postgres = db.engine.dialect.name == "postgresql"
+        self.analyzed_rows: int | None = None  # PostgreSQL: the table's rows at the last ANALYZE (see below)
+        self.analyzed_created = 0
         self.templates = {self.table.name: self._template(self.table),
                           self.contact_table.name: self._template(self.contact_table)}
 
@@ -151,6 +141,30 @@ class Importer:
             db.session.commit()
             return
         self._write_safely(outcomes)
+        self._analyze_if_grown()
+
+    def _analyze_if_grown(self) -> None:
+        """PostgreSQL: refresh the planner's statistics of the tables written once they have grown by half since
+        the import began (or since the last refresh). The duplicate rules look every chunk up by its keys; with
+        the statistics of the table as it was before (small, or empty on a first import) the planner keeps
+        choosing sequential scans, and a 100,000-row import slowed down chunk after chunk (658 rows/s instead
+        of thousands). Autovacuum would come too late: an import is one long run of commits."""
+        if not self.postgres:
+            return
+        created = self.counts["created"] + self.counts["contacts_created"]
+        if self.analyzed_rows is None:
+            self.analyzed_rows = db.session.execute(
+                text(f"SELECT GREATEST(reltuples::bigint, 0) FROM pg_class WHERE relname = '{self.table.name}'")
+            ).scalar() or 0
+            self.analyzed_created = 0
+        grown = created - self.analyzed_created
+        if grown < CHUNK or grown * 2 < self.analyzed_rows:
+            return
+        for table in {self.table.name, self.contact_table.name}:
+            db.session.execute(text(f"ANALYZE {table}"))
+        db.session.commit()
+        self.analyzed_rows += grown
+        self.analyzed_created = created
 
     def _write_safely(self, outcomes: list[Outcome]) -> None:
         try:
@@ -184,7 +198,10 @@ class Importer:
     def _keys(self, row: ParsedRow) -> None:
         """The search keys of the row's record and contact (the columns the forms' mapper events set)."""
         record, contact = row.record, row.contact
-        if self.object_name == "customer":
+        if self.spec is not None:
+            if self.spec.prepare is not None:
+                self.spec.prepare(record)
+        elif self.object_name == "customer":
             if "name" in record:
                 key = normalise.search_key(record["name"])
                 record["search_name"], record["initials"] = key, fast_initials(key)
@@ -389,8 +406,9 @@ class Importer:
             if f.on_contact or f.kind == "customer":
                 continue
             columns.add("custom" if f.kind == "custom" else f.column)
-        derived = {"name": ("search_name", "initials", "name_key"), "phone": ("phone_digits", "phone_key"),
-                   "email": ("email_key",), "mobile": ("phone_digits", "mobile_key")}
+        derived = self.spec.derived if self.spec is not None else {
+            "name": ("search_name", "initials", "name_key"), "phone": ("phone_digits", "phone_key"),
+            "email": ("email_key",), "mobile": ("phone_digits", "mobile_key")}
         for source, extra in derived.items():
             if source in columns:
                 columns.update(c for c in extra if c in self.table.c)
@@ -485,228 +503,6 @@ class Importer:
                 o.action, o.reason = "fail", _("Several customers are called “%(name)s”: use the external id.",
                                                name=ref)
 
-    # -- writing ----------------------------------------------------------------------------------
-    def _template(self, table) -> dict:
-        """Every column an insert sets: its default, or ``None``."""
-        values = {}
-        for column in table.c:
-            if column.name == "id" or isinstance(column.type, JSON):  # JSON: only rows that have values set it
-                continue
-            default = column.default
-            if default is not None and getattr(default, "is_scalar", False):
-                values[column.name] = default.arg
-            elif column.name in ("created_at", "updated_at"):
-                values[column.name] = self.now
-            elif column.server_default is not None and not column.nullable:
-                continue
-            elif not column.nullable and isinstance(column.type, String | Text):
-                values[column.name] = ""
-            else:
-                values[column.name] = None
-        return values
-
-    def _reserve_ids(self, table, count: int) -> list[int]:
-        if not count:
-            return []
-        if self.postgres:
-            sequence = db.session.execute(select(func.pg_get_serial_sequence(table.name, "id"))).scalar()
-            return list(db.session.execute(
-                text(f"SELECT nextval('{sequence}') FROM generate_series(1, :n)"), {"n": count}).scalars())
-        top = db.session.execute(select(func.max(table.c.id))).scalar() or 0
-        return list(range(top + 1, top + 1 + count))
-
-    def _insert(self, table, records: list[dict]) -> list[int]:
-        """Insert ``records`` with reserved ids: one driver-level ``executemany`` (PostgreSQL: one ``COPY``) per set
-        of columns (rows with custom values carry one more), the values converted by the columns' own bind
-        processors."""
-        ids = self._reserve_ids(table, len(records))
-        template = self.templates[table.name]
-        groups: dict[tuple, list[dict]] = {}
-        for record_id, values in zip(ids, records, strict=True):
-            row = dict(template)
-            row.update(values)
-            row["id"] = record_id
-            groups.setdefault(tuple(row), []).append(row)
-        connection = db.session.connection()
-        dialect = connection.dialect
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        for columns, group in groups.items():
-            processors = [(i, p) for i, p in enumerate(table.c[c].type._cached_bind_processor(dialect)
-                                                       for c in columns) if p is not None]
-            sql = (f"INSERT INTO {table.name} ({', '.join(dialect.identifier_preparer.quote(c) for c in columns)}) "
-                   f"VALUES ({', '.join([mark] * len(columns))})")
-            if processors:  # only the columns that have a bind processor (SQLite: the datetimes, JSON)
-                cache: dict = {}  # created_at / updated_at: one value for the whole chunk
-                params = []
-                for row in group:
-                    values = list(row.values())
-                    for i, p in processors:
-                        v = values[i]
-                        if v is None:
-                            continue
-                        if isinstance(v, datetime):
-                            done = cache.get(v)
-                            if done is None:
-                                done = cache[v] = p(v)
-                            values[i] = done
-                        else:
-                            values[i] = p(v)
-                    params.append(tuple(values))
-            else:
-                params = [tuple(row.values()) for row in group]
-            if self.postgres:  # COPY: several times faster than a pipelined executemany
-                quoted = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
-                statement = f"COPY {table.name} ({quoted}) FROM STDIN"
-                try:
-                    with connection.connection.dbapi_connection.cursor() as cursor, cursor.copy(statement) as copy:
-                        for values in params:
-                            copy.write_row(values)
-                except dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy raises it: the chunk is retried
-                    raise DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error) from exc
-            else:
-                connection.exec_driver_sql(sql, params)
-        return ids
-
-    def _owner(self, values: dict) -> int:
-        return values.get("owner_id") or self.user_id
-
-    def _write(self, outcomes: list[Outcome]) -> None:
-        Customer, Contact = _models()
-        creates = [o for o in outcomes if o.action == "create"]
-        updates = [o for o in outcomes if o.action == "update"]
-        new_contacts: list[dict] = []
-        if creates:
-            records = []
-            for o in creates:
-                values = {k: v for k, v in o.row.record.items() if k in self.table.c}
-                values["owner_id"] = self._owner(values)
-                if self.has_custom and o.row.custom:
-                    values["custom"] = dict(o.row.custom)
-                records.append(values)
-            ids = self._insert(self.table, records)
-            for o, record_id, values in zip(creates, ids, records, strict=True):
-                o.target_id = record_id
-                if self.object_name == "customer" and o.row.contact:
-                    new_contacts.append(self._contact_values(o, record_id, values["owner_id"]))
-            self._record_created(self.model, ids)
-            self._record_created_custom(self.model, [(i, r["custom"]) for i, r in zip(ids, records, strict=True)
-                                                     if r.get("custom")])
-        if updates:
-            self._apply_updates(updates)
-            if self.object_name == "customer":
-                new_contacts += self._contacts_for_updated(updates)
-        if new_contacts:
-            contact_ids = self._insert(self.contact_table, new_contacts)
-            self.counts["contacts_created"] += len(contact_ids)
-            self._record_created(Contact, contact_ids)
-            self._record_created_custom(Contact, [(i, r["custom"]) for i, r in zip(contact_ids, new_contacts,
-                                                                                 strict=True) if r.get("custom")])
-
-    def _contact_values(self, o: Outcome, customer_id: int, owner_id: int) -> dict:
-        values = {k: v for k, v in o.row.contact.items() if k in self.contact_table.c}
-        values["customer_id"], values["owner_id"] = customer_id, owner_id
-        if o.row.contact_custom and "custom" in self.contact_table.c:
-            values["custom"] = dict(o.row.contact_custom)
-        return values
-
-    def _contacts_for_updated(self, updates: list[Outcome]) -> list[dict]:
-        """The contact of an updated customer's row, unless the customer has a contact of that name already."""
-        _Customer, Contact = _models()
-        wanted = [o for o in updates if o.row.contact]
-        if not wanted:
-            return []
-        ids = [o.target_id for o in wanted]
-        existing, owners = set(), {}
-        for start in range(0, len(ids), 1000):
-            part = ids[start:start + 1000]
-            existing.update(db.session.execute(
-                select(Contact.customer_id, Contact.search_name).where(Contact.customer_id.in_(part))).all())
-            owners.update(db.session.execute(
-                select(self.table.c.id, self.table.c.owner_id).where(self.table.c.id.in_(part))).all())
-        out = []
-        for o in wanted:
-            if (o.target_id, o.row.contact.get("search_name")) not in existing:
-                existing.add((o.target_id, o.row.contact.get("search_name")))
-                out.append(self._contact_values(o, o.target_id, owners.get(o.target_id, self.user_id)))
-        return out
-
-    def _apply_updates(self, updates: list[Outcome]) -> None:
-        groups: dict[tuple, list[dict]] = {}
-        audit_rows, changes = [], []
-        object_name = audit.audit_object(self.model)
-        fields = set(audit.audited_fields(self.model))
-        for o in updates:
-            changed = dict(o.changed)
-            if not changed:
-                continue
-            changed["updated_at"] = self.now
-            groups.setdefault(tuple(sorted(changed)), []).append({"_id": o.target_id, **changed})
-            old = {k: _jsonable(o.old.get(k)) for k in changed if k != "updated_at"}
-            changes.append({"batch_id": self.batch_id, "object": self.object_name, "action": "update",
-                            "first_id": o.target_id, "last_id": o.target_id, "old_values": old})
-            for name in changed:
-                if name in fields:
-                    old_text, new_text = audit.as_text(o.old.get(name)), audit.as_text(changed[name])
-                    if old_text != new_text:
-                        audit_rows.append(self._audit_row(object_name, o.target_id, name, old_text, new_text))
-                elif name == "custom":
-                    audit_rows += [
-                        self._audit_row(object_name, o.target_id, f"custom.{key}",
-                                        audit.json_text((o.old.get("custom") or {}).get(key)),
-                                        audit.json_text(value))
-                        for key, value in (changed["custom"] or {}).items()
-                        if (o.old.get("custom") or {}).get(key) != value
-                    ]
-        for columns, params in groups.items():
-            stmt = update(self.table).where(self.table.c.id == bindparam("_id")).values(
-                {c: bindparam(c) for c in columns})
-            db.session.execute(stmt, params, execution_options={"synchronize_session": False})
-        if changes:
-            db.session.execute(insert(ImportChange.__table__), changes)
-        if audit_rows:
-            db.session.execute(insert(audit.AuditEntry.__table__), audit_rows)
-
-    def _audit_row(self, object_name, record_id, field_name, old, new) -> dict:
-        return {"object": object_name, "record_id": record_id, "field": field_name, "old_value": old,
-                "new_value": new, "user_id": self.user_id, "at": self.now, "action": "update",
-                "batch": self.audit_batch}
-
-    def _record_created(self, model, ids: list[int]) -> None:
-        """The created records' audit entries (one ``INSERT … SELECT``) and their id ranges (for undo)."""
-        ranges = id_ranges(ids)
-        object_name = "customer" if model.__table__.name == "core_customer" else "contact"
-        db.session.execute(insert(ImportChange.__table__), [
-            {"batch_id": self.batch_id, "object": object_name, "action": "create", "first_id": lo, "last_id": hi,
-             "old_values": None} for lo, hi in ranges])
-        table = model.__table__
-        audit_object = audit.audit_object(model)
-        selects = []
-        for lo, hi in ranges:
-            for name in audit.audited_fields(model):
-                column = table.c[name]
-                text_value = cast(column, Text) if not isinstance(column.type, String | Text) else column
-                condition = column.isnot(None)
-                if isinstance(column.type, String | Text):
-                    condition = condition & (column != "")
-                selects.append(select(
-                    literal(audit_object), table.c.id, literal(name), literal(None, Text), text_value,
-                    literal(self.user_id, Integer), literal(self.now), literal("create"), literal(self.audit_batch),
-                ).where(table.c.id.between(lo, hi), condition))
-        for start in range(0, len(selects), 200):
-            db.session.execute(insert(audit.AuditEntry.__table__).from_select(
-                ["object", "record_id", "field", "old_value", "new_value", "user_id", "at", "action", "batch"],
-                union_all(*selects[start:start + 200])))
-
-    def _record_created_custom(self, model, pairs: list[tuple[int, dict]]) -> None:
-        """Audit entries ``custom.<key>`` of the created records that have custom values (few: from Python)."""
-        object_name = audit.audit_object(model)
-        rows_ = [dict(self._audit_row(object_name, record_id, f"custom.{key}", None, audit.json_text(value)),
-                      action="create")
-                 for record_id, values in pairs for key, value in sorted(values.items())
-                 if audit.json_text(value) is not None]
-        if rows_:
-            db.session.execute(insert(audit.AuditEntry.__table__), rows_)
-
     # -- after each chunk -------------------------------------------------------------------------
     def _finish_chunk(self, outcomes: list[Outcome]) -> None:
         for o in outcomes:
@@ -724,21 +520,3 @@ class Importer:
         db.session.execute(update(ImportBatch).where(ImportBatch.id == self.batch_id).values(**values)
                            .execution_options(synchronize_session=False))
 
-
-def id_ranges(ids: list[int]) -> list[tuple[int, int]]:
-    """``[1, 2, 3, 7, 8]`` -> ``[(1, 3), (7, 8)]``."""
-    out: list[tuple[int, int]] = []
-    for i in sorted(ids):
-        if out and i == out[-1][1] + 1:
-            out[-1] = (out[-1][0], i)
-        else:
-            out.append((i, i))
-    return out
-
-
-def _jsonable(value):
-    from datetime import date, datetime
-
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value

@@ -27,7 +27,7 @@ from flask_babel import lazy_pgettext as _lp
 from core.crm.labels import CLASSIFICATION_LABELS, CUSTOMER_STATUS_LABELS
 from core.crm.normalise import search_key
 
-OBJECTS = ("customer", "contact")
+OBJECTS = ("customer", "contact")  # the core's own; addons add theirs (:class:`ImportObject`)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^[\d\s+()\-.#*/转分机extEXT]*$")
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d", "%d/%m/%Y")
@@ -225,9 +225,64 @@ def _custom_fields(object_name: str) -> list[ImportField]:
     return out
 
 
+@dataclass(frozen=True)
+class ImportObject:
+    """An addon's object that files can be imported into (hook ``register_import_objects``).
+
+    :param name: the object's name in URLs and batches (``"lead"``): its custom fields' and duplicate rules'
+        object name too, so that both apply to the import
+    :param model: its model; an ``owner_id`` column gets the row's owner (else the importer) and
+        ``__visibility_object__`` decides which existing records "update" may change
+    :param label: the plural label (``_l("Leads")``)
+    :param fields: a callable returning the :class:`ImportField` list (the core adds the custom fields)
+    :param keys: ``{field key: (column compared, function cell -> value)}`` of the fields that can find
+        existing records ("update", "create or update")
+    :param prepare: ``prepare(values)`` fills the derived columns (search keys, match keys) of the columns
+        present in ``values`` (a new record's, or the changed columns of an update) — what the form does
+    :param derived: ``{column: (derived columns)}``: which columns ``prepare`` sets from which
+    :param permission: the permission needed to create and change its records
+    :param list_endpoint: the list the upload page links back to
+    :param defaults: column values of new records the file does not set (``{"source": "import"}``)
+    :param help: one sentence for the upload page
+    """
+
+    name: str
+    model: type
+    label: object
+    fields: object
+    permission: str
+    list_endpoint: str
+    keys: dict = field(default_factory=dict)
+    prepare: object = None
+    derived: dict = field(default_factory=dict)
+    defaults: dict = field(default_factory=dict)
+    help: object = ""
+
+
+def import_objects() -> dict[str, ImportObject]:
+    """The addons' importable objects, by name (the core's customers and contacts are not among them)."""
+    from flask import current_app
+
+    runtime = current_app.extensions.get("mosaic")
+    if runtime is None:
+        return {}
+    return {o.name: o for group in runtime.hook.register_import_objects() for o in (group or ())
+            if o.name not in OBJECTS}
+
+
+def known_objects() -> tuple[str, ...]:
+    return OBJECTS + tuple(import_objects())
+
+
 def fields_for(object_name: str) -> list[ImportField]:
-    """Every field a column of a ``customer`` or ``contact`` import can be mapped to."""
-    base = _customer_fields() if object_name == "customer" else _contact_fields()
+    """Every field a column of an import of ``object_name`` can be mapped to."""
+    if object_name == "customer":
+        base = _customer_fields()
+    elif object_name == "contact":
+        base = _contact_fields()
+    else:
+        spec = import_objects().get(object_name)
+        base = list(spec.fields()) if spec is not None else []
     return base + _custom_fields(object_name)
 
 

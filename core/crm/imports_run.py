@@ -175,10 +175,17 @@ def work(app, batch_id: int, job: str) -> None:
 
 
 # -- undo ---------------------------------------------------------------------------------------------
-def _models():
+def _models(batch: ImportBatch) -> dict:
+    """``{object name: model}`` of what the batch may have written, in the order undo deletes them."""
+    from core.crm.imports_fields import import_objects
     from core.crm.models import Contact, Customer
 
-    return {"customer": Customer, "contact": Contact}
+    if batch.object in ("customer", "contact"):
+        return {"customer": Customer, "contact": Contact}
+    spec = import_objects().get(batch.object)
+    if spec is None:
+        raise ImportFileError(_("The addon of these records is not enabled: enable it to undo the import."))
+    return {batch.object: spec.model}
 
 
 def undo(batch: ImportBatch, user) -> dict:
@@ -187,8 +194,8 @@ def undo(batch: ImportBatch, user) -> dict:
     Commits as it goes (per chunk). Returns ``{"restored": n, "deleted": n, "kept": n}``.
     """
     counts = {"restored": 0, "deleted": 0, "kept": 0}
-    models = _models()
-    for object_name in ("customer", "contact"):
+    models = _models(batch)
+    for object_name in models:
         changes = db.session.execute(select(ImportChange.first_id, ImportChange.old_values).where(
             ImportChange.batch_id == batch.id, ImportChange.object == object_name,
             ImportChange.action == "update").order_by(ImportChange.id.desc())).all()
@@ -196,7 +203,7 @@ def undo(batch: ImportBatch, user) -> dict:
             counts["restored"] += _restore(models[object_name], changes[start:start + UNDO_CHUNK], batch)
             _beat(batch)
             db.session.commit()
-    for object_name in ("customer", "contact"):  # a customer takes its contacts along
+    for object_name in models:  # a customer takes its contacts along
         ranges = db.session.execute(select(ImportChange.first_id, ImportChange.last_id).where(
             ImportChange.batch_id == batch.id, ImportChange.object == object_name,
             ImportChange.action == "create").order_by(ImportChange.first_id)).all()

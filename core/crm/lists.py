@@ -7,8 +7,8 @@ by a :class:`ListSpec` and drawn with :func:`run`, which
   see;
 * applies the filters of the request's query string, each one whitelisted by the spec: ``q`` (text search:
   prefix range scans on the normalised ``search_name``/``initials`` columns, on ``phone_digits`` when the
-  query looks like a phone number, and on any extra key column), ``owner`` (a user id or ``me``), ``tag``
-  and equality on the spec's ``filters``;
+  query looks like a phone number, and on any extra key column), ``owner`` (a user id or ``me``), ``tag``,
+  equality on the spec's ``filters`` and the spec's own ``conditions`` (a period, "idle for N days");
 * sorts on one of the spec's ``sorts`` (``sort=name`` or ``sort=-created``), with ``id`` as tie-breaker;
 * pages with **keyset (seek) pagination**: ``after=<cursor>`` / ``before=<cursor>``, a cursor being the sort
   value and id of the last (first) row shown, so a page costs one index range scan of ``page_size + 1``
@@ -96,6 +96,9 @@ class ListSpec:
     sorts: dict
     default_sort: str
     filters: dict = field(default_factory=dict)
+    #: filters other than equality: ``{key: make(value, user) -> condition}`` (a period, "not contacted for
+    #: N days"); ``make`` raises ``ValueError`` for a bad value (the filter is then ignored with a message)
+    conditions: dict = field(default_factory=dict)
     search_columns: tuple = ()
     phone_column: Any = None
     extra_search: Callable | None = None  # q -> list of conditions
@@ -122,7 +125,7 @@ class ListSpec:
 
     @property
     def param_keys(self) -> tuple[str, ...]:
-        keys = ["q", "owner", "sort", *self.filters]
+        keys = ["q", "owner", "sort", *self.filters, *self.conditions]
         if self.tag_filter is not None:
             keys.append("tag")
         if self.custom_object:
@@ -201,7 +204,10 @@ def decode_cursor(cursor: str):
 
 
 def _nullable(column) -> bool:
+    """Whether a sort column may be NULL (a ``column_property`` expression says so in ``info["nullable"]``)."""
     try:
+        if "nullable" in column.property.info:
+            return bool(column.property.info["nullable"])
         return bool(column.property.columns[0].nullable)
     except (AttributeError, IndexError):
         return True
@@ -295,6 +301,13 @@ def filtered_select(spec: ListSpec, user, params: dict, errors: list):
         if key in params:
             try:
                 stmt = stmt.where(column == _coerce(column, params[key]))
+            except ValueError:
+                errors.append(_l("The filter “%(name)s” was ignored: its value is not valid.", name=key))
+                params.pop(key)
+    for key, make in spec.conditions.items():
+        if key in params:
+            try:
+                stmt = stmt.where(make(params[key], user))
             except ValueError:
                 errors.append(_l("The filter “%(name)s” was ignored: its value is not valid.", name=key))
                 params.pop(key)

@@ -15,8 +15,8 @@ Registered as a core plugin (core.plugins.CORE_PLUGINS); the page is :mod:`core.
    which remembers the survivor's previous values, the tags added and the rows moved.
 
 Restoring that entry (:func:`undo`, from the bin page) brings the losers back, moves their rows back to
-them, removes the tags the merge added and gives the survivor its previous values — refused when the
-survivor was deleted meanwhile.
+them, removes the tags the merge added and gives the survivor its previous values — except the fields
+edited since the merge, which keep their newer value — refused when the survivor was deleted meanwhile.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ MERGE_FIELDS = {
     "contact": ("name", "title", "mobile", "phone", "email", "birthday", "decision_role", "owner_id",
                 "customer_id"),
 }
-MODELS = {"customer": Customer, "contact": Contact}
+MODELS = {"customer": Customer, "contact": Contact}  # the core's; addons': register_merge_objects
 #: a choice for a custom field (core.crm.custom_fields) is named ``cf.<key>``
 CUSTOM_PREFIX = "cf."
 
@@ -51,20 +51,45 @@ class MergeRefused(RecycleError):
     """The merge cannot be done as asked (a cycle of parent customers...); nothing was changed."""
 
 
+def addon_objects() -> dict:
+    """``{name: MergeObject}`` of the enabled addons' mergeable objects."""
+    if not (has_app_context() and "mosaic" in current_app.extensions):
+        return {}
+    return {o.name: o for o in flatten(current_app.extensions["mosaic"].hook.register_merge_objects())
+            if o.name not in MODELS}
+
+
+def model_of(object_name: str):
+    """The model of a mergeable object, or ``None``."""
+    if object_name in MODELS:
+        return MODELS[object_name]
+    spec = addon_objects().get(object_name)
+    return spec.model if spec is not None else None
+
+
+def fields_of(object_name: str) -> tuple[str, ...]:
+    if object_name in MERGE_FIELDS:
+        return MERGE_FIELDS[object_name]
+    return tuple(addon_objects()[object_name].fields)
+
+
 def _table(model_or_table) -> Table:
     return model_or_table if isinstance(model_or_table, Table) else model_or_table.__table__
 
 
-def move_rows(model, column: str, survivor_id: int, loser_ids, exclude=()) -> MergeMove:
+def move_rows(model, column: str, survivor_id: int, loser_ids, exclude=(), only=None) -> MergeMove:
     """Point every row of ``model`` whose ``column`` holds a loser's id at the survivor: one ``UPDATE``.
 
     Returns what moved (for the undo); an audited model's change is recorded in the audit trail.
-    ``exclude``: ids of rows to leave alone.
+    ``exclude``: ids of rows to leave alone; ``only``: a further condition on the rows (a generic link
+    such as ``Activity.related_object == "lead"`` with ``column="related_id"``).
     """
     table = _table(model)
     col = table.c[column]
     loser_ids = [int(i) for i in loser_ids]
     where = col.in_(loser_ids)
+    if only is not None:
+        where = and_(where, only)
     if exclude:
         where = and_(where, table.c.id.not_in([int(i) for i in exclude]))
     moved: dict[str, list[int]] = {}
@@ -110,13 +135,13 @@ def merge(object_name: str, survivor, losers: list, choices: dict, user=None):
     ``choices``: ``{field: id of the record whose value to keep}`` for fields of :data:`MERGE_FIELDS`; a
     field not named keeps the survivor's value. The caller has checked write access to every record.
     """
-    model = MODELS[object_name]
+    model = model_of(object_name)
     losers = [r for r in losers if r.id != survivor.id]
     if not losers:
         raise MergeRefused(_("Select at least two records to merge."))
     records = {r.id: r for r in (survivor, *losers)}
     loser_ids = sorted(r.id for r in losers)
-    fields = MERGE_FIELDS[object_name]
+    fields = fields_of(object_name)
     kept = ("last_contacted_at", "custom")
     previous = {f: _snapshot_value(getattr(survivor, f)) for f in (*fields, *kept) if hasattr(survivor, f)}
     for field, record_id in choices.items():
@@ -142,6 +167,8 @@ def merge(object_name: str, survivor, losers: list, choices: dict, user=None):
     if object_name == "customer":
         _check_parent(survivor, loser_ids)
     db.session.flush()
+    # the survivor's values as the merge left them: an undo gives back only the fields not edited since
+    after = {f: _snapshot_value(getattr(survivor, f)) for f in previous}
 
     tags_added: list[int] = []
     if object_name == "customer":
@@ -167,6 +194,7 @@ def merge(object_name: str, survivor, losers: list, choices: dict, user=None):
         "survivor_id": survivor.id,
         "survivor_label": label,
         "previous": previous,
+        "after": after,
         "tags_added": tags_added,
         "moved": [{"table": m.table, "column": m.column, "moved": m.moved} for m in moves if m.moved],
     }})
@@ -186,7 +214,7 @@ def _audit_merge(model, survivor_id: int, losers: list[tuple[int, str]], action:
 def undo(entry) -> None:
     """Undo a merge entry (called by :func:`core.crm.recycle.restore` inside its savepoint)."""
     info = (entry.payload or {}).get("merge") or {}
-    model = MODELS.get(entry.object)
+    model = model_of(entry.object)
     survivor = db.session.get(model, info.get("survivor_id")) if model is not None else None
     if survivor is None:
         raise RestoreRefused(_("This merge cannot be undone: the record “%(name)s” the others were merged into "
@@ -213,9 +241,12 @@ def undo(entry) -> None:
         db.session.execute(delete(customer_tags).where(customer_tags.c.customer_id == survivor.id,
                                                        customer_tags.c.tag_id.in_(info["tags_added"])))
     table = model.__table__
+    after = info.get("after")  # None: a merge recorded before edits since it were kept
     for field, value in (info.get("previous") or {}).items():
         if field not in table.c:
             continue
+        if after is not None and field in after and _snapshot_value(getattr(survivor, field)) != after[field]:
+            continue  # changed since the merge: that later edit stays
         value = recycle._from_json(table.c[field], value)
         for fk in table.c[field].foreign_keys:
             target = fk.column

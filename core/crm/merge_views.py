@@ -30,6 +30,27 @@ TITLES = {"customer": _l("Merge customers"), "contact": _l("Merge contacts")}
 EXTRA_LABELS = {"birthday": _l("Birthday")}
 
 
+def _spec(object_name: str) -> dict | None:
+    """What the page needs of a mergeable object (the core's, or an addon's ``MergeObject``), or ``None``."""
+    if object_name in merge.MODELS:
+        return {"permissions": PERMISSIONS[object_name], "list": LISTS[object_name],
+                "record": RECORD_PAGES[object_name], "title": TITLES[object_name], "labels": EXTRA_LABELS,
+                "formatters": None}
+    spec = merge.addon_objects().get(object_name)
+    if spec is None:
+        return None
+    return {"permissions": tuple(spec.permissions), "list": spec.list_endpoint, "record": (spec.endpoint, spec.id_arg),
+            "title": spec.title, "labels": dict(spec.labels or {}), "formatters": spec.formatters}
+
+
+def _owner_names(values) -> dict:
+    from core.models import User
+
+    ids = {int(v) for v in values if v.isdigit()}
+    rows = db.session.execute(select(User).where(User.id.in_(ids))).scalars() if ids else ()
+    return {str(u.id): u.label for u in rows}
+
+
 class MergeForm(FlaskForm):
     """The merge button: the CSRF token; the choices are radio buttons read from the request."""
 
@@ -49,7 +70,7 @@ def _ids(values) -> tuple[list[int], bool]:
 
 def _display(object_name: str, field: str, records, formatters) -> list[str]:
     texts = [audit.as_text(getattr(r, field)) for r in records]
-    formatter = formatters.get((object_name, field))
+    formatter = formatters.get((object_name, field)) or (_owner_names if field == "owner_id" else None)
     shown = formatter({t for t in texts if t is not None}) if formatter else {}
     if field in ("owner_id", "parent_id", "customer_id"):
         shown = {t: shown.get(t) or f"#{t}" for t in texts if t is not None}
@@ -58,16 +79,18 @@ def _display(object_name: str, field: str, records, formatters) -> list[str]:
 
 def _rows(object_name: str, records) -> list[dict]:
     """One row per field: its label, each record's value as shown, whether they differ, the default pick."""
-    model = merge.MODELS[object_name]
+    model, spec = merge.model_of(object_name), _spec(object_name)
     formatters = audit._formatters(current_user)  # the audit trail's display of ids, picklists, fixed values
+    if spec["formatters"] is not None:
+        formatters.update({(object_name, f): fn for f, fn in spec["formatters"](current_user).items()})
     rows = []
-    for field in merge.MERGE_FIELDS[object_name]:
+    for field in merge.fields_of(object_name):
         texts = [audit.as_text(getattr(r, field)) for r in records]
         shown = _display(object_name, field, records, formatters)
         default = next((r.id for r, t in zip(records, texts, strict=True) if t is not None), records[0].id)
         rows.append({
             "field": field,
-            "label": EXTRA_LABELS.get(field) or audit.field_label(model, field),
+            "label": spec["labels"].get(field) or audit.field_label(model, field),
             "cells": list(zip(records, shown, strict=True)),
             "differs": len(set(texts)) > 1,
             "default": default,  # the first record's value, or the first value there is
@@ -97,18 +120,19 @@ def _custom_rows(object_name: str, records) -> list[dict]:
 
 
 def _record_url(object_name: str, record_id: int) -> str:
-    endpoint, arg = RECORD_PAGES[object_name]
+    endpoint, arg = _spec(object_name)["record"]
     return url_for(endpoint, **{arg: record_id})
 
 
 @bp.route("/merge/<object_name>", methods=["GET", "POST"])
 def page(object_name: str):
-    if object_name not in merge.MODELS:
+    spec = _spec(object_name)
+    if spec is None:  # unknown, or its addon is disabled
         abort(404)
-    if not all(current_user.can(p) for p in PERMISSIONS[object_name]):
+    if not all(current_user.can(p) for p in spec["permissions"]):
         abort(403)
-    model = merge.MODELS[object_name]
-    back = url_for(LISTS[object_name])
+    model = merge.model_of(object_name)
+    back = url_for(spec["list"])
     ids, bad = _ids(request.values.getlist("ids"))
     if bad:
         flash(_("The records to merge are given by their ids (numbers); nothing was merged."), "error")
@@ -172,6 +196,6 @@ def page(object_name: str):
     picked = request.form.get("survivor", "")
     survivor_id = int(picked) if picked.isdigit() and int(picked) in found else ids[0]
     return render_template(
-        "core/crm/merge.html", object_name=object_name, title=TITLES[object_name], records=records, rows=rows,
+        "core/crm/merge.html", object_name=object_name, title=spec["title"], records=records, rows=rows,
         form=form, ids=ids, back=back, survivor_id=survivor_id, record_url=lambda r: _record_url(object_name, r.id),
     ), status

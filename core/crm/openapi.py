@@ -64,6 +64,7 @@ def document(resources: dict, server_url: str) -> dict:
         "401": _error(_("No valid API token.")),
         "403": _error(_("Your role does not allow this.")),
         "404": _error(_("There is no such record, or you may not see it.")),
+        "409": _error(_("The request conflicts with the data (a duplicate, a record in use...).")),
     }
     schemas: dict = {
         "Error": {
@@ -172,14 +173,16 @@ def document(resources: dict, server_url: str) -> dict:
                 "operationId": f"create_{name}",
                 "summary": _("Create one of %(label)s", label=label),
                 "requestBody": {"required": True, "content": {"application/json": {"schema": body_schema}}},
-                "responses": {"201": _data(_ref(name), label), **_pick(errors, "400", "401", "403")},
+                "responses": {"201": _data(_ref(name), label), **_pick(errors, "400", "401", "403"),
+                              **(_pick(errors, "409") if resource.check is not None else {})},
             }
             item["patch"] = {
                 "tags": [name],
                 "operationId": f"update_{name}",
                 "summary": _("Change one of %(label)s", label=label),
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(f"{name}.input")}}},
-                "responses": {"200": _data(_ref(name), label), **_pick(errors, "400", "401", "403", "404")},
+                "responses": {"200": _data(_ref(name), label), **_pick(errors, "400", "401", "403", "404"),
+                              **(_pick(errors, "409") if resource.check is not None else {})},
             }
         if not resource.read_only and resource.deletable:
             item["delete"] = {
@@ -190,6 +193,20 @@ def document(resources: dict, server_url: str) -> dict:
             }
         paths[f"/{name}"] = collection
         paths[f"/{name}/{{id}}"] = item
+        for action in () if resource.read_only else resource.actions:
+            paths[f"/{name}/{{id}}/{action.name}"] = {
+                "parameters": item["parameters"],
+                "post": {
+                    "tags": [name],
+                    "operationId": f"{action.name}_{name}",
+                    "summary": str(action.summary or action.name),
+                    "requestBody": {"required": True,
+                                    "content": {"application/json": {"schema": action.request_schema}}},
+                    "responses": {"200": _data(action.response_schema, str(action.summary or action.name)),
+                                  **_pick(errors, "400", "401", "403", "404"),
+                                  **(_pick(errors, "409") if action.conflict else {})},
+                },
+            }
     return {
         "openapi": "3.1.0",
         "info": {"title": "Mosaic CRM API", "version": "1"},

@@ -76,7 +76,15 @@ def visibility_models() -> dict[str, type]:
 
 def _addon_enabled(object_name: str) -> bool:
     runtime = current_app.extensions.get("mosaic") if has_app_context() else None
-    return runtime is None or runtime.is_enabled(object_name.split(".")[0])
+    if runtime is None:
+        return True
+    # the addon whose package holds the model (an object may be named without its addon: "lead")
+    module = getattr(visibility_models().get(object_name), "__module__", "") or ""
+    for name, info in runtime.addons.items():
+        package = getattr(info.manifest, "package", None) if info.manifest is not None else None
+        if package and (module == package or module.startswith(package + ".")):
+            return runtime.is_enabled(name)
+    return runtime.is_enabled(object_name.split(".")[0])
 
 
 def scoped_objects() -> list[tuple[str, object]]:

@@ -247,6 +247,33 @@ def test_validation_errors_create_nothing(mosaic_app_factory):
     assert api.get("/api/v1/contacts?q=zs", headers=rep1).json["data"][0]["name"] == "张 三"
 
 
+def test_creating_a_duplicate_through_the_api_is_refused_like_on_the_form(mosaic_app_factory):
+    app = mosaic_app_factory()
+    ids = _team(app)
+    rep1 = _bearer(_token(app, "rep1", "rep1-password"))
+    api = app.test_client()
+    # rep2's customer has the phone 021-5555 0000: the default rule "same phone" blocks, whoever owns it
+    dup = api.post("/api/v1/customers", json={"name": "Another Trading", "phone": "+86 21 5555 0000"}, headers=rep1)
+    assert dup.status_code == 409 and dup.json["error"]["code"] == "duplicate"
+    [match] = dup.json["error"]["matches"]
+    assert match["action"] == "block" and match["record_id"] is None  # rep2's: named, not linked
+    boss = _bearer(_token(app, "boss", "boss-password"))  # the manager sees the team's customers
+    seen = api.post("/api/v1/customers", json={"name": "Third", "phone": "02155550000"}, headers=boss)
+    assert seen.status_code == 409 and seen.json["error"]["matches"][0]["record_id"] == ids["theirs"]
+    same_name = api.post("/api/v1/customers", json={"name": "上海 Rep One Trading 有限公司"}, headers=rep1)
+    assert same_name.status_code in (201, 409)  # depends on the name rule's normalisation: nothing half-written
+    ok = api.post("/api/v1/customers", json={"name": "Brand New Co", "phone": "021-6666 1111"}, headers=rep1)
+    assert ok.status_code == 201
+    # an update that does not touch the compared fields is not stopped; one that makes a duplicate is
+    assert api.patch(f"/api/v1/customers/{ok.json['data']['id']}", json={"address": "上海"}, headers=rep1).status_code == 200
+    refused = api.patch(f"/api/v1/customers/{ok.json['data']['id']}", json={"phone": "02155550000"}, headers=rep1)
+    assert refused.status_code == 409
+    with app.app_context():
+        assert db.session.get(Customer, ok.json["data"]["id"]).phone == "021-6666 1111"
+        assert db.session.scalar(select(func.count()).select_from(Customer).where(
+            Customer.name == "Another Trading")) == 0
+
+
 def test_session_cookie_without_token_is_refused(mosaic_app_factory, admin_password):
     app = mosaic_app_factory(config={"WTF_CSRF_ENABLED": True})
     browser = app.test_client()

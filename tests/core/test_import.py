@@ -12,8 +12,10 @@ from decimal import Decimal
 import pytest
 from crm_fixtures import client_for, setup_team
 from sqlalchemy import func, select
+from sqlalchemy import text as text_sql
 
 from core import accounts
+from core.crm import audit
 from core.crm.audit import AuditEntry
 from core.crm.imports_models import ImportBatch, ImportChange, ImportMapping
 from core.crm.models import Contact, Customer
@@ -128,13 +130,22 @@ def test_a_utf8_csv_imports_customers_with_their_first_contact_and_the_audit_tra
         assert customer.phone_digits == "13900138002"
         contact = db.session.execute(select(Contact).where(Contact.customer_id == customer.id)).scalar_one()
         assert (contact.name, contact.mobile, contact.owner_id) == ("李娜", "13800138002", customer.owner_id)
-        entries = db.session.execute(select(AuditEntry).where(
-            AuditEntry.object == "customer", AuditEntry.record_id == customer.id)).scalars().all()
+        entries = audit.history(Customer, customer.id)
         assert {e.field for e in entries} >= {"name", "industry", "region", "owner_id", "phone", "email"}
         assert {e.action for e in entries} == {"create"} and {e.user_id for e in entries} == {ids["users"]["rep1"]}
-        batches = {e.batch for e in db.session.execute(select(AuditEntry).where(
-            AuditEntry.record_id.in_(select(Customer.id).where(Customer.external_id.isnot(None))))).scalars()}
-        assert len(batches) == 1  # the whole import is one batch of the audit trail
+        # the creations are id ranges, not one row per field and record (core.crm.audit)
+        assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.object == "customer", AuditEntry.record_id == customer.id)) == 0
+        ranges = db.session.execute(select(audit.AuditRange).where(audit.AuditRange.object.in_(
+            ["customer", "contact"]))).scalars().all()
+        assert {(r.object, r.last_id - r.first_id + 1) for r in ranges} == {("customer", 3), ("contact", 3)}
+        assert len({r.batch for r in ranges}) == 1  # the whole import is one batch of the audit trail
+        created_phone = customer.phone
+        customer.phone = "010-88889999"
+        db.session.commit()
+        entries = audit.history(Customer, customer.id)
+        assert [(e.action, e.old_value, e.new_value) for e in entries if e.field == "phone"] == [
+            ("update", created_phone, "010-88889999"), ("create", None, created_phone)]
     history = text(rep1.get(f"/customers/{customer.id}"))
     assert "北京金鼎贸易有限公司" in history
 
@@ -525,8 +536,28 @@ def test_custom_fields_are_mappable_and_checked(team):
     with app.app_context():
         customer = db.session.execute(select(Customer).where(Customer.name == "预算客户一有限公司")).scalar_one()
         assert custom_fields.get_values(customer)["budget"] == Decimal("12000.50")
-        entry = db.session.execute(select(AuditEntry).where(
-            AuditEntry.record_id == customer.id, AuditEntry.object == "customer",
-            AuditEntry.field == "custom.budget")).scalar_one()
+        [entry] = [e for e in audit.history(Customer, customer.id) if e.field == "custom.budget"]
         assert entry.action == "create" and Decimal(entry.new_value) == Decimal("12000.5")
     assert "很多" in text(rep1.get(f"/import/{bid}"))
+
+
+def test_postgresql_statistics_are_refreshed_as_an_import_grows_the_tables(team, monkeypatch):
+    """A first import into a fresh database grows the tables from nothing: on PostgreSQL the import analyzes
+    them as they grow, else the duplicate lookups of later chunks are planned as on an empty table."""
+    from core.crm import imports_engine
+
+    monkeypatch.setattr(imports_engine, "CHUNK", 2)  # six rows: three chunks
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    rows = [f"统计测试{i}有限公司,021-6000{i:04d},,,,联系人{i},1390000{i:04d},S{i}" for i in range(6)]
+    _bid, state = import_file(rep1, csv_bytes([HEADER, *rows]))
+    assert (state["created"], state["processed"]) == (6, 6), state
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            analyzed = db.session.execute(text_sql(
+                "SELECT relname FROM pg_stat_user_tables WHERE relname IN ('core_customer', 'core_contact') "
+                "AND last_analyze IS NOT NULL")).scalars().all()
+            assert sorted(analyzed) == ["core_contact", "core_customer"]
+        else:  # SQLite plans without such statistics: nothing to refresh
+            assert db.session.scalar(select(func.count()).select_from(Customer).where(
+                Customer.name.like("统计测试%"))) == 6

@@ -126,6 +126,31 @@ def test_undoing_a_merge_brings_everything_back(mosaic_app_factory):
         assert {"merge", "unmerge"} <= actions
 
 
+def test_undoing_a_merge_keeps_the_survivors_later_edits(mosaic_app_factory):
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    d = _duplicates(app, ids)
+    with app.app_context():
+        a = db.session.get(Customer, d["a"])
+        name_before, classification_before = a.name, a.classification
+    rep = client_for(app, "rep1")
+    rep.post(f"/merge/customer?ids={d['a']}&ids={d['b']}", data={
+        "survivor": str(d["a"]), "keep_phone": str(d["b"]), "keep_classification": str(d["b"]),
+        "keep_name": str(d["b"])})
+    with app.app_context():
+        a = db.session.get(Customer, d["a"])
+        assert a.classification == "vip"
+        a.phone = "021-7777 8888"  # edited after the merge
+        db.session.commit()
+        entry_id = db.session.execute(select(RecycleEntry.id)).scalar_one()
+    assert rep.post(f"/recycle/{entry_id}/restore").status_code == 302
+    with app.app_context():
+        a = db.session.get(Customer, d["a"])
+        assert a.phone == "021-7777 8888"  # the later edit stays
+        assert (a.name, a.classification) == (name_before, classification_before)  # the merge's choices go back
+        assert db.session.get(Customer, d["b"]) is not None
+
+
 def test_a_merge_cannot_be_undone_once_the_survivor_is_deleted(mosaic_app_factory):
     app = mosaic_app_factory()
     ids = setup_team(app)
@@ -165,7 +190,7 @@ def test_forged_missing_and_malformed_ids_merge_nothing(mosaic_app_factory):
         for method in (rep.get, rep.post):
             response = method(url, data={"survivor": str(d["a"])}, follow_redirects=True)
             assert message in response.get_data(as_text=True), url
-    assert rep.get(f"/merge/lead?ids={d['a']}&ids={d['b']}").status_code == 404
+    assert rep.get(f"/merge/no_such_object?ids={d['a']}&ids={d['b']}").status_code == 404
     # a forged survivor or value choice among the records' ids only
     url = f"/merge/customer?ids={d['a']}&ids={d['b']}"
     response = rep.post(url, data={"survivor": str(hidden)})

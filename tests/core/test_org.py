@@ -138,7 +138,10 @@ def test_users_get_a_department_and_roles_a_data_scope(mosaic_app_factory):
     with app.app_context():
         role = db.session.execute(select(Role).where(Role.name == "manager")).scalar_one()
         scopes = {s.object: s.scope for s in db.session.execute(select(RoleScope).where(RoleScope.role_id == role.id)).scalars()}
-        assert scopes == {"customer": "department", "contact": "all", "activity": "own"}
+        # (enabled addons' objects, e.g. crm_lead's "lead", are on the form too, at their default)
+        assert {k: scopes.pop(k) for k in ("customer", "contact", "activity")} == {
+            "customer": "department", "contact": "all", "activity": "own"}
+        assert set(scopes.values()) <= {"own"}
         assert db.session.execute(select(Role).where(Role.name == "boss")).scalar() is None
         # the scope of an object not shown on the form (a disabled addon's) survives a save
         db.session.add(RoleScope(role_id=role.id, object="crm_gone.thing", scope="all"))
@@ -153,7 +156,8 @@ def test_users_get_a_department_and_roles_a_data_scope(mosaic_app_factory):
     )
     with app.app_context():
         scopes = {s.object: s.scope for s in db.session.execute(select(RoleScope).where(RoleScope.role_id == role_id)).scalars()}
-        assert scopes == {"customer": "all", "contact": "all", "activity": "own", "crm_gone.thing": "all"}
+        core_and_gone = {k: v for k, v in scopes.items() if k in ("customer", "contact", "activity", "crm_gone.thing")}
+        assert core_and_gone == {"customer": "all", "contact": "all", "activity": "own", "crm_gone.thing": "all"}
         assert [name for name, _label in scoped_objects()][:3] == ["customer", "contact", "activity"]
 
 

@@ -1,0 +1,244 @@
+"""The import's writing half (:class:`Writer`, mixed into :class:`core.crm.imports_engine.Importer`): new
+records inserted in bulk with reserved ids (one ``executemany``, PostgreSQL one ``COPY``, per table), updates
+grouped by the set of changed columns, the audit trail (created records as id ranges, the updates' entries
+in one batch) and ``core_import_change`` (created id ranges and old values, for undo)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import JSON, String, Text, bindparam, func, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
+
+from core.crm import audit
+from core.crm.imports_models import ImportChange
+from core.extensions import db
+
+if TYPE_CHECKING:
+    from core.crm.imports_engine import Outcome
+
+
+def _models():
+    from core.crm.models import Contact, Customer
+
+    return Customer, Contact
+
+
+class Writer:
+    """Writing the planned outcomes of a chunk (the attributes are :class:`Importer`'s)."""
+
+    def _template(self, table) -> dict:
+        """Every column an insert sets: its default, or ``None``."""
+        values = {}
+        for column in table.c:
+            if column.name == "id" or isinstance(column.type, JSON):  # JSON: only rows that have values set it
+                continue
+            default = column.default
+            if default is not None and getattr(default, "is_scalar", False):
+                values[column.name] = default.arg
+            elif column.name in ("created_at", "updated_at"):
+                values[column.name] = self.now
+            elif column.server_default is not None and not column.nullable:
+                continue
+            elif not column.nullable and isinstance(column.type, String | Text):
+                values[column.name] = ""
+            else:
+                values[column.name] = None
+        return values
+
+    def _reserve_ids(self, table, count: int) -> list[int]:
+        if not count:
+            return []
+        if self.postgres:
+            sequence = db.session.execute(select(func.pg_get_serial_sequence(table.name, "id"))).scalar()
+            return list(db.session.execute(
+                text(f"SELECT nextval('{sequence}') FROM generate_series(1, :n)"), {"n": count}).scalars())
+        top = db.session.execute(select(func.max(table.c.id))).scalar() or 0
+        return list(range(top + 1, top + 1 + count))
+
+    def _insert(self, table, records: list[dict]) -> list[int]:
+        """Insert ``records`` with reserved ids: one driver-level ``executemany`` (PostgreSQL: one ``COPY``) per set
+        of columns (rows with custom values carry one more), the values converted by the columns' own bind
+        processors."""
+        ids = self._reserve_ids(table, len(records))
+        template = self.templates[table.name]
+        groups: dict[tuple, list[dict]] = {}
+        for record_id, values in zip(ids, records, strict=True):
+            row = dict(template)
+            row.update(values)
+            row["id"] = record_id
+            groups.setdefault(tuple(row), []).append(row)
+        connection = db.session.connection()
+        dialect = connection.dialect
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        for columns, group in groups.items():
+            processors = [(i, p) for i, p in enumerate(table.c[c].type._cached_bind_processor(dialect)
+                                                       for c in columns) if p is not None]
+            sql = (f"INSERT INTO {table.name} ({', '.join(dialect.identifier_preparer.quote(c) for c in columns)}) "
+                   f"VALUES ({', '.join([mark] * len(columns))})")
+            if processors:  # only the columns that have a bind processor (SQLite: the datetimes, JSON)
+                cache: dict = {}  # created_at / updated_at: one value for the whole chunk
+                params = []
+                for row in group:
+                    values = list(row.values())
+                    for i, p in processors:
+                        v = values[i]
+                        if v is None:
+                            continue
+                        if isinstance(v, datetime):
+                            done = cache.get(v)
+                            if done is None:
+                                done = cache[v] = p(v)
+                            values[i] = done
+                        else:
+                            values[i] = p(v)
+                    params.append(tuple(values))
+            else:
+                params = [tuple(row.values()) for row in group]
+            if self.postgres:  # COPY: several times faster than a pipelined executemany
+                quoted = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
+                statement = f"COPY {table.name} ({quoted}) FROM STDIN"
+                try:
+                    with connection.connection.dbapi_connection.cursor() as cursor, cursor.copy(statement) as copy:
+                        for values in params:
+                            copy.write_row(values)
+                except dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy raises it: the chunk is retried
+                    raise DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error) from exc
+            else:
+                connection.exec_driver_sql(sql, params)
+        return ids
+
+    def _owner(self, values: dict) -> int:
+        return values.get("owner_id") or self.user_id
+
+    def _write(self, outcomes: list[Outcome]) -> None:
+        Customer, Contact = _models()
+        creates = [o for o in outcomes if o.action == "create"]
+        updates = [o for o in outcomes if o.action == "update"]
+        new_contacts: list[dict] = []
+        if creates:
+            records = []
+            defaults = dict(self.spec.defaults) if self.spec is not None else {}
+            owned = "owner_id" in self.table.c
+            for o in creates:
+                values = {**defaults, **{k: v for k, v in o.row.record.items() if k in self.table.c}}
+                if owned:
+                    values["owner_id"] = self._owner(values)
+                if self.has_custom and o.row.custom:
+                    values["custom"] = dict(o.row.custom)
+                records.append(values)
+            ids = self._insert(self.table, records)
+            for o, record_id, values in zip(creates, ids, records, strict=True):
+                o.target_id = record_id
+                if self.object_name == "customer" and o.row.contact:
+                    new_contacts.append(self._contact_values(o, record_id, values["owner_id"]))
+            self._record_created(self.model, ids)
+        if updates:
+            self._apply_updates(updates)
+            if self.object_name == "customer":
+                new_contacts += self._contacts_for_updated(updates)
+        if new_contacts:
+            contact_ids = self._insert(self.contact_table, new_contacts)
+            self.counts["contacts_created"] += len(contact_ids)
+            self._record_created(Contact, contact_ids)
+
+    def _contact_values(self, o: Outcome, customer_id: int, owner_id: int) -> dict:
+        values = {k: v for k, v in o.row.contact.items() if k in self.contact_table.c}
+        values["customer_id"], values["owner_id"] = customer_id, owner_id
+        if o.row.contact_custom and "custom" in self.contact_table.c:
+            values["custom"] = dict(o.row.contact_custom)
+        return values
+
+    def _contacts_for_updated(self, updates: list[Outcome]) -> list[dict]:
+        """The contact of an updated customer's row, unless the customer has a contact of that name already."""
+        _Customer, Contact = _models()
+        wanted = [o for o in updates if o.row.contact]
+        if not wanted:
+            return []
+        ids = [o.target_id for o in wanted]
+        existing, owners = set(), {}
+        for start in range(0, len(ids), 1000):
+            part = ids[start:start + 1000]
+            existing.update(db.session.execute(
+                select(Contact.customer_id, Contact.search_name).where(Contact.customer_id.in_(part))).all())
+            owners.update(db.session.execute(
+                select(self.table.c.id, self.table.c.owner_id).where(self.table.c.id.in_(part))).all())
+        out = []
+        for o in wanted:
+            if (o.target_id, o.row.contact.get("search_name")) not in existing:
+                existing.add((o.target_id, o.row.contact.get("search_name")))
+                out.append(self._contact_values(o, o.target_id, owners.get(o.target_id, self.user_id)))
+        return out
+
+    def _apply_updates(self, updates: list[Outcome]) -> None:
+        groups: dict[tuple, list[dict]] = {}
+        audit_rows, changes = [], []
+        object_name = audit.audit_object(self.model)
+        fields = set(audit.audited_fields(self.model))
+        for o in updates:
+            changed = dict(o.changed)
+            if not changed:
+                continue
+            changed["updated_at"] = self.now
+            groups.setdefault(tuple(sorted(changed)), []).append({"_id": o.target_id, **changed})
+            old = {k: _jsonable(o.old.get(k)) for k in changed if k != "updated_at"}
+            changes.append({"batch_id": self.batch_id, "object": self.object_name, "action": "update",
+                            "first_id": o.target_id, "last_id": o.target_id, "old_values": old})
+            for name in changed:
+                if name in fields:
+                    old_text, new_text = audit.as_text(o.old.get(name)), audit.as_text(changed[name])
+                    if old_text != new_text:
+                        audit_rows.append(self._audit_row(object_name, o.target_id, name, old_text, new_text))
+                elif name == "custom":
+                    audit_rows += [
+                        self._audit_row(object_name, o.target_id, f"custom.{key}",
+                                        audit.json_text((o.old.get("custom") or {}).get(key)),
+                                        audit.json_text(value))
+                        for key, value in (changed["custom"] or {}).items()
+                        if (o.old.get("custom") or {}).get(key) != value
+                    ]
+        for columns, params in groups.items():
+            stmt = update(self.table).where(self.table.c.id == bindparam("_id")).values(
+                {c: bindparam(c) for c in columns})
+            db.session.execute(stmt, params, execution_options={"synchronize_session": False})
+        if changes:
+            db.session.execute(insert(ImportChange.__table__), changes)
+        if audit_rows:
+            db.session.execute(insert(audit.AuditEntry.__table__), audit_rows)
+
+    def _audit_row(self, object_name, record_id, field_name, old, new) -> dict:
+        return {"object": object_name, "record_id": record_id, "field": field_name, "old_value": old,
+                "new_value": new, "user_id": self.user_id, "at": self.now, "action": "update",
+                "batch": self.audit_batch}
+
+    def _record_created(self, model, ids: list[int]) -> None:
+        """The created records' id ranges: in the audit trail (one row per range, not per field and record:
+        see :mod:`core.crm.audit`) and in ``core_import_change`` (for undo)."""
+        ranges = id_ranges(ids)
+        object_name = "contact" if model.__table__ is self.contact_table and self.object_name == "customer" \
+            else self.object_name
+        db.session.execute(insert(ImportChange.__table__), [
+            {"batch_id": self.batch_id, "object": object_name, "action": "create", "first_id": lo, "last_id": hi,
+             "old_values": None} for lo, hi in ranges])
+        audit.record_created_ranges(model, ranges, user_id=self.user_id, at=self.now, batch=self.audit_batch)
+
+
+def id_ranges(ids: list[int]) -> list[tuple[int, int]]:
+    """``[1, 2, 3, 7, 8]`` -> ``[(1, 3), (7, 8)]``."""
+    out: list[tuple[int, int]] = []
+    for i in sorted(ids):
+        if out and i == out[-1][1] + 1:
+            out[-1] = (out[-1][0], i)
+        else:
+            out.append((i, i))
+    return out
+
+
+def _jsonable(value):
+    from datetime import date, datetime
+
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
