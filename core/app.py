@@ -87,6 +87,15 @@ def create_app(config: dict | None = None, instance_path: str | os.PathLike | No
         WTF_CSRF_TIME_LIMIT=None,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # notifications by e-mail (core.notify): off while MAIL_SERVER is empty
+        MAIL_SERVER=None,
+        MAIL_PORT=25,
+        MAIL_USE_TLS=False,
+        MAIL_USE_SSL=False,
+        MAIL_USERNAME=None,
+        MAIL_PASSWORD=None,
+        MAIL_FROM="mosaic@localhost",
+        MAIL_TIMEOUT=10,
     )
     app.config.from_pyfile(CONFIG_FILE, silent=True)
     env_url = os.environ.get("DATABASE_URL")
@@ -105,7 +114,7 @@ def create_app(config: dict | None = None, instance_path: str | os.PathLike | No
     app.extensions["mosaic"] = runtime
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(i18n.translation_directories(runtime.loadable()))
     i18n.compile_catalogues(app.config["BABEL_TRANSLATION_DIRECTORIES"].split(";"))
-    babel.init_app(app, locale_selector=i18n.select_locale)
+    babel.init_app(app, locale_selector=i18n.locale_selector)
 
     url = app.config.get("DATABASE_URL") or f"sqlite:///{instance / 'mosaic.db'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(url)
