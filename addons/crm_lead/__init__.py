@@ -13,6 +13,10 @@ addon = Addon(
     category=_lp("addon category", "Sales"),
     depends=(),
     package=__name__,
-    hooks=f"{__name__}.hooks",
+    models=f"{__name__}.models",
+    # one hooks module per area (core.manifest.Addon.hooks accepts several)
+    hooks=(f"{__name__}.hooks", f"{__name__}.hooks_assign", f"{__name__}.hooks_webform",
+           f"{__name__}.hooks_convert", f"{__name__}.hooks_reports", f"{__name__}.hooks_data"),
+    hookspecs=f"{__name__}.hookspecs",
     blueprint=f"{__name__}.views:bp",
 )
