@@ -79,6 +79,99 @@ def _login(client, username: str, password: str = ADMIN_PASSWORD):
     return client.post("/login", data={"username": username, "password": password})
 
 
+#: initialised databases kept per process, to be cloned instead of migrated again (see _DatabaseTemplates)
+_TEMPLATES_ENABLED = os.environ.get("MOSAIC_TEST_TEMPLATES", "1") != "0"
+
+
+class _DatabaseTemplates:
+    """Initialised databases, one per (backend, edition, language, extra addons, config), cloned into the
+    next test's database instead of running every migration again: a SQLite file is copied, a PostgreSQL
+    database is created ``TEMPLATE`` the kept one. A clone holds exactly what ``initialise`` wrote (the
+    same rows a fresh ``mosaic init`` gives, password salts aside). Set ``MOSAIC_TEST_TEMPLATES=0`` to
+    migrate every test's database from scratch."""
+
+    def __init__(self):
+        self.kept: dict = {}
+        self.folder = None
+
+    @staticmethod
+    def key(url: str, edition, language, addons, config) -> tuple | None:
+        try:
+            settings = repr(sorted((config or {}).items()))
+        except TypeError:  # unsortable config values: do not share
+            return None
+        return (url.split(":", 1)[0], edition, language, tuple(addons), settings)
+
+    def restore(self, key, url: str) -> bool:
+        """Fill the (empty) database at ``url`` from the template of ``key``; False when there is none."""
+        template = self.kept.get(key)
+        if template is None:
+            return False
+        if url.startswith("sqlite"):
+            import shutil
+
+            shutil.copyfile(template, url.split("///", 1)[1])
+        else:
+            from sqlalchemy.engine import make_url
+
+            name = make_url(url).database
+            with _pg_admin_connection() as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        return True
+
+    def keep(self, key, url: str) -> None:
+        """Keep the database at ``url`` (its engine disposed) as the template of ``key``."""
+        if url.startswith("sqlite"):
+            import shutil
+            import tempfile
+
+            self.folder = self.folder or tempfile.mkdtemp(prefix="mosaic-templates-")
+            target = os.path.join(self.folder, f"{len(self.kept)}.db")
+            shutil.copyfile(url.split("///", 1)[1], target)
+            self.kept[key] = target
+        else:
+            from sqlalchemy.engine import make_url
+
+            name = f"mosaic_tpl_{uuid.uuid4().hex[:12]}"
+            with _pg_admin_connection() as conn:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{make_url(url).database}"')
+            self.kept[key] = name
+
+    def drop_all(self) -> None:
+        for template in self.kept.values():
+            if not os.path.isabs(str(template)):
+                try:
+                    with _pg_admin_connection() as conn:
+                        conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+                except Exception:  # noqa: BLE001 - best effort at the end of the run
+                    pass
+        self.kept.clear()
+        if self.folder:
+            import shutil
+
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
+def _pg_admin_connection():
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(_pg_admin_url())
+    return psycopg.connect(host=admin.host, port=admin.port or 5432, user=admin.username,
+                           password=admin.password, dbname=admin.database or "postgres", autocommit=True)
+
+
+_templates = _DatabaseTemplates()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _mosaic_drop_templates():
+    yield
+    _templates.drop_all()
+
+
 @pytest.fixture
 def mosaic_app_factory(mosaic_database_url, tmp_path):
     """``factory(edition="enterprise", addons=(), language="en", config=None, initialise=True)`` -> app.
@@ -101,13 +194,21 @@ def mosaic_app_factory(mosaic_database_url, tmp_path):
             "WTF_CSRF_ENABLED": False,
             **(config or {}),
         }
+        first = initialise_db and not apps
+        key = _templates.key(mosaic_database_url, edition, language, addons, config) if _TEMPLATES_ENABLED else None
+        if first and key is not None and _templates.restore(key, mosaic_database_url):
+            first = False  # a clone of an initialised database: the app reads its state like after a restart
         app = create_app(settings, instance_path=tmp_path / "instance")
         app.login = _login
-        if initialise_db and not apps:
+        if first:
             with app.app_context():
                 initialise(app, edition, language, "admin", ADMIN_PASSWORD)
                 for name in addons:
                     app.extensions["mosaic"].enable(name)
+                if key is not None:
+                    db.session.remove()
+                    db.engine.dispose()
+                    _templates.keep(key, mosaic_database_url)
         apps.append(app)
         return app
 
