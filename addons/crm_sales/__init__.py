@@ -11,8 +11,12 @@ addon = Addon(
     title=_l("Sales"),
     summary=_l("Opportunities, sales processes, the funnel, quotes, orders and targets."),
     category=_lp("addon category", "Sales"),
-    depends=(),
+    # converted leads become opportunities (the ``lead_converted`` hook of crm_lead's hookspecs)
+    depends=("crm_lead",),
     package=__name__,
-    hooks=f"{__name__}.hooks",
+    models=f"{__name__}.models",
+    # one hooks module per area (core.manifest.Addon.hooks accepts several)
+    hooks=(f"{__name__}.hooks", f"{__name__}.hooks_board", f"{__name__}.hooks_quotes",
+           f"{__name__}.hooks_targets", f"{__name__}.hooks_reports", f"{__name__}.hooks_data"),
     blueprint=f"{__name__}.views:bp",
 )

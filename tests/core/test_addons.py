@@ -19,7 +19,7 @@ def test_every_built_in_addon_is_discovered_with_its_dependencies(mosaic_app_fac
     app = mosaic_app_factory()
     runtime = app.extensions["mosaic"]
     expected = {
-        "crm_lead": (), "crm_sales": (), "crm_service": (), "crm_mobile": (), "erp_bridge": (),
+        "crm_lead": (), "crm_sales": ("crm_lead",), "crm_service": (), "crm_mobile": (), "erp_bridge": (),
         "crm_contract": ("crm_sales",), "crm_marketing": ("crm_lead",),
     }
     for name, depends in expected.items():
@@ -161,10 +161,12 @@ def test_migration_branches_per_addon(mosaic_app_factory):
 
         script = ScriptDirectory.from_config(app.extensions["mosaic"].migration_config())
         core_head, notes_head = script.get_revision("core@head"), script.get_revision("example_notes@head")
-        lead_head = script.get_revision("crm_lead@head")
+        lead_head, sales_head = script.get_revision("crm_lead@head"), script.get_revision("crm_sales@head")
         heads = migrate.current_heads()
-        assert lead_head.revision != "crm_lead_0001"  # the addon's own tables came after its branch point
-        assert {core_head.revision, lead_head.revision, "crm_sales_0001", "crm_mobile_0001", notes_head.revision} <= heads
+        # the addons' own tables came after their branch points
+        assert lead_head.revision != "crm_lead_0001" and sales_head.revision != "crm_sales_0001"
+        assert {core_head.revision, lead_head.revision, sales_head.revision, "crm_mobile_0001",
+                notes_head.revision} <= heads
         assert "crm_contract_0001" not in heads
         app.extensions["mosaic"].enable("crm_contract")
         assert "crm_contract_0001" in migrate.current_heads()

@@ -167,12 +167,12 @@ def test_run_refuses_a_database_behind_the_code(mosaic_cli, mosaic_database_url)
     mosaic_cli("init", "--edition", "sales", env=env, check=True)
     engine = create_engine(mosaic_database_url)
     try:
-        with engine.begin() as conn:  # as if the code had been upgraded since: crm_sales is one step behind
-            conn.execute(text("DELETE FROM alembic_version WHERE version_num = 'crm_sales_0001'"))
+        with engine.begin() as conn:  # as if the code had been upgraded since: crm_mobile is one step behind
+            conn.execute(text("DELETE FROM alembic_version WHERE version_num = 'crm_mobile_0001'"))
     finally:
         engine.dispose()
     result = mosaic_cli("run", "--port", "1", env=env)
     assert result.returncode == 2
-    assert "older than the installed version of: crm_sales" in result.stderr
+    assert "older than the installed version of: crm_mobile" in result.stderr
     assert "mosaic db upgrade" in result.stderr
     mosaic_cli("db", "upgrade", env=env, check=True)

@@ -1,0 +1,3 @@
+"""Sales: hook implementations of quotes and orders."""
+
+from core import hookimpl  # noqa: F401

@@ -1,0 +1,3 @@
+"""Sales: hook implementations of the funnel, pipeline, rankings and dashboard widgets."""
+
+from core import hookimpl  # noqa: F401

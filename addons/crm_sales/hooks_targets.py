@@ -1,0 +1,3 @@
+"""Sales: hook implementations of targets, forecasts and expenses."""
+
+from core import hookimpl  # noqa: F401

@@ -1,0 +1,3 @@
+"""Sales: expenses and their approval."""
+
+from .views import bp  # noqa: F401

@@ -1,0 +1,3 @@
+"""Sales: quotes and orders."""
+
+from .views import bp  # noqa: F401

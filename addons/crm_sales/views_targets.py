@@ -1,0 +1,3 @@
+"""Sales: targets, forecasts and the achievement table."""
+
+from .views import bp  # noqa: F401
