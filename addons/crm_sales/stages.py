@@ -205,6 +205,8 @@ def move(opportunity, stage: Stage, user, reason: str | None = None, note: str =
         opportunity.lost_note = ""
     else:
         opportunity.closed_at = now
+        # the close date becomes the day it closed: the funnel and the targets count it in that period
+        opportunity.close_date = now.date()
         if stage.kind in ("lost", "abandoned"):
             opportunity.lost_reason = reason
             opportunity.lost_note = note or ""
