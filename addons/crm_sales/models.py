@@ -468,3 +468,8 @@ class Expense(db.Model):
     owner = relationship("User", foreign_keys=[owner_id], lazy="joined")
     approver = relationship("User", foreign_keys=[approver_id])
     opportunity = relationship("Opportunity", foreign_keys=[opportunity_id])
+
+
+# -- the kanban board (crm_sales_0007): its columns' aggregates as index range scans -------------------------
+Index("ix_crm_sales_opportunity_board", Opportunity.__table__.c.stage_id, Opportunity.__table__.c.closed_at,
+      Opportunity.__table__.c.owner_id, Opportunity.__table__.c.amount_company, Opportunity.__table__.c.probability)

@@ -1,0 +1,124 @@
+"""The kanban board of opportunities (看板): one column per active stage of a process.
+
+A column shows its count and the sums of the amount and of the weighted amount in the company currency, and
+its first cards, newest first; "more" pages on by id (keyset). Open columns hold every open opportunity of
+the stage; closed columns (won, lost, abandoned) only those closed in the last :data:`CLOSED_DAYS` days, so the
+board never drags the whole history. Everything within what the reader may see, and within a scope: mine, my
+team, or all I may see.
+
+Cost at a million opportunities: the aggregates are one ``GROUP BY stage_id, probability`` over the index
+``(stage_id, closed_at, owner_id, amount_company, probability)`` (crm_sales_0007: covering, so the open
+stages and the recently closed rows are index range scans); the cards are one ``LIMIT`` query per column on
+``(owner_id, stage_id, id)`` or ``(stage_id, id)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, or_, select
+
+from core.crm.visibility import visible_to
+from core.extensions import db
+from core.models import User
+from core.timeutil import utcnow
+
+from . import stages
+from .funnel import FEN, fen_sum, yuan
+from .models import Opportunity, SalesProcess, Stage
+
+PAGE = 20
+CLOSED_DAYS = 30
+SCOPES = {"mine": _l("My opportunities"), "team": _l("My team"), "all": _l("All I may see")}
+
+
+@dataclass
+class Column:
+    stage: Stage
+    count: int = 0
+    amount: Decimal = Decimal("0.00")
+    weighted: Decimal = Decimal("0.00")
+    cards: list = field(default_factory=list)
+    more: bool = False
+
+    @property
+    def label(self) -> str:
+        return stages.stage_label(self.stage.name)
+
+    @property
+    def closed(self) -> bool:
+        return self.stage.kind != "open"
+
+
+def _scoped(stmt, user, scope: str):
+    stmt = visible_to(user, stmt, Opportunity)
+    if scope == "mine":
+        return stmt.where(Opportunity.owner_id == user.id)
+    if scope == "team":
+        if not user.department_id:
+            return stmt.where(Opportunity.owner_id == user.id)
+        team = select(User.id).where(User.department_id == user.department_id)
+        return stmt.where(Opportunity.owner_id.in_(list(db.session.scalars(team))))
+    return stmt
+
+
+def _window(stage: Stage, cutoff):
+    """The column's rows: every open one, or the ones closed since ``cutoff``."""
+    if stage.kind == "open":
+        return Opportunity.closed_at.is_(None)
+    return Opportunity.closed_at >= cutoff
+
+
+def cutoff():
+    return utcnow() - timedelta(days=CLOSED_DAYS)
+
+
+def aggregates(user, process: SalesProcess, scope: str) -> dict[int, tuple[int, Decimal, Decimal]]:
+    """``{stage id: (count, amount, weighted)}`` of the board's columns in one query."""
+    since = cutoff()
+    active = [s for s in process.stages if s.active]
+    open_ids = [s.id for s in active if s.kind == "open"]
+    closed_ids = [s.id for s in active if s.kind != "open"]
+    window = or_(Opportunity.stage_id.in_(open_ids) & Opportunity.closed_at.is_(None),
+                 Opportunity.stage_id.in_(closed_ids) & (Opportunity.closed_at >= since))
+    stmt = (select(Opportunity.stage_id, Opportunity.probability, func.count(), fen_sum(Opportunity.amount_company))
+            .where(window).group_by(Opportunity.stage_id, Opportunity.probability))
+    out: dict[int, list] = {}
+    for stage_id, probability, count, fen in db.session.execute(_scoped(stmt, user, scope)):
+        entry = out.setdefault(stage_id, [0, 0, Decimal(0)])
+        entry[0] += count
+        entry[1] += int(fen or 0)
+        entry[2] += Decimal(int(fen or 0)) * Decimal(int(probability or 0))
+    return {sid: (n, yuan(fen), (w / 10000).quantize(FEN, rounding=ROUND_HALF_UP)) for sid, (n, fen, w) in out.items()}
+
+
+def cards(user, stage: Stage, scope: str, before_id: int | None = None, limit: int = PAGE) -> tuple[list, bool]:
+    """The column's cards newest first (after ``before_id``), and whether more follow."""
+    stmt = select(Opportunity).where(Opportunity.stage_id == stage.id, _window(stage, cutoff()))
+    if before_id:
+        stmt = stmt.where(Opportunity.id < before_id)
+    stmt = _scoped(stmt, user, scope).order_by(Opportunity.id.desc()).limit(limit + 1)
+    rows = list(db.session.execute(stmt).unique().scalars())
+    return rows[:limit], len(rows) > limit
+
+
+def build(user, process: SalesProcess, scope: str) -> list[Column]:
+    sums = aggregates(user, process, scope)
+    columns = []
+    for stage in process.stages:
+        if not stage.active:
+            continue
+        count, amount, weighted = sums.get(stage.id, (0, Decimal("0.00"), Decimal("0.00")))
+        column = Column(stage=stage, count=count, amount=amount, weighted=weighted)
+        if count:
+            column.cards, column.more = cards(user, stage, scope)
+        columns.append(column)
+    return columns
+
+
+def days_in_stage(opportunity, today: date | None = None) -> int:
+    today = today or utcnow().date()
+    return max(0, (today - opportunity.stage_entered_at.date()).days) if opportunity.stage_entered_at else 0

@@ -1,0 +1,82 @@
+"""The kanban board and the calendar: columns with counts and sums to the fen, visibility, moving through the
+JSON endpoint (refused with the missing fields, a reason for lost, another team's card), "more" cards, and
+the calendar's month."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from addons.crm_sales import board, stages
+from addons.crm_sales.models import Opportunity
+from core.extensions import db
+from core.models import User
+from tests.core.crm_fixtures import client_for
+from tests.crm_sales.test_funnel import _setup
+
+
+def test_columns_sum_to_the_fen_within_visibility_and_scope(mosaic_app_factory):
+    app = mosaic_app_factory(edition="sales")
+    ids = _setup(app)
+    with app.test_request_context():
+        old = db.session.scalar(select(Opportunity).where(Opportunity.amount == Decimal("500.00")))
+        old.closed_at = datetime.utcnow() - timedelta(days=45)  # won long ago: off the board
+        db.session.commit()
+        admin = db.session.get(User, ids["admin"])
+        process = stages.default_process()
+        columns = {c.stage.probability if c.stage.kind == "open" else c.stage.kind: c
+                   for c in board.build(admin, process, "all")}
+        assert (columns[10].count, columns[10].amount, columns[10].weighted) == (3, Decimal("1033.33"),
+                                                                                 Decimal("111.00"))
+        assert (columns[50].count, columns[50].amount) == (2, Decimal("300.00"))
+        assert (columns["won"].count, columns["won"].amount) == (1, Decimal("1000.00"))
+        assert columns["lost"].count == 1 and len(columns[10].cards) == 3
+        assert [c.id for c in columns[10].cards] == sorted((c.id for c in columns[10].cards), reverse=True)
+        rep1 = db.session.get(User, ids["users"]["rep1"])
+        mine = {c.stage.id: c.count for c in board.build(rep1, process, "all")}
+        assert sum(mine.values()) == 4  # rep1's own: 2 + 1 open, 1 won
+        assert board.cards(admin, columns[10].stage, "all", limit=2)[1] is True
+
+
+def test_moving_a_card_applies_the_stage_rules(mosaic_app_factory):
+    app = mosaic_app_factory(edition="sales")
+    _setup(app)
+    with app.app_context():
+        process = stages.default_process()
+        by_prob = {s.probability: s.id for s in process.stages if s.kind == "open"}
+        lost = next(s.id for s in process.stages if s.kind == "lost")
+        mine = db.session.scalar(select(Opportunity.id).where(Opportunity.amount == Decimal("0.01")))
+        theirs = db.session.scalar(select(Opportunity.id).where(Opportunity.amount == Decimal("200.00")))
+    rep = client_for(app, "rep1")
+    page = rep.get("/crm_sales/board").get_data(as_text=True)
+    assert 'id="board"' in page and f'id="card-{mine}"' in page and f'id="card-{theirs}"' not in page
+    refused = rep.post("/crm_sales/board/move", json={"opportunity_id": mine, "stage_id": by_prob[50]})
+    assert refused.status_code == 409
+    assert [m["code"] for m in refused.get_json()["missing"]] == ["budget", "decision_maker"]
+    no_reason = rep.post("/crm_sales/board/move", json={"opportunity_id": mine, "stage_id": lost})
+    assert no_reason.status_code == 409
+    moved = rep.post("/crm_sales/board/move", json={"opportunity_id": mine, "stage_id": lost, "reason": "price",
+                                                    "note": "贵"})
+    assert moved.status_code == 200 and moved.get_json()["ok"]
+    assert moved.get_json()["columns"][str(lost)]["count"] == 1
+    with app.app_context():
+        assert db.session.get(Opportunity, mine).lost_reason == "price"
+    assert rep.post("/crm_sales/board/move", json={"opportunity_id": theirs, "stage_id": lost,
+                                                   "reason": "price"}).status_code == 404
+    assert rep.post("/crm_sales/board/move", data="nonsense").status_code == 400
+    assert rep.post("/crm_sales/board/move", json={"opportunity_id": "1", "stage_id": lost}).status_code == 400
+
+
+def test_the_calendar_shows_a_month_and_refuses_a_bad_one(mosaic_app_factory):
+    app = mosaic_app_factory(edition="sales")
+    _setup(app)
+    mgr = client_for(app, "mgr")
+    month = date.today().strftime("%Y-%m")
+    page = mgr.get(f"/crm_sales/calendar?month={month}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert 'id="calendar"' in text and "商机 33.33" in text and "商机 999.99" not in text
+    bad = mgr.get("/crm_sales/calendar?month=2026-13")
+    assert bad.status_code == 400 and 'id="calendar-error"' in bad.get_data(as_text=True)
