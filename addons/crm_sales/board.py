@@ -6,10 +6,10 @@ the stage; closed columns (won, lost, abandoned) only those closed in the last :
 board never drags the whole history. Everything within what the reader may see, and within a scope: mine, my
 team, or all I may see.
 
-Cost at a million opportunities: the aggregates are one ``GROUP BY stage_id, probability`` over the index
-``(stage_id, closed_at, owner_id, amount_company, probability)`` (crm_sales_0007: covering, so the open
-stages and the recently closed rows are index range scans); the cards are one ``LIMIT`` query per column on
-``(owner_id, stage_id, id)`` or ``(stage_id, id)``.
+Cost at a million opportunities: the aggregates are two ``GROUP BY stage_id, probability`` (open; closed
+recently) over covering indexes (crm_sales_0007): ``(stage_id, closed_at, owner_id, amount_company,
+probability)`` for everyone's, ``(owner_id, stage_id, closed_at, probability, amount_company)`` for a rep's or
+a team's — index range scans either way; the cards are one ``LIMIT`` query per column.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 
 from core.crm.visibility import visible_to
 from core.extensions import db
@@ -77,30 +78,42 @@ def cutoff():
 
 
 def aggregates(user, process: SalesProcess, scope: str) -> dict[int, tuple[int, Decimal, Decimal]]:
-    """``{stage id: (count, amount, weighted)}`` of the board's columns in one query."""
+    """``{stage id: (count, amount, weighted)}`` of the board's columns: one query for the open stages and one
+    for the recently closed ones (each an index range scan; an ``OR`` of both would scan the table)."""
     since = cutoff()
     active = [s for s in process.stages if s.active]
     open_ids = [s.id for s in active if s.kind == "open"]
     closed_ids = [s.id for s in active if s.kind != "open"]
-    window = or_(Opportunity.stage_id.in_(open_ids) & Opportunity.closed_at.is_(None),
-                 Opportunity.stage_id.in_(closed_ids) & (Opportunity.closed_at >= since))
-    stmt = (select(Opportunity.stage_id, Opportunity.probability, func.count(), fen_sum(Opportunity.amount_company))
-            .where(window).group_by(Opportunity.stage_id, Opportunity.probability))
     out: dict[int, list] = {}
-    for stage_id, probability, count, fen in db.session.execute(_scoped(stmt, user, scope)):
-        entry = out.setdefault(stage_id, [0, 0, Decimal(0)])
-        entry[0] += count
-        entry[1] += int(fen or 0)
-        entry[2] += Decimal(int(fen or 0)) * Decimal(int(probability or 0))
+    for window in (Opportunity.stage_id.in_(open_ids) & Opportunity.closed_at.is_(None),
+                   Opportunity.stage_id.in_(closed_ids) & (Opportunity.closed_at >= since)):
+        stmt = (select(Opportunity.stage_id, Opportunity.probability, func.count(),
+                       fen_sum(Opportunity.amount_company))
+                .where(window).group_by(Opportunity.stage_id, Opportunity.probability))
+        for stage_id, probability, count, fen in db.session.execute(_scoped(stmt, user, scope)):
+            entry = out.setdefault(stage_id, [0, 0, Decimal(0)])
+            entry[0] += count
+            entry[1] += int(fen or 0)
+            entry[2] += Decimal(int(fen or 0)) * Decimal(int(probability or 0))
     return {sid: (n, yuan(fen), (w / 10000).quantize(FEN, rounding=ROUND_HALF_UP)) for sid, (n, fen, w) in out.items()}
 
 
 def cards(user, stage: Stage, scope: str, before_id: int | None = None, limit: int = PAGE) -> tuple[list, bool]:
-    """The column's cards newest first (after ``before_id``), and whether more follow."""
+    """The column's cards — open ones newest first, closed ones most recently closed first — after the card
+    ``before_id`` (keyset), and whether more follow."""
     stmt = select(Opportunity).where(Opportunity.stage_id == stage.id, _window(stage, cutoff()))
-    if before_id:
-        stmt = stmt.where(Opportunity.id < before_id)
-    stmt = _scoped(stmt, user, scope).order_by(Opportunity.id.desc()).limit(limit + 1)
+    if stage.kind == "open":
+        if before_id:
+            stmt = stmt.where(Opportunity.id < before_id)
+        order = (Opportunity.id.desc(),)
+    else:
+        if before_id:
+            closed = db.session.scalar(select(Opportunity.closed_at).where(Opportunity.id == before_id))
+            if closed is not None:
+                stmt = stmt.where(or_(Opportunity.closed_at < closed,
+                                      (Opportunity.closed_at == closed) & (Opportunity.id < before_id)))
+        order = (Opportunity.closed_at.desc(), Opportunity.id.desc())
+    stmt = _scoped(stmt, user, scope).order_by(*order).limit(limit + 1).options(selectinload(Opportunity.customer))
     rows = list(db.session.execute(stmt).unique().scalars())
     return rows[:limit], len(rows) > limit
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
+from flask import g, has_request_context
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, case, cast, func, select
+from sqlalchemy import BigInteger, cast, func, select
 
 from addons.crm_lead.report_periods import PERIODS, Period, ReportError, resolve_period, seconds_between
 from core.crm.models import Department
@@ -124,6 +125,22 @@ def scoped(stmt, user, scope: Scope, period: Period | None, model=Opportunity):
     return stmt
 
 
+# -- the one aggregation ------------------------------------------------------------------------------------
+def aggregate(user, scope: Scope, period: Period, process: SalesProcess) -> list[tuple]:
+    """``(owner_id, team_id, stage_id, probability, count, fen)`` of the scope's opportunities in the period:
+    the pipeline, the win rate and both rankings are sums of these few rows (one index scan per page;
+    cached for the request)."""
+    key = ("crm_sales_funnel", user.id, scope.key, period.first, period.last, process.id)
+    cache = g.setdefault("_crm_sales_funnel", {}) if has_request_context() else {}
+    if key not in cache:
+        stmt = (select(Opportunity.owner_id, Opportunity.team_id, Opportunity.stage_id, Opportunity.probability,
+                       func.count(), fen_sum(Opportunity.amount_company))
+                .where(Opportunity.stage_id.in_([s.id for s in process.stages]))
+                .group_by(Opportunity.owner_id, Opportunity.team_id, Opportunity.stage_id, Opportunity.probability))
+        cache[key] = [tuple(row) for row in db.session.execute(scoped(stmt, user, scope, period))]
+    return cache[key]
+
+
 # -- the pipeline and the funnel ----------------------------------------------------------------------------
 @dataclass
 class StageRow:
@@ -157,11 +174,8 @@ class Pipeline:
 
 def pipeline(user, scope: Scope, period: Period, process: SalesProcess) -> Pipeline:
     """Count, amount and weighted amount per stage of ``process`` (every stage, in order)."""
-    stmt = (select(Opportunity.stage_id, Opportunity.probability, func.count(), fen_sum(Opportunity.amount_company))
-            .where(Opportunity.process_id == process.id)
-            .group_by(Opportunity.stage_id, Opportunity.probability))
     by_stage: dict[int, list] = {}
-    for stage_id, probability, count, fen in db.session.execute(scoped(stmt, user, scope, period)):
+    for _owner, _team, stage_id, probability, count, fen in aggregate(user, scope, period, process):
         entry = by_stage.setdefault(stage_id, [0, 0, Decimal(0)])
         entry[0] += count
         entry[1] += int(fen or 0)
@@ -200,25 +214,22 @@ class Summary:
 
 
 def summary(user, scope: Scope, period: Period, process: SalesProcess | None = None) -> Summary:
-    won = Opportunity.status == "won"
-    stmt = select(Opportunity.status, func.count(), fen_sum(Opportunity.amount_company),
-                  func.avg(case((won, seconds_between(Opportunity.closed_at, Opportunity.created_at)))))
-    if process is not None:
-        stmt = stmt.where(Opportunity.process_id == process.id)
+    process = process or stages.default_process()
+    kinds = {s.id: s.kind for s in process.stages}
     out = Summary()
-    cycles = []
-    for status, count, fen, cycle in db.session.execute(scoped(stmt.group_by(Opportunity.status), user, scope,
-                                                                period)):
-        if status == "won":
-            out.won_count, out.won_amount = count, yuan(fen)
-            if cycle is not None:
-                cycles.append(float(cycle))
-        elif status in CLOSED_LOST:
-            out.lost_count += count
-            out.lost_amount += yuan(fen)
-        else:
-            out.open_count, out.open_amount = count, yuan(fen)
-    out.cycle_days = cycles[0] / 86400 if cycles else None
+    fen = {"won": 0, "lost": 0, "open": 0}
+    for _owner, _team, stage_id, _probability, count, amount in aggregate(user, scope, period, process):
+        kind = kinds.get(stage_id, "open")
+        bucket = "lost" if kind in CLOSED_LOST else kind
+        setattr(out, f"{bucket}_count", getattr(out, f"{bucket}_count") + count)
+        fen[bucket] += int(amount or 0)
+    out.won_amount, out.lost_amount, out.open_amount = yuan(fen["won"]), yuan(fen["lost"]), yuan(fen["open"])
+    won_ids = [s.id for s in process.stages if s.kind == "won"]
+    if won_ids and out.won_count:
+        stmt = (select(func.avg(seconds_between(Opportunity.closed_at, Opportunity.created_at)))
+                .where(Opportunity.stage_id.in_(won_ids), Opportunity.closed_at.is_not(None)))
+        seconds = db.session.scalar(scoped(stmt, user, scope, period))
+        out.cycle_days = float(seconds) / 86400 if seconds is not None else None
     return out
 
 
@@ -248,26 +259,32 @@ class Rank:
         return self.won_count / self.closed_count if self.closed_count else None
 
 
-def rankings(user, scope: Scope, period: Period, by: str = "owner", limit: int = 20) -> list[Rank]:
+def rankings(user, scope: Scope, period: Period, by: str = "owner", limit: int = 20,
+             process: SalesProcess | None = None) -> list[Rank]:
     """Reps (``by="owner"``) or teams (``by="team"``) by won amount, then won count."""
-    column = Opportunity.owner_id if by == "owner" else Opportunity.team_id
-    won = Opportunity.status == "won"
-    closed = Opportunity.status != "open"
-    stmt = (select(column, fen_sum(case((won, Opportunity.amount_company), else_=0)),
-                   func.sum(case((won, 1), else_=0)), func.sum(case((closed, 1), else_=0)),
-                   fen_sum(case((Opportunity.status == "open", Opportunity.amount_company), else_=0)))
-            .group_by(column))
-    rows = db.session.execute(scoped(stmt, user, scope, period)).all()
+    process = process or stages.default_process()
+    kinds = {s.id: s.kind for s in process.stages}
+    sums: dict = {}
+    for owner, team, stage_id, _probability, count, fen in aggregate(user, scope, period, process):
+        ident = owner if by == "owner" else team
+        entry = sums.setdefault(ident, [0, 0, 0, 0])  # won fen, won count, closed count, open fen
+        kind = kinds.get(stage_id, "open")
+        if kind == "won":
+            entry[0] += int(fen or 0)
+            entry[1] += count
+        if kind == "open":
+            entry[3] += int(fen or 0)
+        else:
+            entry[2] += count
     model = User if by == "owner" else Department
-    ids = [r[0] for r in rows if r[0] is not None]
+    ids = [i for i in sums if i is not None]
     names = {}
     if ids:
         for record in db.session.scalars(select(model).where(model.id.in_(ids))):
             names[record.id] = record.label if by == "owner" else record.name
     ranks = [Rank(id=ident, label=names.get(ident, _("Nobody") if ident is None else str(ident)),
-                  won_amount=yuan(won_fen), won_count=int(won_n or 0), closed_count=int(closed_n or 0),
-                  open_amount=yuan(open_fen))
-             for ident, won_fen, won_n, closed_n, open_fen in rows]
+                  won_amount=yuan(won_fen), won_count=won_n, closed_count=closed_n, open_amount=yuan(open_fen))
+             for ident, (won_fen, won_n, closed_n, open_fen) in sums.items()]
     ranks.sort(key=lambda r: (-r.won_amount, -r.won_count, r.label))
     return ranks[:limit]
 

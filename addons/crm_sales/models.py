@@ -122,9 +122,14 @@ class Opportunity(db.Model):
         # the kanban: a stage's column, newest first, per owner and overall
         Index("ix_crm_sales_opportunity_owner_id_stage_id_id", "owner_id", "stage_id", "id"),
         Index("ix_crm_sales_opportunity_stage_id_id", "stage_id", "id"),
-        # the funnel: covering indexes of the aggregation by stage over a close-date period
-        Index("ix_crm_sales_opportunity_funnel", "close_date", "stage_id", "owner_id", "amount_company"),
-        Index("ix_crm_sales_opportunity_owner_funnel", "owner_id", "close_date", "stage_id", "amount_company"),
+        # the funnel (crm_sales_0006): covering indexes of its one aggregation over a close-date period,
+        # company-wide and per owner, and of the won opportunities' sales cycle
+        Index("ix_crm_sales_opportunity_funnel", "close_date", "stage_id", "probability", "owner_id", "team_id",
+              "amount_company"),
+        Index("ix_crm_sales_opportunity_owner_funnel", "owner_id", "close_date", "stage_id", "probability",
+              "team_id", "amount_company"),
+        Index("ix_crm_sales_opportunity_stage_cycle", "stage_id", "close_date", "owner_id", "created_at",
+              "closed_at"),
         Index("ix_crm_sales_opportunity_team_id_id", "team_id", "id"),
     )
 
@@ -471,5 +476,8 @@ class Expense(db.Model):
 
 
 # -- the kanban board (crm_sales_0007): its columns' aggregates as index range scans -------------------------
-Index("ix_crm_sales_opportunity_board", Opportunity.__table__.c.stage_id, Opportunity.__table__.c.closed_at,
-      Opportunity.__table__.c.owner_id, Opportunity.__table__.c.amount_company, Opportunity.__table__.c.probability)
+_opp = Opportunity.__table__.c
+Index("ix_crm_sales_opportunity_board", _opp.stage_id, _opp.closed_at, _opp.owner_id, _opp.amount_company,
+      _opp.probability)
+Index("ix_crm_sales_opportunity_owner_board", _opp.owner_id, _opp.stage_id, _opp.closed_at, _opp.probability,
+      _opp.amount_company)

@@ -7,7 +7,6 @@ import calendar as calendar_module
 from datetime import date, timedelta
 
 from flask import abort, jsonify, render_template, request
-from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -25,7 +24,8 @@ from .views import bp
 
 
 def money(value) -> str:
-    return format_decimal(value, format="#,##0.00")
+    """``1,234.56``: the grouping of zh_CN, zh_TW and en alike (Babel per card costs the board ~40 ms)."""
+    return f"{value:,.2f}"
 
 
 def _scope() -> str:
@@ -42,8 +42,13 @@ def board_page():
         "crm_sales/board.html", process=process, scope=scope, scopes=board.SCOPES, processes=processes(),
         columns=board.build(current_user, process, scope), money=money, days_in_stage=board.days_in_stage,
         reasons=picklist_choices(stages.LOST_REASON), can_move=current_user.can(WRITE),
-        stage_label=stages.stage_label, closed_days=board.CLOSED_DAYS,
+        stage_label=stages.stage_label, closed_days=board.CLOSED_DAYS, stage_options=_stage_options(process),
     )
+
+
+def _stage_options(process) -> list[tuple[int, str, str]]:
+    """The "Move to…" choices, translated once for all the cards."""
+    return [(s.id, s.kind, stages.stage_label(s.name)) for s in process.stages if s.active]
 
 
 @bp.route("/board/stage/<int:stage_id>/cards", endpoint="board_cards")
@@ -57,7 +62,8 @@ def board_cards(stage_id: int):
     cards, more = board.cards(current_user, stage, _scope(), before_id=before)
     return render_template("crm_sales/_board_cards.html", cards=cards, more=more, stage=stage, money=money,
                            days_in_stage=board.days_in_stage, process=stage.process, stage_label=stages.stage_label,
-                           can_move=current_user.can(WRITE), scope=_scope())
+                           can_move=current_user.can(WRITE), scope=_scope(),
+                           stage_options=_stage_options(stage.process))
 
 
 def _error(status: int, message: str, missing=()):

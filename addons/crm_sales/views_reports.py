@@ -56,8 +56,8 @@ def funnel_page():
         "crm_sales/funnel.html", scope=scope, period=period, process=process, error=error, pipe=pipe, chart=chart,
         summary=funnel.summary(current_user, scope, period, process),
         durations=funnel.stage_durations(current_user, scope, period, process),
-        reps=funnel.rankings(current_user, scope, period, "owner"),
-        teams=funnel.rankings(current_user, scope, period, "team"),
+        reps=funnel.rankings(current_user, scope, period, "owner", process=process),
+        teams=funnel.rankings(current_user, scope, period, "team", process=process),
         scopes=funnel.scope_choices(current_user), periods=funnel.PERIODS, processes=funnel.processes(),
         args=request.args, money=money, percent=percent, stage_label=stages.stage_label,
     ), (400 if error else 200)
@@ -92,7 +92,8 @@ def funnel_csv(table: str):
         total = pipe.total()
         writer.writerow([_("Total"), "", total.count, total.amount, total.weighted])
     else:
-        ranks = funnel.rankings(current_user, scope, period, "owner" if table == "reps" else "team", limit=1000)
+        ranks = funnel.rankings(current_user, scope, period, "owner" if table == "reps" else "team", limit=1000,
+                                 process=process)
         writer.writerow([_("Rep") if table == "reps" else _("Team"), _("Won amount"), _("Won"), _("Closed"),
                          _("Win rate"), _("Open pipeline")])
         for rank in ranks:
