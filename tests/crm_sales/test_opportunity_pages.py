@@ -1,0 +1,58 @@
+"""The opportunity list (visibility, search, filters, keyset pages) and record page (stage path with what is
+missing, guidance, a refused move listing the fields, a lost move with its reason, the stage history)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from addons.crm_sales import stages
+from addons.crm_sales.models import Opportunity
+from core.extensions import db
+from tests.core.crm_fixtures import client_for
+from tests.crm_sales.test_funnel import _setup
+
+
+def test_the_list_shows_what_the_reader_may_see_with_search_and_filters(mosaic_app_factory):
+    app = mosaic_app_factory(edition="sales")
+    _setup(app)
+    rep = client_for(app, "rep1")
+    text = rep.get("/crm_sales/").get_data(as_text=True)
+    assert 'id="opportunity-list"' in text and "商机 33.33" in text and "商机 200.00" not in text
+    assert "商机 33.33" in rep.get("/crm_sales/?q=商机 33").get_data(as_text=True)
+    won = rep.get("/crm_sales/?status=won").get_data(as_text=True)
+    assert "商机 1000.00" in won and "商机 33.33" not in won
+    assert 'id="opportunity-empty"' in rep.get("/crm_sales/?q=没有这个").get_data(as_text=True)
+    with app.app_context():
+        stages.default_process()
+        stage = db.session.scalar(select(Opportunity.stage_id).where(Opportunity.amount == Decimal("100.00")))
+    only = rep.get(f"/crm_sales/?stage={stage}").get_data(as_text=True)
+    assert "商机 100.00" in only and "商机 33.33" not in only
+
+
+def test_the_record_page_guides_and_moves_with_the_stage_rules(mosaic_app_factory):
+    app = mosaic_app_factory(edition="sales")
+    _setup(app)
+    with app.app_context():
+        opp = db.session.scalar(select(Opportunity).where(Opportunity.amount == Decimal("0.01")))
+        opp_id, process = opp.id, stages.default_process()
+        decision = next(s.id for s in process.stages if s.probability == 50)
+        lost = next(s.id for s in process.stages if s.kind == "lost")
+        other = db.session.scalar(select(Opportunity.id).where(Opportunity.amount == Decimal("200.00")))
+    rep = client_for(app, "rep1")
+    page = rep.get(f"/crm_sales/{opp_id}").get_data(as_text=True)
+    assert 'id="stage-path"' in page and "Qualify the need" in page and "Missing:" in page
+    refused = rep.post(f"/crm_sales/{opp_id}/move", data={"stage_id": decision})
+    assert refused.status_code == 400
+    text = refused.get_data(as_text=True)
+    assert 'id="move-missing"' in text and 'data-code="decision_maker"' in text
+    assert rep.post(f"/crm_sales/{opp_id}/move", data={"stage_id": lost}).status_code == 400
+    done = rep.post(f"/crm_sales/{opp_id}/move", data={"stage_id": lost, "reason": "price", "note": "太贵"})
+    assert done.status_code == 302
+    history = rep.get(f"/crm_sales/{opp_id}").get_data(as_text=True)
+    assert 'id="opportunity-reason"' in history and "太贵" in history
+    assert rep.get(f"/crm_sales/{other}").status_code == 404
+    assert rep.post(f"/crm_sales/{other}/move", data={"stage_id": lost, "reason": "price"}).status_code == 404
+    chinese = rep.get(f"/crm_sales/{opp_id}", headers={"Accept-Language": "zh-CN"})
+    assert chinese.status_code == 200
