@@ -19,10 +19,10 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, union_all
 from sqlalchemy.orm import selectinload
 
-from core.crm.visibility import visible_to
+from core.crm.visibility import owner_partition, visible_to
 from core.extensions import db
 from core.models import User
 from core.timeutil import utcnow
@@ -31,7 +31,7 @@ from . import stages
 from .funnel import FEN, fen_sum, yuan
 from .models import Opportunity, SalesProcess, Stage
 
-PAGE = 20
+PAGE = 10
 CLOSED_DAYS = 30
 SCOPES = {"mine": _l("My opportunities"), "team": _l("My team"), "all": _l("All I may see")}
 
@@ -98,24 +98,61 @@ def aggregates(user, process: SalesProcess, scope: str) -> dict[int, tuple[int, 
     return {sid: (n, yuan(fen), (w / 10000).quantize(FEN, rounding=ROUND_HALF_UP)) for sid, (n, fen, w) in out.items()}
 
 
+def _owners(user, scope: str) -> tuple[int, ...] | None:
+    """The owners whose cards the reader sees in ``scope`` when visibility is by owner alone, else ``None``."""
+    visible = owner_partition(user, Opportunity)
+    if scope == "mine":
+        wanted = {user.id}
+    elif scope == "team" and user.department_id:
+        wanted = set(db.session.scalars(select(User.id).where(User.department_id == user.department_id)))
+    elif scope == "team":
+        wanted = {user.id}
+    else:
+        return visible
+    return tuple(sorted(wanted if visible is None else wanted & set(visible)))
+
+
 def cards(user, stage: Stage, scope: str, before_id: int | None = None, limit: int = PAGE) -> tuple[list, bool]:
     """The column's cards — open ones newest first, closed ones most recently closed first — after the card
-    ``before_id`` (keyset), and whether more follow."""
-    stmt = select(Opportunity).where(Opportunity.stage_id == stage.id, _window(stage, cutoff()))
+    ``before_id`` (keyset), and whether more follow.
+
+    For a rep or a team (visibility by owner), the first ``limit + 1`` of each owner are taken from the index
+    ``(owner_id, stage_id, …)`` and merged (one ``UNION ALL``), instead of sorting the team's whole column."""
     if stage.kind == "open":
-        if before_id:
-            stmt = stmt.where(Opportunity.id < before_id)
-        order = (Opportunity.id.desc(),)
+        sort = Opportunity.id
+        keyset = (Opportunity.id < before_id) if before_id else None
     else:
+        sort = Opportunity.closed_at
+        keyset = None
         if before_id:
             closed = db.session.scalar(select(Opportunity.closed_at).where(Opportunity.id == before_id))
             if closed is not None:
-                stmt = stmt.where(or_(Opportunity.closed_at < closed,
-                                      (Opportunity.closed_at == closed) & (Opportunity.id < before_id)))
-        order = (Opportunity.closed_at.desc(), Opportunity.id.desc())
-    stmt = _scoped(stmt, user, scope).order_by(*order).limit(limit + 1).options(selectinload(Opportunity.customer))
-    rows = list(db.session.execute(stmt).unique().scalars())
-    return rows[:limit], len(rows) > limit
+                keyset = or_(Opportunity.closed_at < closed,
+                             (Opportunity.closed_at == closed) & (Opportunity.id < before_id))
+    conditions = [Opportunity.stage_id == stage.id, _window(stage, cutoff())]
+    if keyset is not None:
+        conditions.append(keyset)
+    owners = _owners(user, scope)
+    if owners is None:
+        stmt = select(Opportunity.id).where(*conditions)
+        stmt = _scoped(stmt, user, scope).order_by(sort.desc(), Opportunity.id.desc()).limit(limit + 1)
+        ids = list(db.session.scalars(stmt))
+    elif not owners:
+        ids = []
+    else:
+        parts = [select(select(Opportunity.id.label("id"), sort.label("k"))
+                        .where(Opportunity.owner_id == owner, *conditions)
+                        .order_by(sort.desc(), Opportunity.id.desc()).limit(limit + 1).subquery())
+                 for owner in owners]
+        merged = union_all(*parts).subquery()
+        ids = list(db.session.scalars(select(merged.c.id).order_by(merged.c.k.desc(), merged.c.id.desc())
+                                      .limit(limit + 1)))
+    if not ids:
+        return [], False
+    stmt = visible_to(user, select(Opportunity).where(Opportunity.id.in_(ids)), Opportunity)
+    found = {o.id: o for o in db.session.execute(stmt.options(selectinload(Opportunity.customer))).unique().scalars()}
+    rows = [found[i] for i in ids if i in found]
+    return rows[:limit], len(ids) > limit
 
 
 def build(user, process: SalesProcess, scope: str) -> list[Column]:

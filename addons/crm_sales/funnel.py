@@ -40,7 +40,10 @@ CLOSED_LOST = ("lost", "abandoned")
 
 
 def fen_sum(column):
-    """``SUM(column)`` as integer fen: exact on both backends."""
+    """``SUM(column)`` in fen, exact on both backends: PostgreSQL sums ``numeric`` exactly (and fast), SQLite
+    stores it as a binary float, so there every amount is rounded to integer fen before the sum."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.coalesce(func.sum(column), 0) * 100
     return func.coalesce(func.sum(cast(func.round(column * 100), BigInteger)), 0)
 
 
