@@ -76,3 +76,13 @@ def addon_enabled(name, app):
 
     ensure_default_process()
     db.session.commit()
+
+
+@hookimpl
+def register_customer_panels():
+    from core.registry import CustomerPanel
+
+    from .views_opportunities import customer_panel
+
+    return [CustomerPanel(key="crm_sales.opportunities", title=_l("Opportunities"), render=customer_panel, order=50,
+                          permission=READ)]

@@ -1,3 +1,29 @@
-"""Sales: hook implementations of targets, forecasts and expenses."""
+"""Sales: hook implementations of targets, forecasts, the achievement table and expenses (permissions, menu)."""
 
-from core import hookimpl  # noqa: F401
+from flask_babel import lazy_gettext as _l
+
+from core import MenuItem, Permission, hookimpl
+
+from .hooks import READ
+
+TARGET_MANAGE = "crm_sales.target.manage"
+EXPENSE_WRITE = "crm_sales.expense.write"
+EXPENSE_APPROVE = "crm_sales.expense.approve"
+
+
+@hookimpl
+def register_permissions():
+    return [
+        Permission(TARGET_MANAGE, _l("Set the sales targets of their department subtree"), addon="crm_sales"),
+        Permission(EXPENSE_WRITE, _l("Add expenses to opportunities"), addon="crm_sales"),
+        Permission(EXPENSE_APPROVE, _l("Approve or reject expenses over budget"), addon="crm_sales"),
+    ]
+
+
+@hookimpl
+def register_menu():
+    return [
+        MenuItem(label=_l("Targets and achievement"), endpoint="crm_sales.achievement", permission=READ, order=25),
+        MenuItem(label=_l("Expense approvals"), endpoint="crm_sales.expense_approvals",
+                 permission=EXPENSE_APPROVE, order=26),
+    ]

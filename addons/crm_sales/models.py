@@ -481,3 +481,7 @@ Index("ix_crm_sales_opportunity_board", _opp.stage_id, _opp.closed_at, _opp.owne
       _opp.probability)
 Index("ix_crm_sales_opportunity_owner_board", _opp.owner_id, _opp.stage_id, _opp.closed_at, _opp.probability,
       _opp.amount_company)
+
+# -- the achievement table (crm_sales_0004, area "targets"): won amounts per owner in a period -----------------
+# one index range scan per rep of the department, answered from the index alone
+Index("ix_crm_sales_opportunity_owner_won", _opp.owner_id, _opp.status, _opp.closed_at, _opp.amount_company)

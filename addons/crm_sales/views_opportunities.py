@@ -97,3 +97,12 @@ def move(opportunity_id: int):
     db.session.commit()
     flash(_("Moved to “%(stage)s”.", stage=stages.stage_label(stage.name)), "success")
     return redirect(url_for("crm_sales.view", opportunity_id=opportunity.id))
+
+
+def customer_panel(customer, user):
+    """The 360° view's panel: the customer's opportunities the reader may see, open ones first, newest first."""
+    stmt = select(Opportunity).where(Opportunity.customer_id == customer.id)
+    stmt = visible_to(user, stmt, Opportunity).order_by((Opportunity.status == "open").desc(),
+                                                         Opportunity.id.desc()).limit(50)
+    rows = list(db.session.execute(stmt).unique().scalars())
+    return render_template("crm_sales/_customer_panel.html", rows=rows, money=money, stage_label=stages.stage_label)

@@ -43,6 +43,7 @@ def test_the_record_page_guides_and_moves_with_the_stage_rules(mosaic_app_factor
     rep = client_for(app, "rep1")
     page = rep.get(f"/crm_sales/{opp_id}").get_data(as_text=True)
     assert 'id="stage-path"' in page and "Qualify the need" in page and "Missing:" in page
+    assert f"/crm_sales/{opp_id}/expenses" in page
     refused = rep.post(f"/crm_sales/{opp_id}/move", data={"stage_id": decision})
     assert refused.status_code == 400
     text = refused.get_data(as_text=True)
@@ -56,3 +57,16 @@ def test_the_record_page_guides_and_moves_with_the_stage_rules(mosaic_app_factor
     assert rep.post(f"/crm_sales/{other}/move", data={"stage_id": lost, "reason": "price"}).status_code == 404
     chinese = rep.get(f"/crm_sales/{opp_id}", headers={"Accept-Language": "zh-CN"})
     assert chinese.status_code == 200
+
+
+def test_the_customer_360_view_lists_its_visible_opportunities(mosaic_app_factory):
+    app = mosaic_app_factory(edition="sales")
+    ids = _setup(app)
+    rep = client_for(app, "rep1")
+    page = rep.get(f"/customers/{ids['customers']['rep1']}").get_data(as_text=True)
+    panel = page.split("opportunities-panel")[1].split("</table>")[0]
+    assert "商机 33.33" in panel and "商机 1000.00" in panel and "商机 200.00" not in panel
+    assert panel.index("商机 100.00") < panel.index("商机 1000.00")  # open ones first
+    mgr = client_for(app, "mgr")
+    other = mgr.get(f"/customers/{ids['customers']['rep2']}").get_data(as_text=True)
+    assert "商机 200.00" in other.split("opportunities-panel")[1]
