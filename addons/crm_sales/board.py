@@ -155,8 +155,41 @@ def cards(user, stage: Stage, scope: str, before_id: int | None = None, limit: i
     return rows[:limit], len(ids) > limit
 
 
+def first_cards(user, process: SalesProcess, scope: str, limit: int = PAGE) -> dict[int, tuple[list, bool]] | None:
+    """Every column's first cards in one query, for a rep or a team (visibility by owner): the team's board rows
+    numbered per stage (``row_number() OVER (PARTITION BY stage_id …)``) from the owner index. ``None`` when
+    the reader sees by more than owner (an administrator): then each column is read on its own index."""
+    owners = _owners(user, scope)
+    if owners is None:
+        return None
+    active = [s for s in process.stages if s.active]
+    open_ids = [s.id for s in active if s.kind == "open"]
+    closed_ids = [s.id for s in active if s.kind != "open"]
+    if not owners or not active:
+        return {s.id: ([], False) for s in active}
+    window = or_(Opportunity.stage_id.in_(open_ids) & Opportunity.closed_at.is_(None),
+                 Opportunity.stage_id.in_(closed_ids) & (Opportunity.closed_at >= cutoff()))
+    number = func.row_number().over(partition_by=Opportunity.stage_id,
+                                    order_by=(Opportunity.closed_at.desc(), Opportunity.id.desc())).label("n")
+    ranked = (select(Opportunity.id.label("id"), Opportunity.stage_id.label("stage_id"), number)
+              .where(Opportunity.owner_id.in_(owners), window).subquery())
+    rows = db.session.execute(select(ranked.c.id, ranked.c.stage_id).where(ranked.c.n <= limit + 1)
+                              .order_by(ranked.c.stage_id, ranked.c.n)).all()
+    ids = [r.id for r in rows]
+    found = {}
+    if ids:
+        stmt = visible_to(user, select(Opportunity).where(Opportunity.id.in_(ids)), Opportunity)
+        found = {o.id: o for o in db.session.execute(stmt.options(selectinload(Opportunity.customer))).unique().scalars()}
+    out: dict[int, list] = {s.id: [] for s in active}
+    for row in rows:
+        if row.id in found:
+            out.setdefault(row.stage_id, []).append(found[row.id])
+    return {sid: (cards_[:limit], len(cards_) > limit) for sid, cards_ in out.items()}
+
+
 def build(user, process: SalesProcess, scope: str) -> list[Column]:
     sums = aggregates(user, process, scope)
+    firsts = first_cards(user, process, scope)
     columns = []
     for stage in process.stages:
         if not stage.active:
@@ -164,7 +197,7 @@ def build(user, process: SalesProcess, scope: str) -> list[Column]:
         count, amount, weighted = sums.get(stage.id, (0, Decimal("0.00"), Decimal("0.00")))
         column = Column(stage=stage, count=count, amount=amount, weighted=weighted)
         if count:
-            column.cards, column.more = cards(user, stage, scope)
+            column.cards, column.more = firsts[stage.id] if firsts is not None else cards(user, stage, scope)
         columns.append(column)
     return columns
 

@@ -37,6 +37,11 @@ def test_columns_sum_to_the_fen_within_visibility_and_scope(mosaic_app_factory):
         rep1 = db.session.get(User, ids["users"]["rep1"])
         mine = {c.stage.id: c.count for c in board.build(rep1, process, "all")}
         assert sum(mine.values()) == 4  # rep1's own: 2 + 1 open, 1 won
+        # a rep's first screen comes from one ranked query; it matches each column read on its own
+        for column in board.build(rep1, process, "all"):
+            assert [c.id for c in column.cards] == [c.id for c in board.cards(rep1, column.stage, "all")[0]]
+        assert [len(v[0]) for v in board.first_cards(rep1, process, "all", limit=1).values() if v[0]] == [1, 1, 1]
+        assert any(more for _cards, more in board.first_cards(rep1, process, "all", limit=1).values())
         assert board.cards(admin, columns[10].stage, "all", limit=2)[1] is True
 
 
