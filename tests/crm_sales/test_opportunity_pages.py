@@ -70,3 +70,46 @@ def test_the_customer_360_view_lists_its_visible_opportunities(mosaic_app_factor
     mgr = client_for(app, "mgr")
     other = mgr.get(f"/customers/{ids['customers']['rep2']}").get_data(as_text=True)
     assert "商机 200.00" in other.split("opportunities-panel")[1]
+
+
+def test_the_form_creates_and_edits_with_checked_values(mosaic_app_factory):
+    app = mosaic_app_factory(edition="sales")
+    ids = _setup(app)
+    from core.crm.models import Contact
+
+    with app.app_context():
+        own = db.session.scalar(select(Contact.id).where(Contact.customer_id == ids["customers"]["rep1"]))
+        foreign = db.session.scalar(select(Contact.id).where(Contact.customer_id == ids["customers"]["rep2"]))
+    rep = client_for(app, "rep1")
+    customer = ids["customers"]["rep1"]
+    form = rep.get(f"/crm_sales/new?customer_id={customer}").get_data(as_text=True)
+    assert f"#{customer}" in form and 'name="contact_id"' in form and "rep1联系人" in form
+    base = {"name": "新机床项目", "customer": f"上海某某科技有限公司 #{customer}", "amount": "1200000.50",
+            "currency": "CNY", "close_date": "2026-12-31", "source": "referral", "owner": ""}
+    too_fine = rep.post("/crm_sales/new", data={**base, "amount": "1.234"})
+    assert too_fine.status_code == 400 and "at most two decimals" in too_fine.get_data(as_text=True)
+    foreign_contact = rep.post("/crm_sales/new", data={**base, "contact_id": str(foreign)})
+    assert foreign_contact.status_code == 400
+    assert "decision maker must be a contact" in foreign_contact.get_data(as_text=True)
+    other_customer = rep.post("/crm_sales/new", data={**base, "customer": f"x #{ids['customers']['rep2']}"})
+    assert other_customer.status_code == 400  # not a customer rep1 may see
+    with app.app_context():
+        assert db.session.scalar(select(Opportunity.id).where(Opportunity.name == "新机床项目")) is None
+    created = rep.post("/crm_sales/new", data={**base, "contact_id": str(own)})
+    assert created.status_code == 302, created.get_data(as_text=True)
+    with app.app_context():
+        opp = db.session.scalar(select(Opportunity).where(Opportunity.name == "新机床项目"))
+        assert opp.amount == Decimal("1200000.50") and opp.contact_id == own and opp.stage.probability == 10
+        assert opp.owner_id == ids["users"]["rep1"] and opp.amount_company == Decimal("1200000.50")
+        opp_id = opp.id
+    edit = rep.get(f"/crm_sales/{opp_id}/edit").get_data(as_text=True)
+    assert "新机床项目" in edit
+    saved = rep.post(f"/crm_sales/{opp_id}/edit", data={**base, "contact_id": str(own), "amount": "99.99",
+                                                          "budget_known": "y", "budget": "100"})
+    assert saved.status_code == 302
+    with app.app_context():
+        opp = db.session.get(Opportunity, opp_id)
+        assert opp.amount == Decimal("99.99") and opp.budget_known and opp.budget == Decimal("100.00")
+    other_rep = client_for(app, "rep2")
+    assert other_rep.get(f"/crm_sales/{opp_id}/edit").status_code == 404  # another team's opportunity
+    assert other_rep.post(f"/crm_sales/{opp_id}/edit", data=base).status_code == 404
