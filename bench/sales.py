@@ -43,7 +43,7 @@ SALES_PERMISSIONS = ("crm_sales.app.read", "crm_sales.opportunity.write", "crm_s
                      "core.customer.read", "core.contact.read")
 OPP_COLS = ("id, name, customer_id, process_id, stage_id, status, probability, amount, currency, amount_company, "
             "close_date, source, description, budget_known, pain_points, goals, lost_reason, lost_note, owner_id, "
-            "team_id, stage_entered_at, closed_at, search_name, created_by_id, created_at, updated_at")
+            "team_id, stage_entered_at, closed_at, cycle_seconds, search_name, created_by_id, created_at, updated_at")
 CUSTOMER_COLS = ("id, name, search_name, initials, classification, status, owner_id, address, phone, phone_digits, "
                  "email, website, created_at, updated_at, name_key, phone_key, email_key")
 SOURCES = ("lead", "referral", "website", "event", "call", "partner", "existing", "other")
@@ -166,7 +166,9 @@ def opportunity_rows(n: int, reps: dict[int, int], stages: list, now: datetime):
                 oid, f"{name} {oid}", 1 + oid % CUSTOMERS, stage[3], stage_id, kind, probability, amount, "CNY",
                 amount, close, SOURCES[(h >> 15) % len(SOURCES)], "", False, "", "",
                 "price" if kind in ("lost", "abandoned") else None, "", owner, reps[owner],
-                closed_at or created, closed_at, f"{key}{oid}", owner, created, closed_at or created,
+                closed_at or created, closed_at,
+                None if closed_at is None else round((closed_at - created).total_seconds()),
+                f"{key}{oid}", owner, created, closed_at or created,
             ))
         yield batch
 

@@ -8,6 +8,9 @@
 - Deleting a customer takes its opportunities, quotes and orders into the same bin entry (their lines,
   products, competitors and stage changes follow through ``ON DELETE CASCADE``); deleting an opportunity
   takes its expenses and only cuts the link of its quotes and orders; deleting a contact cuts the links.
+- Merging opportunities (``/merge/opportunity``, :func:`merge_object`) keeps the survivor's stage and stage
+  history; the others' products, competitors, expenses, quotes, orders and activities move to the survivor,
+  and they go to the recycle bin with their own stage history (restoring the entry undoes the merge).
 """
 
 from __future__ import annotations
@@ -20,7 +23,17 @@ from core.extensions import db
 from core.models import User
 from core.registry import HandoverResult, RecycleDependents
 
-from .models import Expense, Opportunity, Order, Quote
+from .models import Competitor, Expense, Opportunity, OpportunityProduct, Order, Quote
+
+#: the attributes a merge picks a value for (the stage, its history and the status stay the survivor's)
+MERGE_FIELDS = ("name", "customer_id", "contact_id", "amount", "currency", "close_date", "source", "owner_id",
+                "budget_known", "budget", "pain_points", "goals", "purchase_date", "expense_budget", "description")
+MERGE_LABELS = {"name": _l("Name"), "customer_id": _l("Customer"), "contact_id": _l("Decision maker"),
+                "amount": _l("Amount"), "currency": _l("Currency"), "close_date": _l("Close date"),
+                "source": _l("Source"), "budget_known": _l("Budget known"), "budget": _l("Budget"),
+                "pain_points": _l("Pain points"), "goals": _l("Goals"),
+                "purchase_date": _l("Expected purchase date"), "expense_budget": _l("Expense budget"),
+                "description": _l("Description")}
 
 #: (model, its object name, label) of the records a rep owns
 OWNED = ((Opportunity, "crm_sales.opportunity", _l("Opportunities")), (Quote, "crm_sales.quote", _l("Quotes")),
@@ -34,7 +47,40 @@ def merge_moves(object_name: str, survivor_id: int, loser_ids) -> list | None:
         return [move_rows(model, "customer_id", survivor_id, loser_ids) for model in (Opportunity, Quote, Order)]
     if object_name == "contact":
         return [move_rows(model, "contact_id", survivor_id, loser_ids) for model in (Opportunity, Quote, Order)]
+    if object_name == "opportunity":
+        from core.crm.models import Activity
+
+        return [*[move_rows(model, "opportunity_id", survivor_id, loser_ids)
+                  for model in (OpportunityProduct, Competitor, Expense, Quote, Order)],
+                move_rows(Activity, "related_id", survivor_id, loser_ids, only=Activity.related_object == "opportunity")]
     return None
+
+
+def _merge_formatters(_user) -> dict:
+    from core.crm.models import Contact, Customer
+    from core.crm.picklists import picklist_label
+
+    from .opportunities import SOURCE
+
+    def names(model):
+        def show(values):
+            ids = {int(v) for v in values if str(v).isdigit()}
+            found = dict(db.session.execute(select(model.id, model.name).where(model.id.in_(ids))).all()) if ids else {}
+            return {v: found.get(int(v), v) if str(v).isdigit() else v for v in values}
+        return show
+
+    return {"customer_id": names(Customer), "contact_id": names(Contact),
+            "source": lambda values: {v: picklist_label(SOURCE, v) for v in values}}
+
+
+def merge_object(write_permission: str, delete_permission: str):
+    from core.registry import MergeObject
+
+    return MergeObject(
+        name="opportunity", model=Opportunity, title=_l("Merge opportunities"), fields=MERGE_FIELDS,
+        permissions=(write_permission, delete_permission), list_endpoint="crm_sales.index",
+        endpoint="crm_sales.view", id_arg="opportunity_id", labels=MERGE_LABELS, formatters=_merge_formatters,
+    )
 
 
 def handover(from_user_id: int, to_user_id: int, dry_run: bool) -> list[HandoverResult]:
@@ -68,3 +114,96 @@ def dependents(object_name: str) -> list[RecycleDependents] | None:
     if object_name == "quote":
         return [RecycleDependents(Order, "quote_id", detach=True)]
     return None
+
+
+# -- export of the opportunity list ---------------------------------------------------------------------
+def list_select(user, args):
+    """The opportunity list's select (``/crm_sales/``): its filters (status, stage, search on the name) within
+    the reader's visibility, unordered — what the list pages through and the export streams."""
+    from core.crm import normalise
+    from core.crm.normalise import prefix_upper_bound
+    from core.crm.visibility import visible_to
+
+    from .models import STATUSES
+
+    stmt = select(Opportunity)
+    status = args.get("status") or ""
+    if status in STATUSES:
+        stmt = stmt.where(Opportunity.status == status)
+    stage_id = str(args.get("stage") or "")
+    if stage_id.isdigit():
+        stmt = stmt.where(Opportunity.stage_id == int(stage_id))
+    query = (args.get("q") or "").strip()
+    if query:
+        key = normalise.search_key(query)
+        stmt = stmt.where(Opportunity.search_name >= key, Opportunity.search_name < prefix_upper_bound(key))
+    return visible_to(user, stmt, Opportunity)
+
+
+def export_source():
+    """The opportunity list to CSV / XLSX (``/export/crm_sales.opportunities.csv?status=…``): its filters, the
+    reader's visibility, newest first; headers named as the import recognises them (an export re-imports by id)."""
+    from sqlalchemy.orm import aliased
+
+    from core.crm.export import Column, ExportSource, labels_of, local_time, picklist_labels, user_timezone
+    from core.crm.models import Contact, Customer
+
+    from . import stages
+    from .hooks import READ
+    from .models import SalesProcess, Stage
+    from .opportunities import SOURCE
+
+    owner = aliased(User, name="opp_owner")
+    customer = aliased(Customer, name="opp_customer")
+    contact = aliased(Contact, name="opp_contact")
+    stage = aliased(Stage, name="opp_stage")
+    process = aliased(SalesProcess, name="opp_process")
+
+    def get(name, convert=None):
+        return (lambda row, _c: row[name]) if convert is None else (lambda row, _c: convert(row[name]))
+
+    def mapped(name, labels):
+        return lambda row, _c: labels.get(row[name], row[name])
+
+    def amount(name):
+        return lambda row, _c: None if row[name] is None else row[name]
+
+    def columns(user):
+        tz = local_time(user_timezone())
+        o = Opportunity
+        return [
+            Column("id", _l("ID"), (o.id.label("o_id"),), get("o_id"), "number"),
+            Column("name", _l("Name"), (o.name.label("name"),), get("name")),
+            Column("customer", _l("Customer"), (customer.name.label("customer_name"),), get("customer_name")),
+            Column("contact", _l("Decision maker"), (contact.name.label("contact_name"),), get("contact_name")),
+            Column("process", _l("Sales process"), (process.name.label("process_name"),),
+                   get("process_name", stages.stage_label)),
+            Column("stage", _l("Stage"), (stage.name.label("stage_name"),), get("stage_name", stages.stage_label)),
+            Column("status", _l("Status"), (o.status.label("status"),), mapped("status", labels_of(stages.KIND_LABELS))),
+            Column("probability", _l("Probability (%)"), (o.probability.label("probability"),), get("probability"),
+                   "number"),
+            Column("amount", _l("Amount"), (o.amount.label("amount"),), amount("amount"), "number"),
+            Column("currency", _l("Currency"), (o.currency.label("currency"),), get("currency")),
+            Column("amount_company", _l("Amount (company currency)"), (o.amount_company.label("amount_company"),),
+                   amount("amount_company"), "number"),
+            Column("close_date", _l("Close date"), (o.close_date.label("close_date"),), get("close_date"), "date"),
+            Column("source", _l("Source"), (o.source.label("source"),), mapped("source", picklist_labels(SOURCE))),
+            Column("owner", _l("Owner"), (owner.display_name.label("owner_display"),
+                                          owner.username.label("owner_username")),
+                   lambda row, _c: row["owner_display"] or row["owner_username"]),
+            Column("created_at", _l("Created"), (o.created_at.label("created_at"),), get("created_at", tz),
+                   "datetime"),
+        ]
+
+    def rows(user, args):
+        return list_select(user, args), Opportunity.id, False
+
+    return ExportSource(
+        name="crm_sales.opportunities", label=_l("Opportunities"), permission=READ, model=Opportunity, rows=rows,
+        columns=columns, custom_object="opportunity", order=60,
+        joins=lambda stmt: stmt.outerjoin(owner, owner.id == Opportunity.owner_id)
+                               .outerjoin(customer, customer.id == Opportunity.customer_id)
+                               .outerjoin(contact, contact.id == Opportunity.contact_id)
+                               .outerjoin(stage, stage.id == Opportunity.stage_id)
+                               .outerjoin(process, process.id == Opportunity.process_id),
+    )

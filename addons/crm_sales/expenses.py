@@ -6,8 +6,9 @@ Rules:
 - **used** = Σ ``amount_company`` of the opportunity's expenses that are not rejected (approved and pending);
   **remaining** = ``expense_budget`` − used (``Decimal``, may be negative);
 - an expense that takes *used* over the budget is ``pending_approval``; otherwise it is ``approved`` at once.
-  **No budget set means no approval is needed** (the budget is what makes spending a question; an
-  opportunity without one has no limit to exceed);
+  An opportunity **without a budget** needs no approval by default (it has no limit to exceed); the setting
+  *Expenses without a budget* (:data:`NO_BUDGET_KEY`, Settings → Sales settings) can make every expense on such
+  an opportunity wait for the approver instead;
 - the approver is the manager of the opportunity owner's department, walking up the tree when that node has
   no manager (or the manager is the person asking), an active administrator as the last resort; they are
   notified at once through :func:`core.notify.notify` (in-app and e-mail), the owner of the expense too when
@@ -41,9 +42,30 @@ EVENT_PENDING = "crm_sales.expense.pending"
 EVENT_DECIDED = "crm_sales.expense.decided"
 FEN = Decimal("0.01")
 ZERO = Decimal("0.00")
+#: ``core_setting`` key: what an expense on an opportunity without a budget needs — ``free`` (approved at once,
+#: the default) or ``approval`` (waits for the approver like an expense over budget)
+NO_BUDGET_KEY = "crm_sales.expense_no_budget"
+NO_BUDGET_CHOICES = ("free", "approval")
 
 
-__all__ = ["EXPENSE_APPROVE", "EXPENSE_WRITE", "ExpenseError", "NotAllowed", "add_expense", "decide"]
+def no_budget_policy() -> str:
+    from core.models import Setting
+
+    value = Setting.get(NO_BUDGET_KEY, "free")
+    return value if value in NO_BUDGET_CHOICES else "free"
+
+
+def set_no_budget_policy(value: str) -> None:
+    """Store the policy (``free`` or ``approval``); anything else raises :class:`ExpenseError`. Does not commit."""
+    from core.models import Setting
+
+    if value not in NO_BUDGET_CHOICES:
+        raise ExpenseError(_("Choose what an expense without a budget needs."))
+    Setting.put(NO_BUDGET_KEY, value)
+
+
+__all__ = ["EXPENSE_APPROVE", "EXPENSE_WRITE", "ExpenseError", "NotAllowed", "add_expense", "decide",
+           "no_budget_policy", "set_no_budget_policy"]
 
 
 class ExpenseError(ValueError):
@@ -124,7 +146,11 @@ def add_expense(opp: Opportunity, values: dict, user: User) -> Expense:
     except money.MoneyError as exc:  # no exchange rate for that currency and date
         raise ExpenseError(str(exc)) from None
     budget = opp.expense_budget
-    if budget is not None and used(opp.id) + expense.amount_company > Decimal(budget):
+    if budget is None:
+        needs_approval = no_budget_policy() == "approval"
+    else:
+        needs_approval = used(opp.id) + expense.amount_company > Decimal(budget)
+    if needs_approval:
         approver = approver_for(opp, user)
         expense.status, expense.approver_id = "pending_approval", approver.id if approver else None
     else:
@@ -151,9 +177,13 @@ def _notify_approver(expense: Expense, opp: Opportunity, user: User) -> None:
     amount = f"{expense.amount_company:,.2f}"
     notify([expense.approver_id], event=EVENT_PENDING,
            subject=lambda _u: _("Expense to approve: %(amount)s on %(name)s", amount=amount, name=opp.name),
-           body=lambda _u: _("%(user)s added an expense of %(amount)s (%(description)s) to the opportunity "
-                             "%(name)s; it exceeds the opportunity's expense budget.",
-                             user=user.label, amount=amount, description=expense.description, name=opp.name),
+           body=lambda _u: (_("%(user)s added an expense of %(amount)s (%(description)s) to the opportunity "
+                              "%(name)s; it exceeds the opportunity's expense budget.",
+                              user=user.label, amount=amount, description=expense.description, name=opp.name)
+                            if opp.expense_budget is not None else
+                            _("%(user)s added an expense of %(amount)s (%(description)s) to the opportunity "
+                              "%(name)s, which has no expense budget.",
+                              user=user.label, amount=amount, description=expense.description, name=opp.name)),
            url=_url("crm_sales.expense_approvals", "/crm_sales/expenses/approvals"),
            data={"expense_id": expense.id})
 

@@ -66,6 +66,13 @@ def register_menu():
 
 
 @hookimpl
+def register_admin_links():
+    """The sales processes (业务模式) settings page."""
+    return [MenuItem(label=_l("Sales processes"), endpoint="crm_sales.processes", permission=PROCESS_MANAGE,
+                     order=62)]
+
+
+@hookimpl
 def addon_enabled(name, app):
     """The default sales process with its ten stages, when crm_sales is enabled (idempotent)."""
     if name != "crm_sales":

@@ -2,6 +2,29 @@
 
 from core import hookimpl
 
+from .hooks import DELETE, WRITE
+
+
+@hookimpl
+def register_import_objects():
+    from .opportunity_import import import_object
+
+    return [import_object(WRITE)]
+
+
+@hookimpl
+def register_merge_objects():
+    from .data_links import merge_object
+
+    return [merge_object(WRITE, DELETE)]
+
+
+@hookimpl
+def register_export_sources():
+    from .data_links import export_source
+
+    return [export_source()]
+
 
 @hookimpl
 def crm_lead_conversion_options(lead, user):

@@ -22,6 +22,7 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -122,14 +123,12 @@ class Opportunity(db.Model):
         # the kanban: a stage's column, newest first, per owner and overall
         Index("ix_crm_sales_opportunity_owner_id_stage_id_id", "owner_id", "stage_id", "id"),
         Index("ix_crm_sales_opportunity_stage_id_id", "stage_id", "id"),
-        # the funnel (crm_sales_0006): covering indexes of its one aggregation over a close-date period,
-        # company-wide and per owner, and of the won opportunities' sales cycle
+        # the funnel (crm_sales_0006, crm_sales_0008): covering indexes of its one aggregation over a
+        # close-date period, company-wide and per owner, the sales cycle included
         Index("ix_crm_sales_opportunity_funnel", "close_date", "stage_id", "probability", "owner_id", "team_id",
-              "amount_company"),
+              "amount_company", "cycle_seconds"),
         Index("ix_crm_sales_opportunity_owner_funnel", "owner_id", "close_date", "stage_id", "probability",
-              "team_id", "amount_company"),
-        Index("ix_crm_sales_opportunity_stage_cycle", "stage_id", "close_date", "owner_id", "created_at",
-              "closed_at"),
+              "team_id", "amount_company", "cycle_seconds"),
         Index("ix_crm_sales_opportunity_team_id_id", "team_id", "id"),
     )
 
@@ -177,6 +176,8 @@ class Opportunity(db.Model):
 
     stage_entered_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    #: ``closed_at - created_at`` in seconds once closed (the sales cycle the funnel averages), else ``None``
+    cycle_seconds: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     search_name: Mapped[str] = mapped_column(KeyString, default="", index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("core_user.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -99,6 +99,13 @@ def _derived(_mapper, _connection, opp: Opportunity) -> None:
             value = company_amount(opp.amount, opp.currency)
         if opp.amount_company != value:
             opp.amount_company = value
+    if state.transient or state.pending or state.attrs.closed_at.history.has_changes() \
+            or state.attrs.created_at.history.has_changes():
+        if opp.created_at is None:  # the column default is applied after this event: apply it now
+            opp.created_at = utcnow()
+        cycle = None if opp.closed_at is None else round((opp.closed_at - opp.created_at).total_seconds())
+        if opp.cycle_seconds != cycle:
+            opp.cycle_seconds = cycle
     if (state.transient or state.pending) and opp.team_id is None or state.attrs.owner_id.history.has_changes():
         with db.session.no_autoflush:
             opp.team_id = _department_of(opp.owner_id)

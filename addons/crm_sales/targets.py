@@ -178,6 +178,42 @@ def targets_of(subject: str, ids, periods: list[TargetPeriod]) -> dict[tuple[int
             if (kind, start) in keys}
 
 
+def effective_targets(subject: str, ids, period: TargetPeriod) -> dict[int, tuple[Decimal, bool]]:
+    """``{subject_id: (amount, derived)}``: the target set for ``period`` itself, else — for a quarter or a
+    year — the sum of the finer targets inside it (``derived`` is then true): a quarter sums its months, a year
+    sums its quarters, each quarter set or summed from its months. Months without a target count as nothing;
+    a subject without any target in the period is absent. One query over the period's rows."""
+    ids = [int(i) for i in ids or ()]
+    if not ids:
+        return {}
+    rows = db.session.execute(select(Target.subject_id, Target.period_kind, Target.period_start, Target.amount)
+                              .where(Target.subject == subject, Target.subject_id.in_(ids),
+                                     Target.period_start >= period.first, Target.period_start <= period.last)).all()
+    found: dict[int, dict[tuple[str, date], Decimal]] = {}
+    for sid, kind, start, amount in rows:
+        found.setdefault(sid, {})[(kind, start)] = Decimal(amount).quantize(FEN)
+    out: dict[int, tuple[Decimal, bool]] = {}
+    for sid, cells in found.items():
+        if (period.kind, period.first) in cells:
+            out[sid] = (cells[(period.kind, period.first)], False)
+            continue
+        if period.kind == "month":
+            continue
+        quarters = ([period] if period.kind == "quarter" else
+                    [parse_period(f"{period.first.year}-Q{q}") for q in range(1, 5)])
+        total, seen = Decimal("0.00"), False
+        for quarter in quarters:
+            if ("quarter", quarter.first) in cells:
+                total, seen = total + cells[("quarter", quarter.first)], True
+                continue
+            for month in quarter.months():
+                if ("month", month) in cells:
+                    total, seen = total + cells[("month", month)], True
+        if seen:
+            out[sid] = (total, True)
+    return out
+
+
 # -- the achievement table -------------------------------------------------------------------------------------
 @dataclass
 class Row:
@@ -187,6 +223,8 @@ class Row:
     depth: int
     parent: str | None
     target: Decimal | None = None
+    #: the target is not set for the period itself: summed from its months/quarters, or from the rows below
+    target_derived: bool = False
     commit_fen: int = 0
     won_fen: int = 0
     children: list = field(default_factory=list)
@@ -289,17 +327,19 @@ def _fill(rows: list[Row], period: TargetPeriod) -> None:
     for user_id, fen in commits:
         reps[user_id].commit_fen = int(fen or 0)
     for subject, table in (("user", reps), ("department", nodes)):
-        for sid, amount in db.session.execute(
-                select(Target.subject_id, Target.amount)
-                .where(Target.subject == subject, Target.period_kind == period.kind,
-                       Target.period_start == period.first, Target.subject_id.in_(list(table) or [0]))):
-            table[sid].target = Decimal(amount).quantize(FEN)
+        for sid, (amount, derived) in effective_targets(subject, list(table), period).items():
+            table[sid].target, table[sid].target_derived = amount, derived
 
     def roll(row: Row) -> None:
-        for child in row.children:
+        below = [child for child in row.children]
+        for child in below:
             roll(child)
             row.won_fen += child.won_fen
             row.commit_fen += child.commit_fen
+        # a node without a target of its own has the sum of the targets below it
+        if row.kind != "rep" and row.target is None and any(child.target is not None for child in below):
+            row.target = sum((child.target for child in below if child.target is not None), Decimal("0.00"))
+            row.target_derived = True
 
     for row in rows:
         if row.parent is None:
@@ -336,9 +376,10 @@ def product_rows(user, period: TargetPeriod, owner_ids: list[int] | None) -> lis
     if owner_ids is not None:
         stmt = stmt.where(Order.owner_id.in_(owner_ids or [0]))
     won = {pid: int(fen or 0) for pid, fen in db.session.execute(stmt)}
-    targets = {sid: Decimal(amount).quantize(FEN) for sid, amount in db.session.execute(
-        select(Target.subject_id, Target.amount).where(Target.subject == "product", Target.period_kind == period.kind,
-                                                      Target.period_start == period.first))}
+    product_ids = db.session.scalars(select(Target.subject_id).where(
+        Target.subject == "product", Target.period_start >= period.first, Target.period_start <= period.last)
+        .distinct()).all()
+    targets = {sid: amount for sid, (amount, _derived) in effective_targets("product", product_ids, period).items()}
     ids = set(won) | set(targets)
     if not ids:
         return []
@@ -352,4 +393,5 @@ def total_fen(rows) -> int:
 
 
 __all__ = ["TARGET_MANAGE", "GridError", "ReportError", "TargetPeriod", "Row", "ProductRow", "parse_period",
-           "grid_periods", "manages", "parse_amount", "save_grid", "targets_of", "achievement", "product_rows"]
+           "grid_periods", "manages", "parse_amount", "save_grid", "targets_of", "effective_targets", "achievement",
+           "product_rows"]

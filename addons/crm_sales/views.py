@@ -6,8 +6,10 @@ bp = Blueprint("crm_sales", __name__, url_prefix="/crm_sales", template_folder="
 
 from . import (  # noqa: E402, F401
     views_board,
+    views_data,
     views_expenses,
     views_opportunities,
+    views_processes,
     views_quotes,
     views_reports,
     views_targets,

@@ -20,6 +20,7 @@ from core.security import permission_required
 
 from . import expenses
 from .hooks import READ
+from .hooks_targets import EXPENSE_SETTINGS as SETTINGS
 from .models import Expense, Opportunity
 from .opportunities import EXPENSE_CATEGORY
 from .views import bp
@@ -52,7 +53,10 @@ def expense_list(opportunity_id: int):
             error = str(exc)
         else:
             db.session.commit()
-            if expense.status == "pending_approval":
+            if expense.status == "pending_approval" and opp.expense_budget is None:
+                flash(_("The opportunity has no expense budget: the expense waits for %(user)s's approval.",
+                        user=expense.approver.label if expense.approver else "—"), "warning")
+            elif expense.status == "pending_approval":
                 flash(_("The expense exceeds the budget: it waits for %(user)s's approval.",
                         user=expense.approver.label if expense.approver else "—"), "warning")
             else:
@@ -115,3 +119,23 @@ def expense_decide(expense_id: int):
         db.session.commit()
         flash(_("Expense approved.") if decision == "approve" else _("Expense rejected."), "success")
     return redirect(url_for("crm_sales.expense_approvals"))
+
+
+# -- the expense settings ----------------------------------------------------------------------------------------
+@bp.route("/settings/expenses", methods=["GET", "POST"], endpoint="expense_settings")
+@permission_required(SETTINGS)
+def expense_settings():
+    """Settings → Expense approval: what an expense on an opportunity without a budget needs."""
+    error = None
+    if request.method == "POST":
+        try:
+            expenses.set_no_budget_policy(request.form.get("no_budget", ""))
+        except expenses.ExpenseError as exc:
+            db.session.rollback()
+            error = str(exc)
+        else:
+            db.session.commit()
+            flash(_("Settings saved."), "success")
+            return redirect(url_for("crm_sales.expense_settings"))
+    return render_template("crm_sales/expense_settings.html", policy=expenses.no_budget_policy(),
+                           error=error), (400 if error else 200)

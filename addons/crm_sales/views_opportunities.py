@@ -2,11 +2,14 @@
 with reasons, the stage history with durations).
 
 The list pages by keyset on ``(owner_id, id)``/``id`` (newest first) within visibility, with a search on the
-name's key and filters on status and stage. The form creates (at the first stage of the default process, whose
-required fields it checks) and edits; the stage itself changes only through a move.
+name's key and filters on status and stage. The form creates (in the process the rep chooses, the default one
+preselected, at its first stage, whose required fields it checks) and edits, with the product lines, competitors
+and custom fields; the process never changes afterwards and the stage changes only through a move.
 """
 
 from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -22,12 +25,15 @@ from core.security import permission_required
 
 from . import stages
 from .forms import OpportunityForm
-from .hooks import READ, WRITE
-from .models import STATUSES, Opportunity, Stage, StageChange
+from .hooks import OBJECT, READ, WRITE
+from .models import STATUSES, Competitor, Opportunity, OpportunityProduct, Stage, StageChange
 from .opportunities import create_opportunity, default_close_date
 from .views import bp
 
 PAGE = 50
+CENT = Decimal("0.01")
+#: the largest amount a Numeric(18, 2) column holds
+AMOUNT_LIMIT = Decimal("1e16")
 
 
 def money(value) -> str:
@@ -112,32 +118,162 @@ def customer_panel(customer, user):
 
 
 # -- the form ----------------------------------------------------------------------------------------------------
+# Product lines and competitors are sub-tables of fixed rows: a blank row to fill in, "add a row" buttons that
+# submit the form back with one more (no JS needed; opportunity_form.js adds rows in place when it runs), a
+# "remove" box per row. The amount stays what the rep typed, unless "amount = sum of the product lines" is ticked
+# or the amount is left empty while there are lines: then it is Σ quantity × unit price, to the fen (half up).
+# A unit price left empty is the product's list price (when the product is priced in the opportunity's currency).
+# Everything — the opportunity, its lines, its competitors, its custom fields — is written in one transaction.
+def line_amount(line) -> Decimal:
+    """Quantity × unit price of a product line, to the fen (half up)."""
+    return (Decimal(line.quantity) * Decimal(line.unit_price)).quantize(CENT, ROUND_HALF_UP)
+
+
+def lines_total(opportunity) -> Decimal:
+    """The sum of the opportunity's product lines (what "amount = sum of the product lines" sets)."""
+    return sum((Decimal(line.quantity) * Decimal(line.unit_price) for line in opportunity.products),
+               Decimal(0)).quantize(CENT, ROUND_HALF_UP)
+
+
+@bp.context_processor
+def _opportunity_lines_helpers():
+    """What the record page's lines slot (_opportunity_lines.html) needs beyond ``opp`` and ``money``."""
+    from core.crm import custom_fields
+
+    return {"opportunity_custom_values": custom_fields.record_display, "opportunity_line_amount": line_amount,
+            "opportunity_lines_total": lines_total}
+
+
+def _build_form(opportunity=None):
+    """The form with the opportunity's custom fields (``cf_<key>``), filled from ``opportunity`` on a GET."""
+    from core.crm import custom_field_forms
+
+    form_class = custom_field_forms.extend_form(OpportunityForm, OBJECT, opportunity)
+    data = custom_field_forms.form_data(OBJECT, opportunity)
+    if opportunity is None:
+        return form_class(data=data)
+    return form_class(obj=opportunity, data=data)
+
+
+def _line_total(line) -> Decimal | None:
+    if line.quantity.data is None or line.unit_price.data is None:
+        return None
+    return (Decimal(line.quantity.data) * Decimal(line.unit_price.data)).quantize(CENT, ROUND_HALF_UP)
+
+
 def _form_page(form, opportunity=None, error: str | None = None, status: int = 200):
-    return render_template("crm_sales/opportunity_form.html", form=form, opp=opportunity, error=error), status
+    form.keep_blank_rows()
+    return render_template("crm_sales/opportunity_form.html", form=form, opp=opportunity, error=error,
+                           line_total=_line_total, money=money), status
+
+
+def _add_row_requested(form) -> bool:
+    """The "add a row" buttons: one more blank row, nothing checked, nothing saved."""
+    products, competitors = "add_product" in request.form, "add_competitor" in request.form
+    if products or competitors:
+        form.add_blank_rows(products=int(products), competitors=int(competitors))
+    return products or competitors
+
+
+def _lines(form, opportunity, currency: str | None) -> tuple[list, list] | None:
+    """``(product lines, competitors)`` of the rows filled in and not removed, each checked (the product exists
+    and is sold; a price, a quantity); ``None`` with the rows' errors set."""
+    from core.crm.models import Product
+
+    held = {line.product_id for line in (opportunity.products if opportunity is not None else [])}
+    rows = [entry.form for entry in form.products if not entry.form.remove.data and not entry.form.is_blank()]
+    wanted = {int(row.product_id.data) for row in rows if str(row.product_id.data or "").isdigit()}
+    known = {p.id: p for p in db.session.scalars(select(Product).where(Product.id.in_(wanted or {0})))}
+    ok, lines = True, []
+    for row in rows:
+        raw = str(row.product_id.data or "")
+        product = known.get(int(raw)) if raw.isdigit() else None
+        if product is None:
+            row.product_id.errors = [*row.product_id.errors, _("Unknown product.")]
+            ok = False
+            continue
+        if not product.active and product.id not in held:
+            row.product_id.errors = [*row.product_id.errors,
+                                     _("“%(name)s” is no longer sold.", name=product.name)]
+            ok = False
+            continue
+        price = row.unit_price.data
+        if price is None:
+            if product.currency != currency:
+                row.unit_price.errors = [*row.unit_price.errors, _(
+                    "Give the unit price: the list price of “%(name)s” is in %(currency)s.", name=product.name,
+                    currency=product.currency)]
+                ok = False
+                continue
+            price = product.list_price
+        lines.append((product.id, Decimal(row.quantity.data), Decimal(price)))
+    competitors = [(row.name.data.strip(), row.price.data, (row.strengths.data or "").strip(),
+                    (row.weaknesses.data or "").strip())
+                   for row in (entry.form for entry in form.competitors)
+                   if not row.remove.data and not row.is_blank()]
+    return (lines, competitors) if ok else None
 
 
 def _apply(form, opportunity_or_values, user):
     """The form's values checked against the database (customer visible, contact of that customer, owner
-    active); ``None`` with the fields' errors set."""
+    active, products that exist, the amount or lines to sum); ``None`` with the fields' errors set.
+
+    ``"products"`` and ``"competitors"`` of the result are the rows to write (:func:`_write_lines`)."""
     from core.crm.customer_views import resolve_customer, resolve_owner
     from core.crm.models import Contact
 
+    opportunity = opportunity_or_values if isinstance(opportunity_or_values, Opportunity) else None
     customer = resolve_customer(form.customer, user)
     owner = resolve_owner(form.owner, user)
     contact_id = int(form.contact_id.data) if (form.contact_id.data or "").isdigit() else None
+    ok = customer is not None and owner is not None
     if contact_id is not None and customer is not None:
         if db.session.scalar(select(Contact.customer_id).where(Contact.id == contact_id)) != customer.id:
             form.contact_id.errors = [*form.contact_id.errors,
                                       _("The decision maker must be a contact of the opportunity's customer.")]
-            return None
-    if customer is None or owner is None:
+            ok = False
+    rows = _lines(form, opportunity, form.currency.data)
+    if rows is None:
+        return None
+    lines, competitors = rows
+    amount = form.amount.data
+    if lines and (form.amount_from_lines.data or amount is None):
+        amount = sum((quantity * price for _pid, quantity, price in lines), Decimal(0)).quantize(CENT, ROUND_HALF_UP)
+        if amount >= AMOUNT_LIMIT:
+            form.amount.errors = [*form.amount.errors, _("The sum of the product lines is too large.")]
+            ok = False
+    elif amount is None:
+        form.amount.errors = [*form.amount.errors, _("Give the amount, or add product lines to sum.")]
+        ok = False
+    if not ok:
         return None
     return {"name": form.name.data.strip(), "customer_id": customer.id, "contact_id": contact_id,
-            "amount": form.amount.data, "currency": form.currency.data, "close_date": form.close_date.data,
+            "amount": amount, "currency": form.currency.data, "close_date": form.close_date.data,
             "source": form.source.data or None, "budget_known": bool(form.budget_known.data),
             "budget": form.budget.data, "pain_points": form.pain_points.data or "", "goals": form.goals.data or "",
             "purchase_date": form.purchase_date.data, "expense_budget": form.expense_budget.data,
-            "description": form.description.data or "", "owner_id": owner.id}
+            "description": form.description.data or "", "owner_id": owner.id,
+            "products": lines, "competitors": competitors}
+
+
+def _write_lines(opportunity, lines, competitors) -> None:
+    """Make the opportunity's product lines and competitors these rows (existing rows are reused in order)."""
+    current = list(opportunity.products)
+    for index, (product_id, quantity, price) in enumerate(lines):
+        row = current[index] if index < len(current) else OpportunityProduct()
+        row.product_id, row.quantity, row.unit_price = product_id, quantity, price
+        if index >= len(current):
+            opportunity.products.append(row)
+    for row in current[len(lines):]:
+        opportunity.products.remove(row)
+    current = list(opportunity.competitors)
+    for index, (name, price, strengths, weaknesses) in enumerate(competitors):
+        row = current[index] if index < len(current) else Competitor()
+        row.name, row.price, row.strengths, row.weaknesses = name, price, strengths, weaknesses
+        if index >= len(current):
+            opportunity.competitors.append(row)
+    for row in current[len(competitors):]:
+        opportunity.competitors.remove(row)
 
 
 def _customer_id_of(form) -> int | None:
@@ -146,13 +282,26 @@ def _customer_id_of(form) -> int | None:
     return lists.reference_id(form.customer.data or "")
 
 
+def _chosen_process(form):
+    """The process chosen on the form (an active one; empty: the default); ``None`` with the field's error."""
+    raw = (form.process_id.data or "").strip()
+    if not raw:
+        return stages.default_process()
+    process = db.session.get(stages.SalesProcess, int(raw)) if raw.isdigit() else None
+    if process is None or not process.active:
+        form.process_id.errors = [*form.process_id.errors, _("Choose one of the active sales processes.")]
+        return None
+    return process
+
+
 @bp.route("/new", methods=["GET", "POST"], endpoint="new")
 @permission_required(WRITE)
 def new():
+    from core.crm import custom_field_forms
     from core.crm.customer_views import customer_ref
     from core.crm.models import Customer
 
-    form = OpportunityForm()
+    form = _build_form()
     if request.method == "GET":
         customer = get_visible(current_user, Customer, request.args.get("customer_id", type=int) or 0)
         form.customer.data = customer_ref(customer)
@@ -160,17 +309,30 @@ def new():
         from core.crm import money as money_module
 
         form.currency.data = money_module.company_currency()
+        form.process_id.data = str(stages.default_process().id)
     form.set_choices(_customer_id_of(form))
+    if request.method == "POST" and _add_row_requested(form):
+        return _form_page(form)
     if not form.validate_on_submit():
         return _form_page(form, status=400 if request.method == "POST" else 200)
     values = _apply(form, None, current_user)
     if values is None:
         return _form_page(form, status=400)
+    lines, competitors = values.pop("products"), values.pop("competitors")
+    process = _chosen_process(form)
+    if process is None:
+        return _form_page(form, status=400)
+    values["process_id"] = process.id
     try:
         opportunity = create_opportunity(values, user=current_user)
+        _write_lines(opportunity, lines, competitors)
+        stages.check_enter(opportunity, opportunity.stage)  # a first stage may require products or competitors
     except stages.StageError as exc:
         db.session.rollback()
         return _form_page(form, error=str(exc), status=400)
+    if not custom_field_forms.apply(form, opportunity, current_user):
+        db.session.rollback()
+        return _form_page(form, status=400)
     db.session.commit()
     flash(_("Opportunity “%(name)s” created.", name=opportunity.name), "success")
     return redirect(url_for("crm_sales.view", opportunity_id=opportunity.id))
@@ -179,22 +341,32 @@ def new():
 @bp.route("/<int:opportunity_id>/edit", methods=["GET", "POST"], endpoint="edit")
 @permission_required(WRITE)
 def edit(opportunity_id: int):
+    from core.crm import custom_field_forms
     from core.crm.customer_views import customer_ref
 
     opportunity = get_visible_or_404(current_user, Opportunity, opportunity_id, access="write")
-    form = OpportunityForm(obj=opportunity)
+    form = _build_form(opportunity)
+    del form.process_id  # an opportunity stays in its process
     if request.method == "GET":
         form.customer.data = customer_ref(opportunity.customer)
         form.owner.data = f"{opportunity.owner.label} #{opportunity.owner_id}" if opportunity.owner else ""
         form.contact_id.data = str(opportunity.contact_id or "")
+        form.amount_from_lines.data = bool(opportunity.products) and lines_total(opportunity) == opportunity.amount
     form.set_choices(_customer_id_of(form) or opportunity.customer_id, opportunity)
+    if request.method == "POST" and _add_row_requested(form):
+        return _form_page(form, opportunity)
     if not form.validate_on_submit():
         return _form_page(form, opportunity, status=400 if request.method == "POST" else 200)
     values = _apply(form, opportunity, current_user)
     if values is None:
         return _form_page(form, opportunity, status=400)
+    lines, competitors = values.pop("products"), values.pop("competitors")
     for key, value in values.items():
         setattr(opportunity, key, value)
+    _write_lines(opportunity, lines, competitors)
+    if not custom_field_forms.apply(form, opportunity, current_user):
+        db.session.rollback()
+        return _form_page(form, db.session.get(Opportunity, opportunity_id), status=400)
     db.session.commit()
     flash(_("Opportunity “%(name)s” saved.", name=opportunity.name), "success")
     return redirect(url_for("crm_sales.view", opportunity_id=opportunity.id))

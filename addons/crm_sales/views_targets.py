@@ -126,6 +126,14 @@ def targets_page():
     if not can_edit:
         subjects = [(sid, name) for sid, name in subjects if subject == "user" and sid == current_user.id]
     values = {key: str(v) for key, v in targets.targets_of(subject, [s for s, _n in subjects], periods).items()}
+    # quarters and years not set themselves show the sum of their months / quarters as a placeholder
+    sums = {}
+    if kind != "month":
+        for period in periods:
+            for sid, (amount, derived) in targets.effective_targets(subject, [s for s, _n in subjects],
+                                                                    period).items():
+                if derived:
+                    sums[(sid, period.key)] = "Σ " + money(amount)
     if request.method == "POST":
         if not can_edit:
             abort(403)
@@ -142,7 +150,7 @@ def targets_page():
                                     department_id=node.id if node else None))
     departments = db.session.scalars(select(Department).order_by(Department.path)).all()
     return render_template("crm_sales/target_grid.html", subject=subject, kind=kind, year=year, node=node,
-                           periods=periods, subjects=subjects, values=values, can_edit=can_edit,
+                           periods=periods, subjects=subjects, values=values, sums=sums, can_edit=can_edit,
                            departments=departments)
 
 

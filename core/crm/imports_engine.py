@@ -290,6 +290,8 @@ class Importer(Writer):
                 self._keys(o.row)
         if self.object_name == "contact":
             self._resolve_customers([o for o in outcomes if not o.action])
+        elif self.spec is not None and self.spec.resolve is not None:
+            self.spec.resolve([o for o in outcomes if not o.action], self)
         self._match_in_file(outcomes)
         if self.key is not None:
             self._match_key([o for o in outcomes if not o.action])

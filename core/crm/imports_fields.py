@@ -244,6 +244,11 @@ class ImportObject:
     :param list_endpoint: the list the upload page links back to
     :param defaults: column values of new records the file does not set (``{"source": "import"}``)
     :param help: one sentence for the upload page
+    :param resolve: ``resolve(outcomes, importer)``: the chunk's rows whose cells passed (after ``prepare``),
+        before they are matched — set-based lookups and checks of the object's own (a customer by name, a
+        stage by name); a row it refuses gets ``outcome.action = "fail"`` and ``outcome.reason``
+    :param after_write: ``after_write(created, updated, importer)``: the chunk's outcomes just written (new ids
+        in ``target_id``; updates with ``old`` and ``changed``), in the same transaction — side rows
     """
 
     name: str
@@ -257,6 +262,8 @@ class ImportObject:
     derived: dict = field(default_factory=dict)
     defaults: dict = field(default_factory=dict)
     help: object = ""
+    resolve: object = None
+    after_write: object = None
 
 
 def import_objects() -> dict[str, ImportObject]:

@@ -267,13 +267,16 @@ def _restore(model, changes, batch: ImportBatch) -> int:
 
 def _from_json(column, value):
     from datetime import date, datetime
+    from decimal import Decimal
 
-    from sqlalchemy import Date, DateTime
+    from sqlalchemy import Date, DateTime, Numeric
 
     if isinstance(value, str) and isinstance(column.type, DateTime):
         return datetime.fromisoformat(value)
     if isinstance(value, str) and isinstance(column.type, Date):
         return date.fromisoformat(value)
+    if isinstance(value, str) and isinstance(column.type, Numeric):
+        return Decimal(value)
     return value
 
 

@@ -142,6 +142,8 @@ class Writer:
             contact_ids = self._insert(self.contact_table, new_contacts)
             self.counts["contacts_created"] += len(contact_ids)
             self._record_created(Contact, contact_ids)
+        if self.spec is not None and self.spec.after_write is not None:
+            self.spec.after_write(creates, [o for o in updates if o.changed], self)
 
     def _contact_values(self, o: Outcome, customer_id: int, owner_id: int) -> dict:
         values = {k: v for k, v in o.row.contact.items() if k in self.contact_table.c}
@@ -237,8 +239,11 @@ def id_ranges(ids: list[int]) -> list[tuple[int, int]]:
 
 def _jsonable(value):
     from datetime import date, datetime
+    from decimal import Decimal
 
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, Decimal):  # amounts (an addon's Numeric columns): exact, as text
+        return str(value)
     return value
 

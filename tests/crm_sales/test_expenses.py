@@ -136,6 +136,33 @@ def test_no_budget_means_no_approval_and_foreign_currency_is_converted(team):
         assert db.session.scalar(select(func.count()).select_from(Notification)) == 0
 
 
+def test_a_setting_makes_expenses_without_a_budget_wait_for_approval(team):
+    """Settings → Expense approval: only admins (or the settings permission) change it, a forged value is
+    refused with nothing stored; with "approval", an expense on an opportunity without a budget waits for the
+    manager, who is told the opportunity has no budget; budgeted opportunities are unchanged."""
+    users, opp, budgeted = team.ids["users"], team.ids["opps"]["open"], team.ids["opps"]["budgeted"]
+    assert client_for(team, "mgr").get("/crm_sales/settings/expenses").status_code == 403
+    admin = team.test_client()
+    assert team.login(admin, "admin").status_code == 302
+    page = admin.get("/crm_sales/settings/expenses")
+    assert page.status_code == 200 and 'value="free" checked' in page.get_data(as_text=True)
+    forged = admin.post("/crm_sales/settings/expenses", data={"no_budget": "always"})
+    assert forged.status_code == 400 and 'id="expense-settings-error"' in forged.get_data(as_text=True)
+    with team.app_context():
+        assert expenses.no_budget_policy() == "free"
+    assert admin.post("/crm_sales/settings/expenses", data={"no_budget": "approval"}).status_code == 302
+    assert 'value="approval" checked' in admin.get("/crm_sales/settings/expenses").get_data(as_text=True)
+    rep = client_for(team, "rep1")
+    body = _add(rep, opp, "10.00").get_data(as_text=True)
+    assert "no expense budget" in body
+    assert _expenses(team, opp) == [(Decimal("10.00"), "pending_approval", users["mgr"])]
+    _add(rep, budgeted, "10.00")
+    assert _expenses(team, budgeted) == [(Decimal("10.00"), "approved", None)]
+    with team.app_context():
+        note = db.session.scalar(select(Notification).where(Notification.event == expenses.EVENT_PENDING))
+        assert note.user_id == users["mgr"] and "no expense budget" in note.body
+
+
 def test_bad_input_is_refused_with_a_message_and_nothing_saved(team):
     opp = team.ids["opps"]["budgeted"]
     rep = client_for(team, "rep1")

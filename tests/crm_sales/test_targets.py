@@ -233,3 +233,44 @@ def test_forecast_months_are_editable_until_over_and_managers_see_them(team):
     assert 'id="team-forecasts"' in body and "123.45" in body
     assert 'id="team-forecasts"' not in client_for(team, "rep2").get("/crm_sales/targets/forecast").get_data(
         as_text=True)
+
+
+def test_quarter_and_year_targets_sum_the_months_unless_set(team):
+    """A quarter without a target of its own is the sum of its months, a year the sum of its quarters (each set
+    or summed); a set quarter or year wins; a department without a target sums the rows below it (marked Σ)."""
+    users, depts = team.ids["users"], team.ids["depts"]
+    rep1, rep2 = users["rep1"], users["rep2"]
+    for month, amount in (("2026-10", "100.10"), ("2026-11", "200.20"), ("2026-12", "0.05"), ("2026-01", "7.00")):
+        _target(team, "user", rep1, month, amount)
+    _target(team, "user", rep2, "2026-11", "50.00")
+    _target(team, "user", rep2, "2026-Q4", "80.00")  # set: the months do not count
+    _target(team, "user", rep2, "2026-Q1", "10.00")
+    _won(team, "rep1", "150.175", datetime(2026, 11, 10, 3))
+    with team.test_request_context():
+        q4 = targets.parse_period("2026-Q4")
+        found = targets.effective_targets("user", [rep1, rep2, users["rep3"]], q4)
+        assert found == {rep1: (Decimal("300.35"), True), rep2: (Decimal("80.00"), False)}
+        year = targets.effective_targets("user", [rep1, rep2], targets.parse_period("2026"))
+        assert year == {rep1: (Decimal("307.35"), True), rep2: (Decimal("90.00"), True)}
+        assert targets.effective_targets("user", [rep1], targets.parse_period("2026-02")) == {}
+        mgr = db.session.get(User, users["mgr"])
+        rows = {r.key: r for r in targets.achievement(mgr, q4)}
+        rep_row = rows[f"user:{rep1}"]
+        assert rep_row.target == Decimal("300.35") and rep_row.target_derived
+        assert rep_row.won == Decimal("150.18") and rep_row.percent == Decimal("50.0")
+        team_a = rows[f"department:{depts['Team A']}"]
+        # Team A: rep1's 300.35 (rep3 and Team A1 have none); Sales: Team A's and Team B's (rep2's 80.00)
+        assert team_a.target == Decimal("300.35") and team_a.target_derived
+        sales = rows[f"department:{depts['Sales']}"]
+        assert sales.target == Decimal("380.35") and sales.target_derived
+        _target(team, "department", depts["Team A"], "2026-Q4", "1000.00")
+        rows = {r.key: r for r in targets.achievement(mgr, q4)}
+        assert rows[f"department:{depts['Team A']}"].target == Decimal("1000.00")
+        assert not rows[f"department:{depts['Team A']}"].target_derived
+        assert rows[f"department:{depts['Sales']}"].target == Decimal("1080.00")
+    client = client_for(team, "mgr")
+    page = client.get(f"/crm_sales/targets?subject=user&kind=quarter&year=2026&department_id={depts['Sales']}")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'placeholder="Σ 300.35"' in body and 'value="80.00"' in body
+    body = client.get("/crm_sales/targets/achievement?period=2026-Q4").get_data(as_text=True)
+    assert "Σ 300.35" in body

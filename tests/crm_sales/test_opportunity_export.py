@@ -1,0 +1,55 @@
+"""Export of the opportunity list (导出) to CSV and XLSX: the list's filters and the reader's visibility, every
+page, headers the import recognises (an export re-imports by id without changing anything), permissions."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+
+from tests.core.crm_fixtures import client_for
+from tests.crm_sales.test_funnel import _setup
+from tests.crm_sales.test_opportunity_import import grant, run_import
+
+
+def rows_of(response) -> list[dict]:
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    return list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+
+
+def test_the_csv_follows_the_list_filters_and_visibility(mosaic_app_factory):
+    app = mosaic_app_factory(edition="sales")
+    _setup(app)
+    grant(app, "core.export.run")
+    grant(app, "core.export.run", role_name="t_mgr")
+    rep1 = client_for(app, "rep1")
+    page = rep1.get("/crm_sales/?status=won").get_data(as_text=True)
+    assert "/export/crm_sales.opportunities.csv?" in page and "status=won" in page and ".xlsx" in page
+    rows = rows_of(rep1.get("/export/crm_sales.opportunities.csv"))
+    names = [r["Name"] for r in rows]
+    assert sorted(names) == ["商机 0.01", "商机 100.00", "商机 1000.00", "商机 33.33"]  # not rep2's
+    assert int(rows[0]["ID"]) > int(rows[-1]["ID"])  # newest first, as the list
+    first = next(r for r in rows if r["Name"] == "商机 33.33")
+    assert first["Customer"] == "上海某某科技有限公司" and first["Amount"] == "33.33" and first["Owner"] == "REP1"
+    assert first["Stage"] == "Opportunity" and first["Currency"] == "CNY" and first["Probability (%)"] == "33"
+    assert [r["Name"] for r in rows_of(rep1.get("/export/crm_sales.opportunities.csv?status=won"))] == ["商机 1000.00"]
+    assert [r["Name"] for r in rows_of(rep1.get("/export/crm_sales.opportunities.csv?q=商机 33"))] == ["商机 33.33"]
+    mgr = client_for(app, "mgr")
+    assert len(rows_of(mgr.get("/export/crm_sales.opportunities.csv"))) == 8
+    xlsx = mgr.get("/export/crm_sales.opportunities.xlsx?status=open")
+    assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
+    sheet = zipfile.ZipFile(io.BytesIO(xlsx.data)).read("xl/worksheets/sheet1.xml").decode()
+    assert "商机 200.00" in sheet and "商机 1000.00" not in sheet
+
+
+def test_an_export_reimports_by_id_without_changes_and_needs_the_permission(mosaic_app_factory):
+    app = mosaic_app_factory(edition="sales")
+    _setup(app)
+    rep1 = client_for(app, "rep1")
+    assert rep1.get("/export/crm_sales.opportunities.csv").status_code == 403
+    assert "/export/crm_sales.opportunities.csv" not in rep1.get("/crm_sales/").get_data(as_text=True)
+    grant(app, "core.export.run", "core.import.run")
+    body = rep1.get("/export/crm_sales.opportunities.csv").get_data(as_text=True).lstrip("\ufeff")
+    _bid, state = run_import(rep1, body, mode="update", key="id")
+    assert state["columns"]["column-0"] == "id" and "customer" in state["columns"].values()
+    assert (state["updated"], state["failed"], state["skipped"]) == (0, 0, 4), state
