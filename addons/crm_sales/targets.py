@@ -331,7 +331,7 @@ def _fill(rows: list[Row], period: TargetPeriod) -> None:
             table[sid].target, table[sid].target_derived = amount, derived
 
     def roll(row: Row) -> None:
-        below = [child for child in row.children]
+        below = row.children
         for child in below:
             roll(child)
             row.won_fen += child.won_fen
