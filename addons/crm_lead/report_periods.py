@@ -69,13 +69,13 @@ def resolve_period(key: str | None, start: str | None = None, end: str | None = 
     key = key or "this_month"
     month_start = today.replace(day=1)
     if key == "this_month":
-        first, last = month_start, _next_month(month_start) - timedelta(days=1)
+        first, last = month_start, next_month(month_start) - timedelta(days=1)
     elif key == "last_month":
         last = month_start - timedelta(days=1)
         first = last.replace(day=1)
     elif key == "this_quarter":
         first = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
-        last = _next_month(_next_month(_next_month(first))) - timedelta(days=1)
+        last = next_month(next_month(next_month(first))) - timedelta(days=1)
     elif key == "this_year":
         first, last = date(today.year, 1, 1), date(today.year, 12, 31)
     elif key == "custom":
@@ -92,7 +92,8 @@ def resolve_period(key: str | None, start: str | None = None, end: str | None = 
     return Period(key, first, last, _utc(start_local), _utc(end_local), int(offset.total_seconds() // 60))
 
 
-def _next_month(day: date) -> date:
+def next_month(day: date) -> date:
+    """The first day of the month after ``day``'s."""
     return date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
 
 
@@ -135,5 +136,5 @@ def months_back(months: int, *, today: date | None = None, tz=None) -> Period:
     first = today.replace(day=1)
     for _step in range(months - 1):
         first = (first - timedelta(days=1)).replace(day=1)
-    last = _next_month(today.replace(day=1)) - timedelta(days=1)
+    last = next_month(today.replace(day=1)) - timedelta(days=1)
     return resolve_period("custom", first.isoformat(), last.isoformat(), today=today, tz=tz)

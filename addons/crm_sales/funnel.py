@@ -16,6 +16,7 @@ The period, its errors and the SQL differing between SQLite and PostgreSQL come 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask import g, has_request_context
@@ -23,14 +24,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, cast, func, select
 
-from addons.crm_lead.report_periods import PERIODS, Period, ReportError, resolve_period
+from addons.crm_lead.report_periods import PERIODS, Period, ReportError, next_month, resolve_period
 from core.crm.models import Department
-from core.crm.visibility import visible_to
+from core.crm.visibility import reach, visible_to
 from core.extensions import db
 from core.models import User
 
 from . import stages
-from .models import Opportunity, SalesProcess, Stage, StageChange
+from .models import FunnelMonth, Opportunity, SalesProcess, Stage, StageChange
 
 __all__ = ["PERIODS", "Period", "ReportError", "Scope", "resolve_period", "resolve_scope", "pipeline",
            "summary", "stage_durations", "rankings"]
@@ -132,18 +133,91 @@ def scoped(stmt, user, scope: Scope, period: Period | None, model=Opportunity):
 def aggregate(user, scope: Scope, period: Period, process: SalesProcess) -> list[tuple]:
     """``(owner_id, team_id, stage_id, probability, count, fen, cycle seconds, cycles)`` of the scope's
     opportunities in the period: the pipeline, the win rate, the average cycle and both rankings are sums of
-    these few rows (one index scan per page, on the covering indexes of crm_sales_0006/0008; cached for the
-    request)."""
+    these few rows (cached for the request).
+
+    The whole months of the period are read from the monthly roll-up ``crm_sales_funnel_month`` (kept by the
+    database's triggers, migration crm_sales_0009) whenever the reader's visibility is by owner alone — the
+    roll-up knows owners, not the other columns a sharing rule may name; the days before the first and after
+    the last whole month, and every period of a reader with sharing rules, group the opportunities themselves
+    (one index range scan on the covering indexes of crm_sales_0006/0008)."""
     key = ("crm_sales_funnel", user.id, scope.key, period.first, period.last, process.id)
     cache = g.setdefault("_crm_sales_funnel", {}) if has_request_context() else {}
     if key not in cache:
-        stmt = (select(Opportunity.owner_id, Opportunity.team_id, Opportunity.stage_id, Opportunity.probability,
-                       func.count(), fen_sum(Opportunity.amount_company), func.sum(Opportunity.cycle_seconds),
-                       func.count(Opportunity.cycle_seconds))
-                .where(Opportunity.stage_id.in_([s.id for s in process.stages]))
-                .group_by(Opportunity.owner_id, Opportunity.team_id, Opportunity.stage_id, Opportunity.probability))
-        cache[key] = [tuple(row) for row in db.session.execute(scoped(stmt, user, scope, period))]
+        stage_ids = [s.id for s in process.stages]
+        months = whole_months(period.first, period.last)
+        owners = _rollup_owners(user)
+        if months is None or owners is False:
+            rows = _grouped(user, scope, period.first, period.last, stage_ids)
+        else:
+            start, end = months
+            rows = _rolled_up(owners, scope, start, end, stage_ids)
+            if period.first < start:
+                rows += _grouped(user, scope, period.first, start - timedelta(days=1), stage_ids)
+            if end <= period.last:
+                rows += _grouped(user, scope, end, period.last, stage_ids)
+        cache[key] = _merged(rows)
     return cache[key]
+
+
+def whole_months(first: date, last: date) -> tuple[date, date] | None:
+    """``(start, end)``: the first day of the first whole month in ``[first, last]`` and the first day after the
+    last one; ``None`` when the period holds no whole month."""
+    start = first if first.day == 1 else next_month(first)
+    end = next_month(last)
+    if end - timedelta(days=1) != last:
+        end = last.replace(day=1)
+    return (start, end) if start < end else None
+
+
+def _rollup_owners(user):
+    """The owners whose opportunities ``user`` sees: ``None`` for everybody's, ``False`` when visibility is not
+    by owner alone (a sharing rule applies: the roll-up cannot answer)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return ()
+    r = reach(user, Opportunity.__visibility_object__)
+    if r.everything:
+        return None
+    return False if r.shares else r.owner_ids
+
+
+def _grouped(user, scope: Scope, first: date, last: date, stage_ids: list[int]) -> list[tuple]:
+    """The aggregation over the opportunities themselves, closing in ``[first, last]``."""
+    stmt = (select(Opportunity.owner_id, Opportunity.team_id, Opportunity.stage_id, Opportunity.probability,
+                   func.count(), fen_sum(Opportunity.amount_company), func.sum(Opportunity.cycle_seconds),
+                   func.count(Opportunity.cycle_seconds))
+            .where(Opportunity.stage_id.in_(stage_ids),
+                   Opportunity.close_date >= first, Opportunity.close_date <= last)
+            .group_by(Opportunity.owner_id, Opportunity.team_id, Opportunity.stage_id, Opportunity.probability))
+    return [tuple(row) for row in db.session.execute(scoped(stmt, user, scope, None))]
+
+
+def _rolled_up(owners, scope: Scope, start: date, end: date, stage_ids: list[int]) -> list[tuple]:
+    """The same rows from the roll-up, for the whole months ``[start, end)``; ``owners``: who the reader sees
+    (``None``: everybody)."""
+    f = FunnelMonth
+    stmt = (select(f.owner_key, f.team_key, f.stage_id, f.probability, func.sum(f.n), func.sum(f.fen),
+                   func.sum(f.cycle_seconds), func.sum(f.cycles))
+            .where(f.month >= start, f.month < end, f.stage_id.in_(stage_ids))
+            .group_by(f.owner_key, f.team_key, f.stage_id, f.probability))
+    if owners is not None:
+        stmt = stmt.where(f.owner_key.in_(owners))
+    if scope.kind == "user":
+        stmt = stmt.where(f.owner_key == scope.id)
+    elif scope.kind == "department":
+        stmt = stmt.where(f.owner_key.in_(list(db.session.scalars(_owners(scope)))))
+    return [(owner or None, team or None, *rest) for owner, team, *rest in db.session.execute(stmt)]
+
+
+def _merged(rows: list[tuple]) -> list[tuple]:
+    """Sum rows of the same (owner, team, stage, probability) and drop the empty ones, as plain ints."""
+    sums: dict[tuple, list[int]] = {}
+    for owner, team, stage_id, probability, count, fen, seconds, cycles in rows:
+        entry = sums.setdefault((owner, team, stage_id, probability), [0, 0, 0, 0])
+        entry[0] += int(count or 0)
+        entry[1] += int(fen or 0)
+        entry[2] += int(seconds or 0)
+        entry[3] += int(cycles or 0)
+    return [(*k, *v) for k, v in sums.items() if v[0]]
 
 
 # -- the pipeline and the funnel ----------------------------------------------------------------------------

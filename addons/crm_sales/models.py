@@ -197,6 +197,28 @@ class Opportunity(db.Model):
         back_populates="opportunity", cascade="all, delete-orphan", order_by="Competitor.id")
 
 
+class FunnelMonth(db.Model):
+    """The funnel's monthly roll-up: per month of the close date, owner, team, stage and probability, the count,
+    the company-currency amount in fen and the summed sales cycle of the opportunities. Written only by the
+    database's triggers on ``crm_sales_opportunity`` (migration crm_sales_0009), read by
+    :func:`addons.crm_sales.funnel.aggregate` for the whole months of a period."""
+
+    __tablename__ = "crm_sales_funnel_month"
+    __table_args__ = (Index("ix_crm_sales_funnel_month_owner", "owner_key", "month"),)
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    #: the owner's and the team's id, ``0`` for none
+    owner_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stage_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    probability: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+    fen: Mapped[int] = mapped_column(BigInteger)
+    cycle_seconds: Mapped[int] = mapped_column(BigInteger)
+    #: how many of them have a cycle (the closed ones)
+    cycles: Mapped[int] = mapped_column(BigInteger)
+
+
 class StageChange(db.Model):
     """One move of an opportunity from a stage to another (the stage durations report reads them)."""
 

@@ -21,7 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from addons.crm_lead.report_periods import ReportError, resolve_period
+from addons.crm_lead.report_periods import ReportError, next_month, resolve_period
 from core.crm.models import Department, Product
 from core.crm.visibility import reach, scope_of
 from core.extensions import db
@@ -53,12 +53,8 @@ class TargetPeriod:
         out, day = [], self.first
         while day <= self.last:
             out.append(day)
-            day = _next_month(day)
+            day = next_month(day)
         return out
-
-
-def _next_month(day: date) -> date:
-    return date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
 
 
 def parse_period(text: str | None) -> TargetPeriod:
@@ -69,10 +65,10 @@ def parse_period(text: str | None) -> TargetPeriod:
     year, month, quarter = int(match.group(1)), match.group(2), match.group(3)
     if month:
         first = date(year, int(month), 1)
-        return TargetPeriod(f"{year}-{month}", "month", first, _next_month(first) - timedelta(days=1))
+        return TargetPeriod(f"{year}-{month}", "month", first, next_month(first) - timedelta(days=1))
     if quarter:
         first = date(year, 3 * (int(quarter) - 1) + 1, 1)
-        last = _next_month(_next_month(_next_month(first))) - timedelta(days=1)
+        last = next_month(next_month(next_month(first))) - timedelta(days=1)
         return TargetPeriod(f"{year}-Q{quarter}", "quarter", first, last)
     return TargetPeriod(str(year), "year", date(year, 1, 1), date(year, 12, 31))
 

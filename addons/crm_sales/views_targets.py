@@ -185,7 +185,7 @@ def _forecast_months() -> list[date]:
     out = []
     for _i in range(FORECAST_MONTHS):
         out.append(month)
-        month = targets._next_month(month)
+        month = targets.next_month(month)
     return out
 
 

@@ -18,6 +18,7 @@ from core.crm.models import Contact
 from core.extensions import db
 from core.models import Role, RolePermission, User
 from tests.core.crm_fixtures import client_for
+from tests.crm_sales.rollup import assert_rollup_matches
 from tests.crm_sales.test_funnel import _setup
 
 HEADER = "机会名称,客户,金额,币种,预计成交日期,阶段,预算,决策人,备注"
@@ -127,6 +128,8 @@ def test_the_import_creates_opportunities_like_the_form_reruns_and_undoes(mosaic
     _bid, again = run_import(rep1, BODY, mode="upsert", key="name")
     assert (again["created"], again["updated"], again["failed"]) == (0, 0, 4), again
     assert len(imported(app)) == 3
+    with app.app_context():
+        assert_rollup_matches()  # the import's inserts reached the funnel's roll-up
     # undo: the created opportunities go to the recycle bin with their stage history
     response = rep1.post(f"/import/{bid}/undo")
     assert response.status_code == 302
@@ -136,6 +139,7 @@ def test_the_import_creates_opportunities_like_the_form_reruns_and_undoes(mosaic
     assert imported(app) == {}
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Opportunity)) == before
+        assert assert_rollup_matches() == before
         assert db.session.scalar(select(func.count()).select_from(StageChange).where(
             StageChange.opportunity_id.in_([r.id for r in rows.values()]))) == 0
 
@@ -166,6 +170,7 @@ def test_an_update_by_id_changes_the_amount_and_refuses_a_stage_move(mosaic_app_
         opp = db.session.get(Opportunity, opp_id)
         assert opp.amount == Decimal("88.80") and opp.currency == "USD"
         assert opp.amount_company == Decimal("632.56")  # 88.80 × 7.1234 = 632.557… to the fen
+        assert_rollup_matches()
         assert opp.stage.probability == 10
         assert db.session.get(Opportunity, other_id).amount == Decimal("200.00")
     # undo puts the old amount back, in the company currency too
@@ -176,6 +181,7 @@ def test_an_update_by_id_changes_the_amount_and_refuses_a_stage_move(mosaic_app_
     with app.app_context():
         opp = db.session.get(Opportunity, opp_id)
         assert (opp.amount, opp.currency, opp.amount_company) == (Decimal("0.01"), "CNY", Decimal("0.01"))
+        assert_rollup_matches()
 
 
 def test_stages_by_their_chinese_names_and_a_lost_stage_needs_its_reason(mosaic_app_factory):

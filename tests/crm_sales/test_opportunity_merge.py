@@ -26,6 +26,7 @@ from core.crm.recycle_models import RecycleEntry
 from core.extensions import db
 from core.models import User
 from tests.core.crm_fixtures import client_for
+from tests.crm_sales.rollup import assert_rollup_matches
 from tests.crm_sales.test_funnel import _setup
 from tests.crm_sales.test_opportunity_import import grant
 
@@ -105,6 +106,7 @@ def test_merging_moves_the_related_records_and_the_bin_undoes_it(mosaic_app_fact
         assert linked == {"products": 1, "competitors": 1, "expenses": 1, "quotes": 1, "orders": 1, "activities": 1,
                           "history": 1}  # the survivor keeps its own stage history only
         assert _linked(loser)["history"] == 0
+        assert_rollup_matches()
         entry = db.session.scalar(select(RecycleEntry).where(RecycleEntry.kind == "merge"))
         entry_id = entry.id
     restored = rep1.post(f"/recycle/{entry_id}/restore")
@@ -116,6 +118,7 @@ def test_merging_moves_the_related_records_and_the_bin_undoes_it(mosaic_app_fact
         assert _linked(loser) == {"products": 1, "competitors": 1, "expenses": 1, "quotes": 1, "orders": 1,
                                   "activities": 1, "history": 1}
         assert _linked(survivor)["products"] == 0
+        assert_rollup_matches()
     assert _funnel(app, ids["admin"]) == before
 
 
@@ -151,6 +154,7 @@ def test_delete_and_restore_keep_the_funnel_identical(mosaic_app_factory):
     assert bulk.status_code == 302
     with app.app_context():
         assert db.session.get(Opportunity, other) is None and db.session.get(Opportunity, won) is None
+        assert_rollup_matches()
         entry = db.session.scalar(select(RecycleEntry).where(RecycleEntry.object == "opportunity"))
         assert entry.count == 2
         entry_id = entry.id

@@ -17,6 +17,7 @@ from addons.crm_sales.opportunities import create_opportunity
 from core.extensions import db
 from core.models import Role, RolePermission, User
 from tests.core.crm_fixtures import client_for, setup_team
+from tests.crm_sales.rollup import assert_rollup_matches
 
 SALES = ("crm_sales.app.read", "crm_sales.opportunity.write")
 
@@ -259,6 +260,7 @@ def test_a_new_probability_reaches_the_open_opportunities_of_the_stage(mosaic_ap
         assert got == {"跟随": 15, "另一个": 15, "手工": 33}
         assert db.session.get(Opportunity, closed_id).probability == 100  # a closed one keeps its history
         assert db.session.get(Stage, first_id).probability == 15
+        assert_rollup_matches()  # the one UPDATE of the open opportunities' probability reached the roll-up
 
 
 def test_the_fields_a_custom_stage_requires_are_enforced_by_move(mosaic_app_factory):

@@ -16,6 +16,7 @@ from core.crm.models import Customer, Department, Product
 from core.crm.recycle_models import RecycleEntry
 from core.extensions import db
 from core.models import User
+from tests.crm_sales.rollup import assert_rollup_matches
 
 
 def _admin():
@@ -66,11 +67,13 @@ def test_merging_customers_moves_their_sales_records_and_undo_moves_them_back(mo
         db.session.commit()
         for model in (Opportunity, Quote, Order):
             assert _count(model, customer_id=survivor) == 2 and _count(model, customer_id=loser) == 0
+        assert_rollup_matches()
         entry = db.session.scalars(select(RecycleEntry).order_by(RecycleEntry.id.desc())).first()
         merge.undo(entry)
         db.session.commit()
         for model in (Opportunity, Quote, Order):
             assert _count(model, customer_id=survivor) == 1 and _count(model, customer_id=loser) == 1
+        assert_rollup_matches()
 
 
 def test_handover_moves_every_sales_record_and_the_team_follows_the_new_owner(mosaic_app_factory):
@@ -95,6 +98,7 @@ def test_handover_moves_every_sales_record_and_the_team_follows_the_new_owner(mo
         db.session.commit()
         assert _count(Opportunity, owner_id=colleague.id) == 2 and _count(Opportunity, team_id=team.id) == 2
         assert _count(Quote, owner_id=colleague.id) == 2 and _count(Expense, owner_id=colleague.id) == 2
+        assert assert_rollup_matches() == _count(Opportunity)  # the bulk UPDATE of owner and team reached the roll-up
 
 
 def test_a_deleted_customer_takes_its_sales_records_into_the_bin_and_restore_brings_them_back(mosaic_app_factory):
@@ -108,9 +112,11 @@ def test_a_deleted_customer_takes_its_sales_records_into_the_bin_and_restore_bri
         assert db.session.get(Opportunity, opp_id) is None
         after = {m: _count(m) for m in before}
         assert all(after[m] == before[m] - 1 for m in before), after
+        assert assert_rollup_matches() == after[Opportunity]
         recycle.restore(entry.id, _admin())
         db.session.commit()
         assert {m: _count(m) for m in before} == before
+        assert assert_rollup_matches() == before[Opportunity]
         opp = db.session.get(Opportunity, opp_id)
         assert opp.customer_id == customer_id and opp.amount == Decimal("1200000.50")
         assert opp.products[0].unit_price == Decimal("600000.25")
