@@ -22,6 +22,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from addons.crm_lead.report_periods import ReportError, next_month, resolve_period
+from core.crm import money
 from core.crm.models import Department, Product
 from core.crm.visibility import reach, scope_of
 from core.extensions import db
@@ -362,16 +363,24 @@ class ProductRow:
 
 def product_rows(user, period: TargetPeriod, owner_ids: list[int] | None) -> list[ProductRow]:
     """Per product: its target vs the order lines of that product on orders dated in the period (the orders
-    of ``owner_ids``, or all orders for ``None``); cancelled orders do not count. Line amounts count as they
-    are (orders are in the company currency unless quotes say otherwise)."""
-    stmt = (select(OrderLine.product_id, fen_sum(OrderLine.amount))
-            .join(Order, OrderLine.order_id == Order.id)
+    of ``owner_ids``, or all orders for ``None``); cancelled orders do not count. Lines count in the company
+    currency: summed in SQL for orders in it, converted one by one at their order's own rate
+    (``total_company / total``, the rate the order was accepted at) for orders in another currency."""
+    company = money.company_currency()
+    base = (select(OrderLine.product_id).join(Order, OrderLine.order_id == Order.id)
             .where(OrderLine.product_id.is_not(None), Order.order_date >= period.first,
-                   Order.order_date <= period.last, Order.status != "cancelled")
-            .group_by(OrderLine.product_id))
+                   Order.order_date <= period.last, Order.status != "cancelled"))
     if owner_ids is not None:
-        stmt = stmt.where(Order.owner_id.in_(owner_ids or [0]))
+        base = base.where(Order.owner_id.in_(owner_ids or [0]))
+    stmt = (base.add_columns(fen_sum(OrderLine.amount)).where(Order.currency == company)
+            .group_by(OrderLine.product_id))
     won = {pid: int(fen or 0) for pid, fen in db.session.execute(stmt)}
+    foreign = base.add_columns(OrderLine.amount, Order.total, Order.total_company).where(Order.currency != company)
+    for pid, amount, total, total_company in db.session.execute(foreign):
+        amount = Decimal(str(amount or 0))
+        if total:
+            amount = amount * Decimal(str(total_company or 0)) / Decimal(str(total))
+        won[pid] = won.get(pid, 0) + int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     product_ids = db.session.scalars(select(Target.subject_id).where(
         Target.subject == "product", Target.period_start >= period.first, Target.period_start <= period.last)
         .distinct()).all()

@@ -160,6 +160,15 @@ def test_product_rows_compare_targets_with_order_lines(team):
                           order_date=day, total=Decimal("1"), total_company=Decimal("1"))
             order.lines = [OrderLine(product_id=product.id, amount=Decimal(a)) for a in amounts]
             db.session.add(order)
+        from core.crm import money
+
+        money.ensure_currencies()
+        # an order in US dollars, accepted at 7.1234: its lines count at the order's own rate, to the fen
+        usd = Order(number="SO-3", customer_id=team.ids["customers"]["rep1"], owner_id=users["rep1"], currency="USD",
+                    order_date=date(2026, 11, 20), total=Decimal("100.00"), total_company=Decimal("712.34"))
+        usd.lines = [OrderLine(product_id=product.id, amount=Decimal("60.00")),  # 427.404 → 427.40
+                     OrderLine(product_id=other.id, amount=Decimal("40.00"))]  # 284.936 → 284.94
+        db.session.add(usd)
         db.session.add(Target(subject="product", subject_id=product.id, period_kind="month",
                               period_start=date(2026, 11, 1), amount=Decimal("2000.60")))
         db.session.commit()
@@ -167,11 +176,12 @@ def test_product_rows_compare_targets_with_order_lines(team):
     with team.test_request_context():
         mgr = db.session.get(User, users["mgr"])
         rows = targets.product_rows(mgr, targets.parse_period("2026-11"), [users["rep1"]])
-        assert [(r.id, r.won, r.target, r.percent) for r in rows] == [
-            (pid, Decimal("1000.30"), Decimal("2000.60"), Decimal("50.0"))]
+        assert [(r.id, r.won, r.target, r.percent) for r in rows if r.id == pid] == [
+            (pid, Decimal("1427.70"), Decimal("2000.60"), Decimal("71.4"))]
+        assert [r.won for r in rows if r.id != pid] == [Decimal("284.94")]
         assert targets.product_rows(mgr, targets.parse_period("2026-11"), [users["rep2"]])[0].won == Decimal("0.00")
     body = client_for(team, "mgr").get("/crm_sales/targets/achievement?period=2026-11").get_data(as_text=True)
-    assert "数控机床" in body and "1,000.30" in body
+    assert "数控机床" in body and "1,427.70" in body
 
 
 def _grid(client, dept, **cells):
