@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from flask import g
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, insert, select, text, update
 
 from addons.crm_sales import funnel, stages
 from addons.crm_sales.models import FunnelMonth, Opportunity
@@ -60,6 +60,15 @@ def test_every_kind_of_write_keeps_the_rollup_and_a_rollback_takes_it_back(mosai
         db.session.expire_all()
         assert {(f.month, f.owner_key, f.team_key, f.stage_id, f.probability): f.n
                 for f in db.session.scalars(select(FunnelMonth))} == before
+        # one statement writing many rows (PostgreSQL: one grouped upsert per statement) and deleting them
+        table = Opportunity.__table__
+        columns = [c for c in table.c if c.name != "id"]
+        db.session.execute(insert(table).from_select([c.name for c in columns], select(*columns)))
+        db.session.commit()
+        assert assert_rollup_matches() == 18
+        db.session.execute(delete(table).where(table.c.id > opp.id))
+        db.session.commit()
+        assert assert_rollup_matches() == 9
         # a rolled-back write leaves nothing behind in the roll-up
         counted = assert_rollup_matches()
         create_opportunity({"name": "撤销", "customer_id": ids["customers"]["rep2"], "amount": Decimal("9"),

@@ -65,24 +65,52 @@ def _changed(dialect: str) -> str:
     return " OR ".join(f"OLD.{c} {distinct} NEW.{c}" for c in TRACKED)
 
 
+def _upsert_grouped(source: str, sign: str) -> str:
+    """PostgreSQL: add the grouped (signed) sums of a transition table to the roll-up, one upsert per statement."""
+    sets = ", ".join(f"{c} = f.{c} + excluded.{c}" for c in SUMS)
+    return (f"INSERT INTO {TABLE} AS f ({', '.join(KEY + SUMS)}) "
+            f"SELECT CAST(date_trunc('month', close_date) AS date), COALESCE(owner_id, 0), COALESCE(team_id, 0), "
+            f"stage_id, COALESCE(probability, 0), {sign}count(*), "
+            f"{sign}COALESCE(sum(CAST(round(COALESCE(amount_company, 0) * 100) AS bigint)), 0), "
+            f"{sign}COALESCE(sum(cycle_seconds), 0), {sign}count(cycle_seconds) "
+            f"FROM {source} GROUP BY 1, 2, 3, 4, 5 "
+            f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {sets};")
+
+
 def create_triggers(bind) -> None:
-    """Install the triggers keeping ``crm_sales_funnel_month`` (both backends)."""
+    """Install the triggers keeping ``crm_sales_funnel_month`` (both backends).
+
+    PostgreSQL: inserts and deletes by **statement**, over their transition tables (a ``COPY`` or a multi-row
+    ``INSERT`` of a hundred thousand opportunities is one grouped upsert, not one per row); updates by row, only
+    when one of the summed columns changed (transition tables cannot be combined with a column list). SQLite has
+    only row triggers: one upsert per row, in-process and cheap."""
     dialect = bind.dialect.name
     if dialect == "postgresql":
         bind.exec_driver_sql(f"""
-CREATE OR REPLACE FUNCTION crm_sales_funnel_track() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION crm_sales_funnel_track_rows() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        {_upsert("OLD", dialect, "-")}
-    END IF;
-    IF TG_OP IN ('UPDATE', 'INSERT') THEN
-        {_upsert("NEW", dialect, "")}
+    IF TG_OP = 'INSERT' THEN
+        {_upsert_grouped("new_rows", "")}
+    ELSE
+        {_upsert_grouped("old_rows", "-")}
     END IF;
     RETURN NULL;
 END
 $$""")
-        bind.exec_driver_sql("CREATE TRIGGER crm_sales_funnel_insert_delete AFTER INSERT OR DELETE ON "
-                             "crm_sales_opportunity FOR EACH ROW EXECUTE FUNCTION crm_sales_funnel_track()")
+        bind.exec_driver_sql(f"""
+CREATE OR REPLACE FUNCTION crm_sales_funnel_track() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    {_upsert("OLD", dialect, "-")}
+    {_upsert("NEW", dialect, "")}
+    RETURN NULL;
+END
+$$""")
+        bind.exec_driver_sql("CREATE TRIGGER crm_sales_funnel_insert AFTER INSERT ON crm_sales_opportunity "
+                             "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
+                             "EXECUTE FUNCTION crm_sales_funnel_track_rows()")
+        bind.exec_driver_sql("CREATE TRIGGER crm_sales_funnel_delete AFTER DELETE ON crm_sales_opportunity "
+                             "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT "
+                             "EXECUTE FUNCTION crm_sales_funnel_track_rows()")
         bind.exec_driver_sql(f"CREATE TRIGGER crm_sales_funnel_update AFTER UPDATE OF {', '.join(TRACKED)} ON "
                              f"crm_sales_opportunity FOR EACH ROW WHEN ({_changed(dialect)}) "
                              "EXECUTE FUNCTION crm_sales_funnel_track()")
@@ -97,13 +125,14 @@ $$""")
 
 
 def drop_triggers(bind) -> None:
-    if bind.dialect.name == "postgresql":
-        for name in ("crm_sales_funnel_insert_delete", "crm_sales_funnel_update"):
+    for name in ("crm_sales_funnel_insert", "crm_sales_funnel_delete", "crm_sales_funnel_update"):
+        if bind.dialect.name == "postgresql":
             bind.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON crm_sales_opportunity")
-        bind.exec_driver_sql("DROP FUNCTION IF EXISTS crm_sales_funnel_track()")
-    else:
-        for name in ("crm_sales_funnel_insert", "crm_sales_funnel_delete", "crm_sales_funnel_update"):
+        else:
             bind.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+    if bind.dialect.name == "postgresql":
+        bind.exec_driver_sql("DROP FUNCTION IF EXISTS crm_sales_funnel_track()")
+        bind.exec_driver_sql("DROP FUNCTION IF EXISTS crm_sales_funnel_track_rows()")
 
 
 def backfill(bind) -> None:
