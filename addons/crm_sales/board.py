@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select, union_all
+from sqlalchemy import Integer, column, func, or_, select, true, union_all, values
 from sqlalchemy.orm import selectinload
 
 from core.crm.visibility import owner_partition, visible_to
@@ -79,18 +79,42 @@ def cutoff():
 
 def aggregates(user, process: SalesProcess, scope: str) -> dict[int, tuple[int, Decimal, Decimal]]:
     """``{stage id: (count, amount, weighted)}`` of the board's columns: one query for the open stages and one
-    for the recently closed ones (each an index range scan; an ``OR`` of both would scan the table)."""
+    for the recently closed ones (each an index range scan; an ``OR`` of both would scan the table).
+
+    For a rep or a team (visibility by owner) they read the partial covering indexes of crm_sales_0010 per
+    owner; SQLite is told so (``INDEXED BY``): its planner prefers the company-wide index by stage and filters
+    the owners out of every open opportunity of the company (26–40 ms instead of 3–4 at a million)."""
     since = cutoff()
     active = [s for s in process.stages if s.active]
     open_ids = [s.id for s in active if s.kind == "open"]
     closed_ids = [s.id for s in active if s.kind != "open"]
+    owners = _owners(user, scope)
+    if owners is not None and not owners:
+        return {}
+    sqlite = db.session.get_bind().dialect.name == "sqlite"
     out: dict[int, list] = {}
-    for window in (Opportunity.stage_id.in_(open_ids) & Opportunity.closed_at.is_(None),
-                   Opportunity.stage_id.in_(closed_ids) & (Opportunity.closed_at >= since)):
-        stmt = (select(Opportunity.stage_id, Opportunity.probability, func.count(),
-                       fen_sum(Opportunity.amount_company))
-                .where(window).group_by(Opportunity.stage_id, Opportunity.probability))
-        for stage_id, probability, count, fen in db.session.execute(_scoped(stmt, user, scope)):
+    for stage_ids, window, index in ((open_ids, Opportunity.closed_at.is_(None), "ix_crm_sales_opportunity_owner_open"),
+                                     (closed_ids, Opportunity.closed_at >= since,
+                                      "ix_crm_sales_opportunity_owner_closed")):
+        if not stage_ids:
+            continue
+        if owners is not None and sqlite:  # SQLAlchemy renders no table hint for SQLite: the query as SQL
+            marks = ", ".join("?" * len(stage_ids)), ", ".join("?" * len(owners))
+            condition = "closed_at IS NULL" if index.endswith("open") else "closed_at >= ?"
+            params = (*stage_ids, *(() if index.endswith("open") else (since.strftime("%Y-%m-%d %H:%M:%S.%f"),)),
+                      *owners)
+            rows = db.session.connection().exec_driver_sql(
+                "SELECT stage_id, probability, count(*), COALESCE(SUM(CAST(round(amount_company * 100) AS INTEGER)), 0) "
+                f"FROM {Opportunity.__tablename__} INDEXED BY {index} WHERE stage_id IN ({marks[0]}) AND {condition} "
+                f"AND owner_id IN ({marks[1]}) GROUP BY stage_id, probability", params).all()
+        else:
+            stmt = (select(Opportunity.stage_id, Opportunity.probability, func.count(),
+                           fen_sum(Opportunity.amount_company))
+                    .where(Opportunity.stage_id.in_(stage_ids), window)
+                    .group_by(Opportunity.stage_id, Opportunity.probability))
+            stmt = _scoped(stmt, user, scope) if owners is None else stmt.where(Opportunity.owner_id.in_(owners))
+            rows = db.session.execute(stmt).all()
+        for stage_id, probability, count, fen in rows:
             entry = out.setdefault(stage_id, [0, 0, Decimal(0)])
             entry[0] += count
             entry[1] += int(fen or 0)
@@ -156,35 +180,80 @@ def cards(user, stage: Stage, scope: str, before_id: int | None = None, limit: i
 
 
 def first_cards(user, process: SalesProcess, scope: str, limit: int = PAGE) -> dict[int, tuple[list, bool]] | None:
-    """Every column's first cards in one query, for a rep or a team (visibility by owner): the team's board rows
-    numbered per stage (``row_number() OVER (PARTITION BY stage_id …)``) from the owner index. ``None`` when
-    the reader sees by more than owner (an administrator): then each column is read on its own index."""
+    """Every column's first cards for a rep or a team (visibility by owner), in one query: for each (owner,
+    stage) the owner's first ``limit + 1`` cards of the column, straight from the partial indexes of open and of
+    closed opportunities (crm_sales_0010), merged per column here. ``None`` when the reader sees by more than
+    owner (an administrator): then each column is read on its own index.
+
+    PostgreSQL runs it as a ``LATERAL`` join over the (owner, stage) pairs (planned once; a ``UNION ALL`` of a
+    hundred parts costs more to plan than to run there), SQLite as a ``UNION ALL`` of the parts (it has no
+    ``LATERAL``; its planning is cheap)."""
     owners = _owners(user, scope)
     if owners is None:
         return None
     active = [s for s in process.stages if s.active]
-    open_ids = [s.id for s in active if s.kind == "open"]
-    closed_ids = [s.id for s in active if s.kind != "open"]
     if not owners or not active:
         return {s.id: ([], False) for s in active}
-    window = or_(Opportunity.stage_id.in_(open_ids) & Opportunity.closed_at.is_(None),
-                 Opportunity.stage_id.in_(closed_ids) & (Opportunity.closed_at >= cutoff()))
-    number = func.row_number().over(partition_by=Opportunity.stage_id,
-                                    order_by=(Opportunity.closed_at.desc(), Opportunity.id.desc())).label("n")
-    ranked = (select(Opportunity.id.label("id"), Opportunity.stage_id.label("stage_id"), number)
-              .where(Opportunity.owner_id.in_(owners), window).subquery())
-    rows = db.session.execute(select(ranked.c.id, ranked.c.stage_id).where(ranked.c.n <= limit + 1)
-                              .order_by(ranked.c.stage_id, ranked.c.n)).all()
-    ids = [r.id for r in rows]
-    found = {}
+    since = cutoff()
+    pairs = [(owner, s.id, s.kind == "open") for owner in owners for s in active]
+    rows = _first_rows(pairs, since, limit)
+    per_stage: dict[int, list] = {}
+    for row in rows:
+        per_stage.setdefault(row.stage_id, []).append(row)
+    chosen: dict[int, list[int]] = {}
+    for stage_id, found in per_stage.items():
+        # open: newest first (by id); closed: most recently closed first, then by id — as :func:`cards` pages
+        found.sort(key=lambda r: (str(r.closed_at or ""), r.id), reverse=True)
+        chosen[stage_id] = [r.id for r in found[:limit + 1]]
+    ids = [i for stage_ids in chosen.values() for i in stage_ids]
+    found_cards = {}
     if ids:
         stmt = visible_to(user, select(Opportunity).where(Opportunity.id.in_(ids)), Opportunity)
-        found = {o.id: o for o in db.session.execute(stmt.options(selectinload(Opportunity.customer))).unique().scalars()}
-    out: dict[int, list] = {s.id: [] for s in active}
-    for row in rows:
-        if row.id in found:
-            out.setdefault(row.stage_id, []).append(found[row.id])
-    return {sid: (cards_[:limit], len(cards_) > limit) for sid, cards_ in out.items()}
+        found_cards = {o.id: o for o in
+                       db.session.execute(stmt.options(selectinload(Opportunity.customer))).unique().scalars()}
+    out = {}
+    for stage in active:
+        cards_ = [found_cards[i] for i in chosen.get(stage.id, []) if i in found_cards]
+        out[stage.id] = (cards_[:limit], len(cards_) > limit)
+    return out
+
+
+def _first_rows(pairs: list[tuple[int, int, bool]], since, limit: int) -> list:
+    """``(id, stage_id, closed_at)`` of the first ``limit + 1`` cards of each (owner, stage, is open)."""
+    o = Opportunity
+    if db.session.get_bind().dialect.name == "postgresql":
+        parts = []
+        for is_open in (True, False):
+            wanted = [(owner, stage_id) for owner, stage_id, kind_open in pairs if kind_open is is_open]
+            if not wanted:
+                continue
+            keys = values(column("owner", Integer), column("stage", Integer), name=f"pairs_{int(is_open)}").data(wanted)
+            inner = select(o.id, o.stage_id, o.closed_at).where(o.owner_id == keys.c.owner, o.stage_id == keys.c.stage)
+            if is_open:
+                inner = inner.where(o.closed_at.is_(None)).order_by(o.id.desc())
+            else:
+                inner = inner.where(o.closed_at >= since).order_by(o.closed_at.desc(), o.id.desc())
+            lateral = inner.limit(limit + 1).lateral(f"first_{int(is_open)}")
+            parts.append(select(lateral.c.id, lateral.c.stage_id, lateral.c.closed_at)
+                         .select_from(keys).join(lateral, true()))
+        return db.session.execute(union_all(*parts) if len(parts) > 1 else parts[0]).all()
+    # SQLite: the parts as plain SQL (a hundred SQLAlchemy selects cost more to build than to run); ``closed_at``
+    # comes back as its stored ISO text, which sorts as the time does
+    table = Opportunity.__table__.name
+    open_part = (f"SELECT * FROM (SELECT id, stage_id, closed_at FROM {table} WHERE owner_id = ? AND stage_id = ? "
+                 "AND closed_at IS NULL ORDER BY id DESC LIMIT ?)")
+    closed_part = (f"SELECT * FROM (SELECT id, stage_id, closed_at FROM {table} WHERE owner_id = ? AND stage_id = ? "
+                   "AND closed_at >= ? ORDER BY closed_at DESC, id DESC LIMIT ?)")
+    since_text = since.strftime("%Y-%m-%d %H:%M:%S.%f")
+    rows = []
+    connection = db.session.connection()
+    for start in range(0, len(pairs), 400):  # SQLite allows 500 terms in a compound select
+        sql, params = [], []
+        for owner, stage_id, is_open in pairs[start:start + 400]:
+            sql.append(open_part if is_open else closed_part)
+            params += [owner, stage_id, limit + 1] if is_open else [owner, stage_id, since_text, limit + 1]
+        rows += connection.exec_driver_sql(" UNION ALL ".join(sql), tuple(params)).all()
+    return rows
 
 
 def build(user, process: SalesProcess, scope: str) -> list[Column]:

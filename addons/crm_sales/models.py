@@ -34,6 +34,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -130,6 +131,13 @@ class Opportunity(db.Model):
         Index("ix_crm_sales_opportunity_owner_funnel", "owner_id", "close_date", "stage_id", "probability",
               "team_id", "amount_company", "cycle_seconds"),
         Index("ix_crm_sales_opportunity_team_id_id", "team_id", "id"),
+        # a rep's or a team's board (crm_sales_0010): per (owner, stage) the first cards in order — open ones
+        # newest first, closed ones latest closed first — and the columns' sums, from the index alone
+        Index("ix_crm_sales_opportunity_owner_open", "owner_id", "stage_id", "id", "probability", "amount_company",
+              postgresql_where=text("closed_at IS NULL"), sqlite_where=text("closed_at IS NULL")),
+        Index("ix_crm_sales_opportunity_owner_closed", "owner_id", "stage_id", "closed_at", "id", "probability",
+              "amount_company", postgresql_where=text("closed_at IS NOT NULL"),
+              sqlite_where=text("closed_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -498,12 +506,11 @@ class Expense(db.Model):
     opportunity = relationship("Opportunity", foreign_keys=[opportunity_id])
 
 
-# -- the kanban board (crm_sales_0007): its columns' aggregates as index range scans -------------------------
+# -- the kanban board (crm_sales_0007): everyone's columns' aggregates as index range scans (a rep's or a
+# team's: the partial indexes of crm_sales_0010 above, which replaced ``ix_crm_sales_opportunity_owner_board``)
 _opp = Opportunity.__table__.c
 Index("ix_crm_sales_opportunity_board", _opp.stage_id, _opp.closed_at, _opp.owner_id, _opp.amount_company,
       _opp.probability)
-Index("ix_crm_sales_opportunity_owner_board", _opp.owner_id, _opp.stage_id, _opp.closed_at, _opp.probability,
-      _opp.amount_company)
 
 # -- the achievement table (crm_sales_0004, area "targets"): won amounts per owner in a period -----------------
 # one index range scan per rep of the department, answered from the index alone

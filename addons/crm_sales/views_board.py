@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from flask import abort, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import select
 
 from core.crm.picklists import picklist_choices
@@ -42,13 +43,27 @@ def board_page():
         "crm_sales/board.html", process=process, scope=scope, scopes=board.SCOPES, processes=processes(),
         columns=board.build(current_user, process, scope), money=money, days_in_stage=board.days_in_stage,
         reasons=picklist_choices(stages.LOST_REASON), can_move=current_user.can(WRITE),
-        stage_label=stages.stage_label, closed_days=board.CLOSED_DAYS, stage_options=_stage_options(process),
+        stage_label=stages.stage_label, closed_days=board.CLOSED_DAYS, **_card_parts(process),
     )
 
 
 def _stage_options(process) -> list[tuple[int, str, str]]:
     """The "Move to…" choices, translated once for all the cards."""
     return [(s.id, s.kind, stages.stage_label(s.name)) for s in process.stages if s.active]
+
+
+def _card_parts(process) -> dict:
+    """What every card repeats, made once per page: the translated texts (formatted per card with ``|format``)
+    and, per stage, the ``<option>``s of the "Move to…" list without that stage (a hundred cards each listing
+    the process's stages cost the board page more than its queries)."""
+    options = _stage_options(process)
+    option = Markup('<option value="{}" data-kind="{}">{}</option>')
+    return {
+        "texts": {"closes": _("Closes %(date)s"), "days": _("%(days)d days in this stage"), "move": _("Move to…")},
+        "move_options": {sid: Markup("").join(option.format(other, kind, label)
+                                              for other, kind, label in options if other != sid)
+                         for sid, _kind, _label in options},
+    }
 
 
 @bp.route("/board/stage/<int:stage_id>/cards", endpoint="board_cards")
@@ -62,8 +77,7 @@ def board_cards(stage_id: int):
     cards, more = board.cards(current_user, stage, _scope(), before_id=before)
     return render_template("crm_sales/_board_cards.html", cards=cards, more=more, stage=stage, money=money,
                            days_in_stage=board.days_in_stage, process=stage.process, stage_label=stages.stage_label,
-                           can_move=current_user.can(WRITE), scope=_scope(),
-                           stage_options=_stage_options(stage.process))
+                           can_move=current_user.can(WRITE), scope=_scope(), **_card_parts(stage.process))
 
 
 def _error(status: int, message: str, missing=()):

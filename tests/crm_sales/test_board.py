@@ -45,6 +45,36 @@ def test_columns_sum_to_the_fen_within_visibility_and_scope(mosaic_app_factory):
         assert board.cards(admin, columns[10].stage, "all", limit=2)[1] is True
 
 
+def test_a_teams_first_screen_merges_its_owners_cards_in_order(mosaic_app_factory):
+    """A manager's first screen takes each owner's first cards per column (partial indexes, one query) and merges
+    them: the same cards, in the same order, as each column read on its own — open columns newest first, closed
+    ones by closing time across the owners."""
+    app = mosaic_app_factory(edition="sales")
+    ids = _setup(app)
+    with app.test_request_context():
+        process = stages.default_process()
+        won = next(s for s in process.stages if s.kind == "won")
+        now = datetime.utcnow()
+        for n, owner in enumerate(("rep1", "rep2", "rep1", "rep2", "rep2")):
+            opp = Opportunity(name=f"赢单 {n}", customer_id=ids["customers"][owner], process_id=process.id,
+                              stage_id=won.id, status="won", probability=100, amount=Decimal(n + 1),
+                              amount_company=Decimal(n + 1), close_date=date.today(), owner_id=ids["users"][owner],
+                              closed_at=now - timedelta(hours=(7 * n) % 5 + n))
+            db.session.add(opp)
+        db.session.commit()
+        mgr = db.session.get(User, ids["users"]["mgr"])
+        for scope in ("all", "team"):
+            for limit in (1, 2, 10):
+                firsts = board.first_cards(mgr, process, scope, limit=limit)
+                assert firsts is not None  # visibility by owner: the one-query path
+                for stage in process.stages:
+                    cards, more = board.cards(mgr, stage, scope, limit=limit)
+                    assert ([c.id for c in firsts[stage.id][0]], firsts[stage.id][1]) == ([c.id for c in cards], more)
+        won_cards = board.first_cards(mgr, process, "all", limit=10)[won.id][0]
+        assert len(won_cards) == 7 and [c.closed_at for c in won_cards] == sorted((c.closed_at for c in won_cards),
+                                                                                  reverse=True)
+
+
 def test_moving_a_card_applies_the_stage_rules(mosaic_app_factory):
     app = mosaic_app_factory(edition="sales")
     _setup(app)
