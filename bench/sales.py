@@ -197,6 +197,7 @@ def load(app, n: int, reps: dict[int, int]) -> None:
         db.session.commit()
         stages = [(s.id, s.probability, s.kind, s.process_id) for s in
                   db.session.scalars(select(Stage).where(Stage.process_id == process.id).order_by(Stage.sequence))]
+        db.session.rollback()  # no transaction left open: it would keep the final VACUUM from its dead rows
         engine = db.engine
         backend = engine.dialect.name
         raw = engine.raw_connection()
