@@ -6,7 +6,8 @@ this module adds what the form does: the decision maker must be a contact of the
 new opportunity starts at its process's first open stage (or the default process's) with its first stage
 change recorded, and the stage only changes through ``move`` — which applies the stage's required fields
 exactly as the record page and the kanban board do (:func:`.stages.move`). A refused move answers **409**
-with ``error.code = "stage_requirements"`` and ``error.missing``: the missing fields' codes and labels.
+with ``error.code = "stage_requirements"`` and ``error.missing``: the missing fields' codes and labels; so does
+an update that would empty a field the opportunity's current stage requires (:func:`.stages.check_kept`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,12 @@ def check_opportunity(record, values: dict, user) -> None:
                 errors["process_id"] = _("Choose an active sales process.")
     if errors:
         raise ApiError(400, "validation", str(_INVALID), errors)
+    if record is not None and record.stage is not None:  # an update must not empty what its stage requires
+        try:
+            stages.check_kept(stages.snapshot(record), stages.snapshot(record, **values), record.stage)
+        except stages.StageError as exc:
+            raise ApiError(409, "stage_requirements", str(exc), extra={
+                "missing": [{"code": f.code, "label": str(f.label)} for f in exc.missing]}) from None
 
 
 def before_save(opportunity: Opportunity) -> None:

@@ -335,8 +335,13 @@ def _resolve_row(o, importer, lookups: _Lookups) -> list[str]:  # noqa: C901 - o
             record["closed_at"] = now
         for column in ("description", "pain_points", "goals", "lost_note"):
             record.setdefault(column, "")
-    # a new opportunity enters its stage: the stage's required fields, as a move checks them (an update keeps
-    # its stage, and is checked no more than the form's edit is)
+    # a new opportunity enters its stage: the stage's required fields, as a move checks them; an update keeps
+    # its stage and must not empty what that stage requires (as the form's edit)
+    if existing is not None and stage is not None:
+        try:
+            stages.check_kept(stages.snapshot(existing), stages.snapshot(existing, **record), stage)
+        except stages.StageError as exc:
+            return [str(exc)]
     if existing is None:
         probe = SimpleNamespace(**{**{name: None for name in ("amount", "budget", "contact_id", "purchase_date",
                                                               "close_date")},

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -154,6 +155,31 @@ def required_of(stage: Stage) -> list[RequiredField]:
 def missing_fields(opportunity, stage: Stage) -> list[RequiredField]:
     """The fields ``stage`` requires that ``opportunity`` does not have."""
     return [field for field in required_of(stage) if not field.filled(opportunity)]
+
+
+def check_kept(before, after, stage: Stage) -> None:
+    """Raise :class:`StageError` when an edit empties a field the opportunity's current ``stage`` requires:
+    filled in ``before`` (the opportunity as it was), missing in ``after`` (as the edit would leave it). A field
+    that was already missing — the stage's requirements changed since it was entered — does not block an edit
+    of something else."""
+    had = {field.code for field in missing_fields(before, stage)}
+    emptied = [field for field in missing_fields(after, stage) if field.code not in had]
+    if emptied:
+        raise StageError(_("The stage “%(stage)s” requires: %(fields)s.", stage=stage_label(stage.name),
+                           fields=_(", ").join(str(field.label) for field in emptied)), emptied)
+
+
+#: the attributes :data:`REQUIRED_FIELDS` read (for a copy of an opportunity as it was before an edit)
+REQUIRED_ATTRIBUTES = ("amount", "budget", "budget_known", "contact_id", "pain_points", "goals", "purchase_date",
+                       "close_date", "products", "competitors", "description")
+
+
+def snapshot(opportunity, **changes):
+    """A copy of what the stage requirements read of ``opportunity``, with ``changes`` applied."""
+    values = {name: getattr(opportunity, name, None) for name in REQUIRED_ATTRIBUTES}
+    values["products"], values["competitors"] = list(values["products"] or ()), list(values["competitors"] or ())
+    values.update({k: v for k, v in changes.items() if k in REQUIRED_ATTRIBUTES})
+    return SimpleNamespace(**values)
 
 
 def check_enter(opportunity, stage: Stage, reason: str | None = None) -> None:

@@ -357,6 +357,7 @@ def edit(opportunity_id: int):
         return _form_page(form, opportunity)
     if not form.validate_on_submit():
         return _form_page(form, opportunity, status=400 if request.method == "POST" else 200)
+    before = stages.snapshot(opportunity)
     values = _apply(form, opportunity, current_user)
     if values is None:
         return _form_page(form, opportunity, status=400)
@@ -364,6 +365,11 @@ def edit(opportunity_id: int):
     for key, value in values.items():
         setattr(opportunity, key, value)
     _write_lines(opportunity, lines, competitors)
+    try:  # what the current stage requires stays filled in
+        stages.check_kept(before, opportunity, opportunity.stage)
+    except stages.StageError as exc:
+        db.session.rollback()
+        return _form_page(form, db.session.get(Opportunity, opportunity_id), error=str(exc), status=400)
     if not custom_field_forms.apply(form, opportunity, current_user):
         db.session.rollback()
         return _form_page(form, db.session.get(Opportunity, opportunity_id), status=400)

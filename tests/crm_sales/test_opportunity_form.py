@@ -212,3 +212,57 @@ def test_wrong_values_are_refused_next_to_the_field_with_nothing_written(mosaic_
         opp = db.session.get(Opportunity, opp_id)
         assert (opp.amount, [(p.product_id, p.quantity, p.unit_price) for p in opp.products], opp.name) == before
         assert opp.competitors == []
+
+
+def test_an_edit_never_empties_what_the_current_stage_requires(mosaic_app_factory):
+    """The form, the REST API and an import update all refuse to empty a field the opportunity's current stage
+    requires (and say which); a field that was already missing does not block editing something else."""
+    from tests.crm_lead.test_lead_api import _bearer
+    from tests.crm_sales.test_opportunity_import import grant, run_import
+
+    app = mosaic_app_factory(edition="sales")
+    ids = _setup(app)
+    products = ids["products"]
+    rep = client_for(app, "rep1")
+    with app.test_request_context():
+        process = processes.create_process("方案型")
+        stage = process.stages[0]
+        processes.update_stage(stage, {"required_fields": ["products", "pain_points", "amount"]})
+        db.session.commit()
+        process_id = process.id
+    line = {"products-0-product_id": str(products["M-100"]), "products-0-quantity": "2",
+            "products-0-unit_price": "10"}
+    created = rep.post("/crm_sales/new", data={**_base(ids), **line, "amount": "20", "pain_points": "产能不足",
+                                               "process_id": str(process_id)})
+    assert created.status_code == 302, created.get_data(as_text=True)[:3000]
+    with app.app_context():
+        opp_id = db.session.scalar(select(Opportunity.id))
+    edit = {**_base(ids), **line, "amount": "20", "pain_points": "产能不足"}
+    # the form: the product line removed, the pain points cleared -> 400, the message names them, nothing written
+    for change, label in (({"products-0-product_id": "", "products-0-quantity": "", "products-0-unit_price": ""},
+                           "Products"), ({"pain_points": ""}, "Pain points")):
+        refused = rep.post(f"/crm_sales/{opp_id}/edit", data={**edit, "name": "改名", **change})
+        body = refused.get_data(as_text=True)
+        assert refused.status_code == 400 and "requires: " in body and label in body.split("requires: ")[1][:200]
+    with app.app_context():
+        opp = db.session.get(Opportunity, opp_id)
+        assert (opp.name, opp.pain_points, len(opp.products)) == ("产线改造", "产能不足", 1)
+    assert rep.post(f"/crm_sales/{opp_id}/edit", data={**edit, "name": "改名"}).status_code == 302
+    # the REST API: 409 stage_requirements with the missing field
+    headers = _bearer(app)
+    patched = app.test_client().patch(f"/api/v1/crm_sales.opportunities/{opp_id}", headers=headers,
+                                      json={"pain_points": "  "})
+    assert patched.status_code == 409, patched.get_data(as_text=True)
+    error = patched.get_json()["error"]
+    assert error["code"] == "stage_requirements" and [m["code"] for m in error["missing"]] == ["pain_points"]
+    # an import update by id: the row fails with the reason, the others go through
+    grant(app, "core.import.run")
+    _bid, state = run_import(rep, f"编号,机会名称,金额\n{opp_id},改名,0\n", mode="update", key="id")
+    assert (state["updated"], state["failed"]) == (0, 1), state
+    with app.app_context():
+        opp = db.session.get(Opportunity, opp_id)
+        assert (opp.name, opp.pain_points, opp.amount) == ("改名", "产能不足", Decimal("20.00"))
+        # requirements added after the opportunity entered its stage do not block an unrelated edit
+        processes.update_stage(opp.stage, {"required_fields": ["products", "pain_points", "amount", "goals"]})
+        db.session.commit()
+    assert rep.post(f"/crm_sales/{opp_id}/edit", data={**edit, "name": "再改名"}).status_code == 302
