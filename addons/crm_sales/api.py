@@ -105,8 +105,9 @@ def after_save(opportunity: Opportunity) -> None:
                                    changed_by_id=getattr(user, "id", None)))
 
 
-def run_move(opportunity: Opportunity, body: dict, user):
-    """``POST …/<id>/move`` with ``{"stage_id": …, "reason": …, "note": …}``."""
+def _stage_action(opportunity: Opportunity, body: dict, user, action):
+    """``{"stage_id": …, "reason": …, "note": …}`` checked, then ``action(opportunity, stage, user, …)`` —
+    :func:`.stages.move` or :func:`.stages.change_process`; a refusal answers 409 with the missing fields."""
     stage_id, reason, note = body.get("stage_id"), body.get("reason"), body.get("note") or ""
     if isinstance(stage_id, bool) or not isinstance(stage_id, int):
         raise ApiError(400, "validation", str(_INVALID), {"stage_id": _("Must be an integer.")})
@@ -116,11 +117,22 @@ def run_move(opportunity: Opportunity, body: dict, user):
     if stage is None:
         raise ApiError(400, "validation", str(_INVALID), {"stage_id": _("Unknown stage.")})
     try:
-        stages.move(opportunity, stage, user, reason=reason, note=note)
+        action(opportunity, stage, user, reason=reason, note=note)
     except stages.StageError as exc:
         raise ApiError(409, "stage_requirements", str(exc), extra={
             "missing": [{"code": f.code, "label": str(f.label)} for f in exc.missing]}) from None
     return 200, serialise(opportunity_resource(), opportunity)
+
+
+def run_move(opportunity: Opportunity, body: dict, user):
+    """``POST …/<id>/move`` with ``{"stage_id": …, "reason": …, "note": …}``."""
+    return _stage_action(opportunity, body, user, stages.move)
+
+
+def run_change_process(opportunity: Opportunity, body: dict, user):
+    """``POST …/<id>/change_process`` with ``{"stage_id": …, "reason": …, "note": …}``: a stage of another
+    (active) process."""
+    return _stage_action(opportunity, body, user, stages.change_process)
 
 
 def opportunity_resource() -> ApiResource:
@@ -143,6 +155,14 @@ def opportunity_resource() -> ApiResource:
                 ApiAction("move", run_move, _l("Move an opportunity to another stage of its process"),
                           request_schema={"type": "object", "required": ["stage_id"], "properties": {
                               "stage_id": {"type": "integer"},
+                              "reason": {"type": "string", "description": _l(
+                                  "For lost and abandoned: a code of the picklist opportunity_lost_reason.")},
+                              "note": {"type": "string"}}},
+                          response_schema={"$ref": f"#/components/schemas/{NAME}"}, conflict=True),
+                ApiAction("change_process", run_change_process,
+                          _l("Move an opportunity into another sales process, at one of its stages"),
+                          request_schema={"type": "object", "required": ["stage_id"], "properties": {
+                              "stage_id": {"type": "integer", "description": _l("A stage of the other process.")},
                               "reason": {"type": "string", "description": _l(
                                   "For lost and abandoned: a code of the picklist opportunity_lost_reason.")},
                               "note": {"type": "string"}}},

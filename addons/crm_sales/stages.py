@@ -203,6 +203,27 @@ def check_enter(opportunity, stage: Stage, reason: str | None = None) -> None:
             raise StageError(_("“%(reason)s” is not a reason of the list.", reason=reason))
 
 
+def change_process(opportunity, stage: Stage, user, reason: str | None = None, note: str = "",
+                   now: datetime | None = None) -> StageChange:
+    """Move ``opportunity`` into another sales process, at ``stage`` of it (业务模式变更): checked as a move into
+    that stage is (its required fields, a reason for lost and abandoned), recorded as a stage change; flushes.
+
+    The process must be active and not the opportunity's own. On refusal (:class:`StageError`) the opportunity
+    keeps its process and stage."""
+    process = stage.process
+    if process is None or process.id == opportunity.process_id:
+        raise StageError(_("The opportunity is already in this sales process: move it to another stage instead."))
+    if not process.active:
+        raise StageError(_("The sales process “%(name)s” is no longer in use.", name=stage_label(process.name)))
+    old_id, old_process = opportunity.process_id, opportunity.process
+    opportunity.process_id, opportunity.process = process.id, process
+    try:
+        return move(opportunity, stage, user, reason=reason, note=note, now=now)
+    except StageError:
+        opportunity.process_id, opportunity.process = old_id, old_process
+        raise
+
+
 def move(opportunity, stage: Stage, user, reason: str | None = None, note: str = "",
          now: datetime | None = None) -> StageChange | None:
     """Move ``opportunity`` to ``stage`` (checked by :func:`check_enter`), record the change and flush.

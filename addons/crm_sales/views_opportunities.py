@@ -23,7 +23,7 @@ from core.crm.visibility import get_visible, get_visible_or_404, visible_to
 from core.extensions import db
 from core.security import permission_required
 
-from . import stages
+from . import processes, stages
 from .forms import OpportunityForm
 from .hooks import OBJECT, READ, WRITE
 from .models import STATUSES, Competitor, Opportunity, OpportunityProduct, Stage, StageChange
@@ -82,28 +82,50 @@ def _record(opportunity, error: str | None = None, missing=(), status: int = 200
         select(StageChange).where(StageChange.opportunity_id == opportunity.id).order_by(StageChange.id)
     ).scalars().all()
     names = {stage.id: stages.stage_label(stage.name) for stage in process.stages}
+    elsewhere = {i for c in history for i in (c.from_stage_id, c.to_stage_id) if i and i not in names}
+    if elsewhere:  # stages of the process it was in before a change of process
+        names.update({sid: stages.stage_label(name) for sid, name in
+                      db.session.execute(select(Stage.id, Stage.name).where(Stage.id.in_(elsewhere)))})
+    other_processes = [p for p in processes.active_processes() if p.id != process.id]
     return render_template("crm_sales/opportunity_record.html", opp=opportunity, path=path, history=history,
                            names=names, money=money, stage_label=stages.stage_label, error=error,
                            missing=list(missing), reasons=picklist_choices(stages.LOST_REASON),
-                           can_move=current_user.can(WRITE)), status
+                           can_move=current_user.can(WRITE), other_processes=other_processes), status
 
 
 @bp.route("/<int:opportunity_id>/move", methods=["POST"], endpoint="move")
 @permission_required(WRITE)
 def move(opportunity_id: int):
+    return _stage_form(opportunity_id, stages.move,
+                       lambda stage: _("Moved to “%(stage)s”.", stage=stages.stage_label(stage.name)))
+
+
+@bp.route("/<int:opportunity_id>/process", methods=["POST"], endpoint="change_process")
+@permission_required(WRITE)
+def change_process(opportunity_id: int):
+    """Into another sales process, at the chosen stage of it (same checks as a move)."""
+    return _stage_form(opportunity_id, stages.change_process,
+                       lambda stage: _("Now in the sales process “%(process)s”, at the stage “%(stage)s”.",
+                                       process=stages.stage_label(stage.process.name),
+                                       stage=stages.stage_label(stage.name)))
+
+
+def _stage_form(opportunity_id: int, action, done):
+    """The record page's move forms: ``action(opportunity, stage, user, reason=…, note=…)``; a refusal shows the
+    page again with the message and the missing fields (400), nothing changed."""
     opportunity = get_visible_or_404(current_user, Opportunity, opportunity_id, access="write")
     stage = db.session.get(Stage, request.form.get("stage_id", type=int) or 0)
     if stage is None:
         abort(400)
     try:
-        stages.move(opportunity, stage, current_user, reason=request.form.get("reason") or None,
-                    note=(request.form.get("note") or "")[:2000])
+        action(opportunity, stage, current_user, reason=request.form.get("reason") or None,
+               note=(request.form.get("note") or "")[:2000])
     except stages.StageError as exc:
         db.session.rollback()
         opportunity = db.session.get(Opportunity, opportunity_id)
         return _record(opportunity, error=str(exc), missing=exc.missing, status=400)
     db.session.commit()
-    flash(_("Moved to “%(stage)s”.", stage=stages.stage_label(stage.name)), "success")
+    flash(done(stage), "success")
     return redirect(url_for("crm_sales.view", opportunity_id=opportunity.id))
 
 

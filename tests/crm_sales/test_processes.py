@@ -335,3 +335,68 @@ def test_default_names_stay_translated_until_really_renamed(mosaic_app_factory):
     page = admin.get(f"/crm_sales/processes/{pid}", headers=zh).get_data(as_text=True)
     assert "立项审批" in page and shown_first in page
     assert date.today()  # the page rendered in Chinese
+
+
+def test_an_opportunity_changes_process_through_the_checks_of_a_move(mosaic_app_factory):
+    """业务模式变更: from the record page or the REST API, into a stage of another active process — refused with
+    the missing fields of that stage, or for the opportunity's own process, an inactive process, a lost stage
+    without a reason; recorded in the stage history (shown with the old process's stage name) and in the roll-up."""
+    from tests.crm_lead.test_lead_api import _bearer
+
+    app = mosaic_app_factory(edition="sales")
+    ids = _team(app)
+    with app.test_request_context():
+        project = processes.create_process("项目型")
+        gate = processes.add_stage(project, {"name": "立项评审", "kind": "open", "probability": 25,
+                                             "required_fields": ["pain_points"], "guidance": ""})
+        rep = db.session.get(User, ids["users"]["rep1"])
+        opp = create_opportunity({"name": "换流程", "customer_id": ids["customers"]["rep1"], "amount": Decimal("8")},
+                                 user=rep)
+        db.session.commit()
+        opp_id, gate_id, first_id = opp.id, gate.id, opp.stage_id
+        lost_id = next(s.id for s in project.stages if s.kind == "lost")
+        own_id = next(s.id for s in stages.default_process().stages if s.id != first_id)
+        project_id = project.id
+    client = client_for(app, "rep1")
+    page = client.get(f"/crm_sales/{opp_id}").get_data(as_text=True)
+    assert 'id="process-form"' in page and "项目型" in page and f'value="{gate_id}"' in page
+    refused = client.post(f"/crm_sales/{opp_id}/process", data={"stage_id": gate_id})
+    assert refused.status_code == 400 and 'data-code="pain_points"' in refused.get_data(as_text=True)
+    assert client.post(f"/crm_sales/{opp_id}/process", data={"stage_id": own_id}).status_code == 400
+    no_reason = client.post(f"/crm_sales/{opp_id}/process", data={"stage_id": lost_id})
+    assert no_reason.status_code == 400 and "Give the reason" in no_reason.get_data(as_text=True)
+    with app.app_context():
+        opp = db.session.get(Opportunity, opp_id)
+        assert (opp.process_id, opp.stage_id) == (stages.default_process().id, first_id)
+        opp.pain_points = "审批慢"
+        db.session.commit()
+    done = client.post(f"/crm_sales/{opp_id}/process", data={"stage_id": gate_id, "note": "转项目型"})
+    assert done.status_code == 302
+    record = client.get(f"/crm_sales/{opp_id}").get_data(as_text=True)
+    assert "立项评审" in record and "Opportunity" in record  # the history names the old process's stage
+    with app.app_context():
+        opp = db.session.get(Opportunity, opp_id)
+        assert (opp.process_id, opp.stage_id, opp.probability) == (project_id, gate_id, 25)
+        change = db.session.scalars(select(StageChange).where(StageChange.opportunity_id == opp_id)
+                                    .order_by(StageChange.id.desc())).first()
+        assert (change.from_stage_id, change.to_stage_id, change.note) == (first_id, gate_id, "转项目型")
+        assert_rollup_matches()
+    # the REST API: back into the default process, lost with a reason; an inactive process is refused
+    headers = _bearer(app)
+    api = app.test_client()
+    url = f"/api/v1/crm_sales.opportunities/{opp_id}/change_process"
+    same = api.post(url, headers=headers, json={"stage_id": gate_id})
+    assert same.status_code == 409 and same.get_json()["error"]["code"] == "stage_requirements"
+    with app.app_context():
+        default_lost = next(s.id for s in stages.default_process().stages if s.kind == "lost")
+    assert api.post(url, headers=headers, json={"stage_id": default_lost}).status_code == 409  # no reason
+    moved = api.post(url, headers=headers, json={"stage_id": default_lost, "reason": "price"})
+    assert moved.status_code == 200, moved.get_data(as_text=True)
+    assert moved.get_json()["data"]["status"] == "lost"
+    with app.test_request_context():
+        processes.update_process(db.session.get(SalesProcess, project_id), "项目型", active=False)
+        db.session.commit()
+    inactive = api.post(url, headers=headers, json={"stage_id": gate_id})
+    assert inactive.status_code == 409 and "no longer in use" in inactive.get_json()["error"]["message"]
+    with app.app_context():
+        assert assert_rollup_matches() >= 1
