@@ -114,6 +114,16 @@ $$""")
         bind.exec_driver_sql(f"CREATE TRIGGER crm_sales_funnel_update AFTER UPDATE OF {', '.join(TRACKED)} ON "
                              f"crm_sales_opportunity FOR EACH ROW WHEN ({_changed(dialect)}) "
                              "EXECUTE FUNCTION crm_sales_funnel_track()")
+        # TRUNCATE fires no row or delete trigger: it empties the roll-up too
+        bind.exec_driver_sql(f"""
+CREATE OR REPLACE FUNCTION crm_sales_funnel_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM {TABLE};
+    RETURN NULL;
+END
+$$""")
+        bind.exec_driver_sql("CREATE TRIGGER crm_sales_funnel_truncate AFTER TRUNCATE ON crm_sales_opportunity "
+                             "FOR EACH STATEMENT EXECUTE FUNCTION crm_sales_funnel_truncate()")
         return
     bind.exec_driver_sql(f"CREATE TRIGGER crm_sales_funnel_insert AFTER INSERT ON crm_sales_opportunity "
                          f"BEGIN {_upsert('NEW', dialect, '')} END")
@@ -125,14 +135,15 @@ $$""")
 
 
 def drop_triggers(bind) -> None:
-    for name in ("crm_sales_funnel_insert", "crm_sales_funnel_delete", "crm_sales_funnel_update"):
+    for name in ("crm_sales_funnel_insert", "crm_sales_funnel_delete", "crm_sales_funnel_update",
+                 "crm_sales_funnel_truncate"):
         if bind.dialect.name == "postgresql":
             bind.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON crm_sales_opportunity")
         else:
             bind.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
     if bind.dialect.name == "postgresql":
-        bind.exec_driver_sql("DROP FUNCTION IF EXISTS crm_sales_funnel_track()")
-        bind.exec_driver_sql("DROP FUNCTION IF EXISTS crm_sales_funnel_track_rows()")
+        for function in ("crm_sales_funnel_track", "crm_sales_funnel_track_rows", "crm_sales_funnel_truncate"):
+            bind.exec_driver_sql(f"DROP FUNCTION IF EXISTS {function}()")
 
 
 def backfill(bind) -> None:
