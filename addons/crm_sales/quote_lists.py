@@ -21,12 +21,23 @@ def _number_search(model):
     return search
 
 
+def _versions(value: str, _user):
+    """``versions=latest``: each quote's current version only (the older ones are superseded)."""
+    if value != "latest":
+        raise ValueError(value)
+    return Quote.status != "superseded"
+
+
+#: the choice of the "Versions" filter (its empty choice: every version)
+VERSIONS = {"latest": _l("Latest versions only")}
+
 QUOTES = lists.ListSpec(
     model=Quote,
     sorts={"id": Quote.id, "date": Quote.quote_date, "valid": Quote.valid_until, "total": Quote.total},
     default_sort="-id",
     filters={"status": Quote.status, "customer": Quote.customer_id, "opportunity": Quote.opportunity_id,
              "currency": Quote.currency},
+    conditions={"versions": _versions},
     extra_search=_number_search(Quote),
     custom_object="quote",
     object_name="quote",

@@ -24,7 +24,7 @@ from .hooks import READ
 from .hooks_quotes import ORDER_DELETE, ORDER_WRITE, QUOTE_DELETE, QUOTE_OBJECT, QUOTE_WRITE
 from .models import Opportunity, Order, Quote
 from .quote_forms import MORE_ROWS, QuoteForm, blank_rows, lines_from_form, lines_of, product_choices
-from .quote_lists import ORDERS, QUOTES
+from .quote_lists import ORDERS, QUOTES, VERSIONS
 from .views import bp
 
 PANEL_LIMIT = 50
@@ -55,7 +55,8 @@ def _context() -> dict:
 @bp.route("/quotes/", endpoint="quotes")
 @permission_required(READ)
 def quote_list():
-    return list_views.list_page(QUOTES, "crm_sales.quotes", "crm_sales/quote_list.html", **_labels())
+    return list_views.list_page(QUOTES, "crm_sales.quotes", "crm_sales/quote_list.html", versions=VERSIONS,
+                                **_labels())
 
 
 @bp.route("/orders/", endpoint="orders")

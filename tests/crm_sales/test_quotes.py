@@ -184,6 +184,17 @@ def test_versions_send_edit_and_supersede(mosaic_app_factory):
     assert 'data-version="1"' in page and 'data-version="2"' in page
     with app.app_context():
         assert _count(Order) == 0
+    # the list: every version, or the latest ones only (its CSV export too)
+    listed = rep.get("/crm_sales/quotes/").get_data(as_text=True)
+    assert f"/crm_sales/quotes/{first}\"" in listed and f"/crm_sales/quotes/{second}\"" in listed
+    latest = rep.get("/crm_sales/quotes/?versions=latest").get_data(as_text=True)
+    assert f"/crm_sales/quotes/{first}\"" not in latest and f"/crm_sales/quotes/{second}\"" in latest
+    assert '<option value="latest" selected>' in latest
+    bad = rep.get("/crm_sales/quotes/?versions=oldest").get_data(as_text=True)
+    assert "was ignored" in bad and f"/crm_sales/quotes/{first}\"" in bad
+    for query, expected in (("", {first, second}), ("?versions=latest", {second})):
+        lines = rep.get(f"/export/crm_sales.quotes.csv{query}").get_data().decode("utf-8-sig").splitlines()[1:]
+        assert {int(line.split(",")[0]) for line in lines if line} == expected, (query, lines)
 
 
 def test_accept_creates_the_order_once(mosaic_app_factory):
