@@ -104,13 +104,24 @@ def bulk():
             abort(403)
         if not ConfirmForm().validate_on_submit():
             abort(400)
+        every = request.form.get("scope") == "all"
+        if every:  # every opportunity of the filtered list (all its pages) the user may change
+            from .views_opportunities import filtered
+
+            stmt = visible_to(current_user, filtered(request.form), Opportunity, access="write")
+            records = list(db.session.execute(stmt.order_by(Opportunity.id.desc()).limit(MAX_BULK + 1))
+                           .unique().scalars())
+            ids = [r.id for r in records]
+            back = url_for("crm_sales.index", **{k: v for k in ("q", "status", "stage")
+                                                 if (v := request.form.get(k))})
         if not ids:
             flash(_("Select the opportunities to delete."), "error")
             return redirect(back)
         if len(ids) > MAX_BULK:
             flash(_("At most %(max)d opportunities can be deleted at once.", max=MAX_BULK), "error")
             return redirect(back)
-        records = _writable(ids)
+        if not every:
+            records = _writable(ids)
         if _trash(records):
             flash(ngettext("%(num)d opportunity moved to the recycle bin. You can restore it from there.",
                            "%(num)d opportunities moved to the recycle bin. You can restore them from there.",

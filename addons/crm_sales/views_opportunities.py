@@ -40,10 +40,9 @@ def money(value) -> str:
     return "" if value is None else f"{value:,.2f}"
 
 
-@bp.route("/", endpoint="index")
-@permission_required(READ)
-def index():
-    args = request.args
+def filtered(args):
+    """``select(Opportunity)`` with the list's filters of ``args`` (``q``, ``status``, ``stage``); the caller adds
+    visibility. The list shows it page by page; the bulk delete may act on all of it."""
     stmt = select(Opportunity)
     status = args.get("status") or ""
     if status in STATUSES:
@@ -55,6 +54,16 @@ def index():
     if query:
         key = normalise.search_key(query)
         stmt = stmt.where(Opportunity.search_name >= key, Opportunity.search_name < prefix_upper_bound(key))
+    return stmt
+
+
+@bp.route("/", endpoint="index")
+@permission_required(READ)
+def index():
+    from . import views_data  # imports this module
+
+    args = request.args
+    stmt = filtered(args)
     before = args.get("before", type=int)
     if before:
         stmt = stmt.where(Opportunity.id < before)
@@ -65,7 +74,8 @@ def index():
     stage_choices = [(s.id, stages.stage_label(s.name)) for s in stages.default_process().stages if s.active]
     return render_template("crm_sales/opportunity_list.html", rows=rows, more=more, args=args, money=money,
                            statuses=stages.KIND_LABELS, stage_choices=stage_choices, stage_label=stages.stage_label,
-                           next_before=rows[-1].id if rows and more else None)
+                           next_before=rows[-1].id if rows and more else None,
+                           max_bulk=views_data.MAX_BULK)
 
 
 @bp.route("/<int:opportunity_id>", endpoint="view")

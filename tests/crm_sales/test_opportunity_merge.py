@@ -191,3 +191,48 @@ def test_deleting_needs_the_permission_and_a_visible_writable_opportunity(mosaic
     assert re.search(r'id="bulk-delete"', page)
     for url in ("/crm_sales/", f"/crm_sales/{mine}", f"/crm_sales/{mine}/delete"):  # the pages in Chinese
         assert rep1.get(url, headers={"Accept-Language": "zh-CN"}).status_code == 200
+
+
+def test_deleting_every_opportunity_of_a_filtered_list_across_its_pages(mosaic_app_factory, monkeypatch):
+    """"Every opportunity of this list": the list's filters, on all its pages, within what the user may change
+    — one recycle bin entry; above the limit nothing is deleted."""
+    from addons.crm_sales import views_data
+    from addons.crm_sales.opportunities import create_opportunity
+
+    app = mosaic_app_factory(edition="sales")
+    ids = _setup(app)
+    grant(app, DELETE)
+    grant(app, DELETE, role_name="t_mgr")
+    with app.test_request_context():
+        for owner in ("rep1", "rep2"):
+            user = db.session.get(User, ids["users"][owner])
+            for n in range(30):
+                create_opportunity({"name": f"批量 {owner} {n}", "customer_id": ids["customers"][owner],
+                                    "amount": Decimal("1"), "owner_id": user.id}, user=user)
+        db.session.commit()
+        rep2_before = db.session.scalar(select(func.count()).select_from(Opportunity)
+                                        .where(Opportunity.owner_id == ids["users"]["rep2"]))
+    mgr = client_for(app, "mgr")  # sees both teams (department scope) and may change their opportunities
+    page = mgr.get("/crm_sales/?q=批量").get_data(as_text=True)
+    assert 'id="bulk-scope-all"' in page and 'id="opportunity-more"' in page  # 60 rows: more than one page
+    small = client_for(app, "mgr").get("/crm_sales/?q=商机").get_data(as_text=True)
+    assert 'id="bulk-scope-all"' not in small  # one page: the ticks say it all
+    monkeypatch.setattr(views_data, "MAX_BULK", 59)
+    refused = mgr.post("/crm_sales/bulk", data={"action": "delete", "scope": "all", "q": "批量"},
+                       follow_redirects=True)
+    assert "At most 59 opportunities" in refused.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Opportunity)
+                                 .where(Opportunity.name.like("批量%"))) == 60
+    monkeypatch.setattr(views_data, "MAX_BULK", 500)
+    rep1 = client_for(app, "rep1")  # a rep: only their own, whatever the filter matches
+    done = rep1.post("/crm_sales/bulk", data={"action": "delete", "scope": "all", "q": "批量"})
+    assert done.status_code == 302 and "q=" in done.headers["Location"]
+    with app.app_context():
+        left = set(db.session.scalars(select(Opportunity.name).where(Opportunity.name.like("批量%"))))
+        assert left == {f"批量 rep2 {n}" for n in range(30)}
+        assert db.session.scalar(select(func.count()).select_from(Opportunity)
+                                 .where(Opportunity.owner_id == ids["users"]["rep2"])) == rep2_before
+        entry = db.session.scalar(select(RecycleEntry).where(RecycleEntry.object == "opportunity"))
+        assert entry.count == 30
+        assert_rollup_matches()
