@@ -53,6 +53,18 @@ def test_init_with_database_option_writes_the_instance_config(mosaic_cli, tmp_pa
     # the next command finds the same database through the instance config
     listing = mosaic_cli("addons", "list", instance=instance, check=True).stdout
     assert [line for line in listing.splitlines() if line.startswith("crm_marketing")][0].split()[2] == "enabled"
+    # every connection of the app to a SQLite database gets its settings (core/app.py ``_sqlite_pragmas``)
+    from core.app import create_app
+    from core.extensions import db
+
+    app = create_app({"DATABASE_URL": f"sqlite:///{db_file}", "SECRET_KEY": "test", "TESTING": True},
+                     instance_path=instance)
+    with app.app_context():
+        connection = db.session.connection()
+        values = {name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+                  for name in ("journal_mode", "foreign_keys", "synchronous", "cache_size")}
+        db.session.remove()
+    assert values == {"journal_mode": "wal", "foreign_keys": 1, "synchronous": 1, "cache_size": -65536}
 
 
 def test_init_prints_a_generated_admin_password_and_refuses_a_second_time(mosaic_cli, mosaic_database_url):
@@ -177,20 +189,3 @@ def test_run_refuses_a_database_behind_the_code(mosaic_cli, mosaic_database_url)
     assert "mosaic db upgrade" in result.stderr
     mosaic_cli("db", "upgrade", env=env, check=True)
 
-
-def test_sqlite_connections_use_wal_foreign_keys_and_a_64_mb_page_cache(mosaic_cli, tmp_path):
-    """Every connection of the app to a SQLite database gets its settings (core/app.py ``_sqlite_pragmas``)."""
-    from core.app import create_app
-    from core.extensions import db
-
-    db_file = tmp_path / "pragmas.db"
-    mosaic_cli("init", "--edition", "marketing", "--database", f"sqlite:///{db_file}", instance=tmp_path / "inst",
-               check=True)
-    app = create_app({"DATABASE_URL": f"sqlite:///{db_file}", "SECRET_KEY": "test", "TESTING": True},
-                     instance_path=tmp_path / "inst")
-    with app.app_context():
-        connection = db.session.connection()
-        values = {name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
-                  for name in ("journal_mode", "foreign_keys", "synchronous", "cache_size")}
-        db.session.remove()
-    assert values == {"journal_mode": "wal", "foreign_keys": 1, "synchronous": 1, "cache_size": -65536}
