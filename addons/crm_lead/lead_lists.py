@@ -141,16 +141,20 @@ REMINDERS = lists.ListSpec(
 
 # -- export -------------------------------------------------------------------------------------------
 def export_source():
-    from core.crm.export import Column, ExportSource, labels_of, local_time, picklist_labels, user_timezone
+    from core.crm.export import (
+        Column,
+        ExportSource,
+        cell,
+        labels_of,
+        local_time,
+        mapped,
+        owner_column,
+        picklist_labels,
+        user_timezone,
+    )
     from core.crm.export_views import list_rows
 
     owner = aliased(User, name="lead_owner")
-
-    def get(name, convert=None):
-        return (lambda row, _c: row[name]) if convert is None else (lambda row, _c: convert(row[name]))
-
-    def mapped(name, labels):
-        return lambda row, _c: labels.get(row[name], row[name])
 
     def columns(user):
         tz = local_time(user_timezone())
@@ -159,21 +163,19 @@ def export_source():
             ("name", _l("Name")), ("company", _l("Company")), ("title", _l("Job title")),
             ("mobile", _lp("phone number", "Mobile")), ("phone", _l("Phone")), ("email", _l("Email")))]
         return [
-            Column("id", _l("ID"), (c.id.label("l_id"),), get("l_id"), "number"),
-            *[Column(key, label, (col.label(key),), get(key)) for key, label, col in text],
+            Column("id", _l("ID"), (c.id.label("l_id"),), cell("l_id"), "number"),
+            *[Column(key, label, (col.label(key),), cell(key)) for key, label, col in text],
             Column("source", _l("Source"), (c.source.label("source"),), mapped("source", picklist_labels(LEAD_SOURCE))),
             Column("status", _l("Status"), (c.status.label("status"),), mapped("status", labels_of(STATUS_LABELS))),
             Column("region", _l("Region"), (c.region.label("region"),), mapped("region", picklist_labels("region"))),
             Column("industry", _l("Industry"), (c.industry.label("industry"),),
                    mapped("industry", picklist_labels("industry"))),
-            Column("campaign", _l("Campaign"), (c.campaign.label("campaign"),), get("campaign")),
-            Column("owner", _l("Owner"), (owner.display_name.label("owner_display"),
-                                          owner.username.label("owner_username")),
-                   lambda row, _c: row["owner_display"] or row["owner_username"]),
-            Column("created_at", _l("Created"), (c.created_at.label("created_at"),), get("created_at", tz),
+            Column("campaign", _l("Campaign"), (c.campaign.label("campaign"),), cell("campaign")),
+            owner_column(owner),
+            Column("created_at", _l("Created"), (c.created_at.label("created_at"),), cell("created_at", tz),
                    "datetime"),
             Column("last_contacted_at", _l("Last contacted"), (c.last_contacted_at.label("last_contacted_at"),),
-                   get("last_contacted_at", tz), "datetime"),
+                   cell("last_contacted_at", tz), "datetime"),
         ]
 
     return ExportSource(

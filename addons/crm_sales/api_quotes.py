@@ -134,16 +134,6 @@ def _step(run):
     return action
 
 
-def _send(quote, _user):
-    quotes.send(quote)
-    return quote
-
-
-def _reject(quote, _user):
-    quotes.reject(quote)
-    return quote
-
-
 def quote_resource() -> ApiResource:
     global _QUOTES
     if _QUOTES is None:
@@ -169,9 +159,9 @@ def quote_resource() -> ApiResource:
                           request_schema={"type": "object", "required": ["lines"],
                                           "properties": {"lines": {"type": "array", "items": line}}},
                           response_schema=quote_schema, conflict=True),
-                ApiAction("send", _step(_send), _l("Mark a draft quote as sent"), response_schema=quote_schema,
+                ApiAction("send", _step(quotes.send), _l("Mark a draft quote as sent"), response_schema=quote_schema,
                           conflict=True),
-                ApiAction("reject", _step(_reject), _l("Mark a quote as rejected"), response_schema=quote_schema,
+                ApiAction("reject", _step(quotes.reject), _l("Mark a quote as rejected"), response_schema=quote_schema,
                           conflict=True),
                 ApiAction("new_version", _step(quotes.new_version), _l("Copy a quote into a new version"),
                           response_schema=quote_schema, conflict=True),

@@ -145,7 +145,17 @@ def export_source():
     reader's visibility, newest first; headers named as the import recognises them (an export re-imports by id)."""
     from sqlalchemy.orm import aliased
 
-    from core.crm.export import Column, ExportSource, labels_of, local_time, picklist_labels, user_timezone
+    from core.crm.export import (
+        Column,
+        ExportSource,
+        cell,
+        labels_of,
+        local_time,
+        mapped,
+        owner_column,
+        picklist_labels,
+        user_timezone,
+    )
     from core.crm.models import Contact, Customer
 
     from . import stages
@@ -159,39 +169,28 @@ def export_source():
     stage = aliased(Stage, name="opp_stage")
     process = aliased(SalesProcess, name="opp_process")
 
-    def get(name, convert=None):
-        return (lambda row, _c: row[name]) if convert is None else (lambda row, _c: convert(row[name]))
-
-    def mapped(name, labels):
-        return lambda row, _c: labels.get(row[name], row[name])
-
-    def amount(name):
-        return lambda row, _c: None if row[name] is None else row[name]
-
     def columns(user):
         tz = local_time(user_timezone())
         o = Opportunity
         return [
-            Column("id", _l("ID"), (o.id.label("o_id"),), get("o_id"), "number"),
-            Column("name", _l("Name"), (o.name.label("name"),), get("name")),
-            Column("customer", _l("Customer"), (customer.name.label("customer_name"),), get("customer_name")),
-            Column("contact", _l("Decision maker"), (contact.name.label("contact_name"),), get("contact_name")),
+            Column("id", _l("ID"), (o.id.label("o_id"),), cell("o_id"), "number"),
+            Column("name", _l("Name"), (o.name.label("name"),), cell("name")),
+            Column("customer", _l("Customer"), (customer.name.label("customer_name"),), cell("customer_name")),
+            Column("contact", _l("Decision maker"), (contact.name.label("contact_name"),), cell("contact_name")),
             Column("process", _l("Sales process"), (process.name.label("process_name"),),
-                   get("process_name", stages.stage_label)),
-            Column("stage", _l("Stage"), (stage.name.label("stage_name"),), get("stage_name", stages.stage_label)),
+                   cell("process_name", stages.stage_label)),
+            Column("stage", _l("Stage"), (stage.name.label("stage_name"),), cell("stage_name", stages.stage_label)),
             Column("status", _l("Status"), (o.status.label("status"),), mapped("status", labels_of(stages.KIND_LABELS))),
-            Column("probability", _l("Probability (%)"), (o.probability.label("probability"),), get("probability"),
+            Column("probability", _l("Probability (%)"), (o.probability.label("probability"),), cell("probability"),
                    "number"),
-            Column("amount", _l("Amount"), (o.amount.label("amount"),), amount("amount"), "number"),
-            Column("currency", _l("Currency"), (o.currency.label("currency"),), get("currency")),
+            Column("amount", _l("Amount"), (o.amount.label("amount"),), cell("amount"), "number"),
+            Column("currency", _l("Currency"), (o.currency.label("currency"),), cell("currency")),
             Column("amount_company", _l("Amount (company currency)"), (o.amount_company.label("amount_company"),),
-                   amount("amount_company"), "number"),
-            Column("close_date", _l("Close date"), (o.close_date.label("close_date"),), get("close_date"), "date"),
+                   cell("amount_company"), "number"),
+            Column("close_date", _l("Close date"), (o.close_date.label("close_date"),), cell("close_date"), "date"),
             Column("source", _l("Source"), (o.source.label("source"),), mapped("source", picklist_labels(SOURCE))),
-            Column("owner", _l("Owner"), (owner.display_name.label("owner_display"),
-                                          owner.username.label("owner_username")),
-                   lambda row, _c: row["owner_display"] or row["owner_username"]),
-            Column("created_at", _l("Created"), (o.created_at.label("created_at"),), get("created_at", tz),
+            owner_column(owner),
+            Column("created_at", _l("Created"), (o.created_at.label("created_at"),), cell("created_at", tz),
                    "datetime"),
         ]
 

@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import aliased, joinedload
 
 from core.crm import lists
+from core.crm.export import Column, cell
 from core.models import User
 
 from .hooks import READ
@@ -58,15 +59,12 @@ ORDERS = lists.ListSpec(
 
 
 def _export(name: str, label, model, spec, status_labels, extra_columns):
-    from core.crm.export import Column, ExportSource, labels_of, local_time, user_timezone
+    from core.crm.export import ExportSource, labels_of, local_time, mapped, owner_column, user_timezone
     from core.crm.export_views import list_rows
     from core.crm.models import Customer
 
     owner = aliased(User, name=f"{model.__tablename__}_owner")
     customer = aliased(Customer, name=f"{model.__tablename__}_customer")
-
-    def get(key, convert=None):
-        return (lambda row, _c: row[key]) if convert is None else (lambda row, _c: convert(row[key]))
 
     def money(key):
         return lambda row, _c: None if row[key] is None else str(row[key])
@@ -75,20 +73,17 @@ def _export(name: str, label, model, spec, status_labels, extra_columns):
         tz = local_time(user_timezone())
         labels = labels_of(status_labels())
         return [
-            Column("id", _l("ID"), (model.id.label("r_id"),), get("r_id"), "number"),
-            Column("number", _l("Number"), (model.number.label("number"),), get("number")),
-            *extra_columns(Column, get),
-            Column("customer", _l("Customer"), (customer.name.label("customer_name"),), get("customer_name")),
-            Column("status", _l("Status"), (model.status.label("status"),),
-                   lambda row, _c: labels.get(row["status"], row["status"])),
-            Column("currency", _l("Currency"), (model.currency.label("currency"),), get("currency")),
+            Column("id", _l("ID"), (model.id.label("r_id"),), cell("r_id"), "number"),
+            Column("number", _l("Number"), (model.number.label("number"),), cell("number")),
+            *extra_columns(),
+            Column("customer", _l("Customer"), (customer.name.label("customer_name"),), cell("customer_name")),
+            Column("status", _l("Status"), (model.status.label("status"),), mapped("status", labels)),
+            Column("currency", _l("Currency"), (model.currency.label("currency"),), cell("currency")),
             Column("subtotal", _l("Subtotal"), (model.subtotal.label("subtotal"),), money("subtotal")),
             Column("tax_total", _l("Tax"), (model.tax_total.label("tax_total"),), money("tax_total")),
             Column("total", _l("Total"), (model.total.label("total"),), money("total")),
-            Column("owner", _l("Owner"), (owner.display_name.label("owner_display"),
-                                          owner.username.label("owner_username")),
-                   lambda row, _c: row["owner_display"] or row["owner_username"]),
-            Column("created_at", _l("Created"), (model.created_at.label("created_at"),), get("created_at", tz),
+            owner_column(owner),
+            Column("created_at", _l("Created"), (model.created_at.label("created_at"),), cell("created_at", tz),
                    "datetime"),
         ]
 
@@ -103,12 +98,12 @@ def _export(name: str, label, model, spec, status_labels, extra_columns):
 def quote_export_source():
     from .quotes import status_labels
 
-    def extra(column, get):
-        return [column("version", _l("Version"), (Quote.version.label("version"),), get("version"), "number"),
-                column("quote_date", _l("Quote date"), (Quote.quote_date.label("quote_date"),), get("quote_date"),
+    def extra():
+        return [Column("version", _l("Version"), (Quote.version.label("version"),), cell("version"), "number"),
+                Column("quote_date", _l("Quote date"), (Quote.quote_date.label("quote_date"),), cell("quote_date"),
                        "date"),
-                column("valid_until", _l("Valid until"), (Quote.valid_until.label("valid_until"),),
-                       get("valid_until"), "date")]
+                Column("valid_until", _l("Valid until"), (Quote.valid_until.label("valid_until"),),
+                       cell("valid_until"), "date")]
 
     return _export("crm_sales.quotes", _l("Quotes"), Quote, QUOTES, status_labels, extra)
 
@@ -116,8 +111,8 @@ def quote_export_source():
 def order_export_source():
     from .quotes import order_status_labels
 
-    def extra(column, get):
-        return [column("order_date", _l("Order date"), (Order.order_date.label("order_date"),), get("order_date"),
+    def extra():
+        return [Column("order_date", _l("Order date"), (Order.order_date.label("order_date"),), cell("order_date"),
                        "date")]
 
     return _export("crm_sales.orders", _l("Orders"), Order, ORDERS, order_status_labels, extra)

@@ -297,14 +297,18 @@ def _refusal(quote: Quote) -> str:
     return _("This quote is %(status)s; that cannot be done now.", status=status_label(quote.status))
 
 
-def send(quote: Quote) -> None:
+def send(quote: Quote, _user=None) -> Quote:
+    """Mark a draft quote as sent; returns it (as :func:`new_version` and :func:`accept` return their result)."""
     if not quote.lines:
         raise QuoteError(_("Add at least one line before sending the quote."))
     _change_status(quote, ("draft",), "sent")
+    return quote
 
 
-def reject(quote: Quote) -> None:
+def reject(quote: Quote, _user=None) -> Quote:
+    """Mark an open quote as rejected; returns it."""
     _change_status(quote, OPEN_STATUSES, "rejected")
+    return quote
 
 
 def new_version(quote: Quote, user) -> Quote:

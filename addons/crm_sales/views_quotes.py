@@ -212,21 +212,13 @@ def _step(quote_id: int, run, done_message):
 @bp.route("/quotes/<int:quote_id>/send", methods=["POST"], endpoint="quote_send")
 @permission_required(QUOTE_WRITE)
 def quote_send(quote_id: int):
-    def run(quote):
-        quotes.send(quote)
-        return quote
-
-    return _step(quote_id, run, lambda q: _("Quote %(number)s marked as sent.", number=q.number))
+    return _step(quote_id, quotes.send, lambda q: _("Quote %(number)s marked as sent.", number=q.number))
 
 
 @bp.route("/quotes/<int:quote_id>/reject", methods=["POST"], endpoint="quote_reject")
 @permission_required(QUOTE_WRITE)
 def quote_reject(quote_id: int):
-    def run(quote):
-        quotes.reject(quote)
-        return quote
-
-    return _step(quote_id, run, lambda q: _("Quote %(number)s marked as rejected.", number=q.number))
+    return _step(quote_id, quotes.reject, lambda q: _("Quote %(number)s marked as rejected.", number=q.number))
 
 
 @bp.route("/quotes/<int:quote_id>/version", methods=["POST"], endpoint="quote_version")

@@ -104,6 +104,36 @@ def local_time(tz) -> Callable:
     return convert
 
 
+def cell(name: str, convert: Callable | None = None) -> Callable:
+    """A column's ``value(row, context)``: the selected column ``name`` of the row (through ``convert``)."""
+    if convert is None:
+        return lambda row, _context: row[name]
+    return lambda row, _context: convert(row[name])
+
+
+def mapped(name: str, labels: dict) -> Callable:
+    """A column's ``value(row, context)``: the label of the code in ``name`` (the code itself when unknown)."""
+    return lambda row, _context: labels.get(row[name], row[name])
+
+
+def user_label(prefix: str = "owner") -> Callable:
+    """A column's ``value(row, context)``: a user's display name, else username (``<prefix>_display`` and
+    ``<prefix>_username`` selected, see :func:`owner_column`)."""
+
+    def value(row, _context):
+        return row[f"{prefix}_display"] or row[f"{prefix}_username"]
+
+    return value
+
+
+def owner_column(owner) -> Column:
+    """The "Owner" column of a list whose owner is joined as the ``User`` alias ``owner``."""
+    from flask_babel import lazy_gettext as _l
+
+    return Column("owner", _l("Owner"), (owner.display_name.label("owner_display"),
+                                        owner.username.label("owner_username")), user_label())
+
+
 def labels_of(mapping: dict) -> dict:
     """Lazy labels resolved once (``{code: str}``)."""
     return {code: str(label) for code, label in mapping.items()}

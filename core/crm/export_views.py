@@ -23,8 +23,11 @@ from core.crm.export import (
     Column,
     ExportError,
     ExportSource,
+    cell,
     labels_of,
     local_time,
+    mapped,
+    owner_column,
     picklist_labels,
     user_timezone,
 )
@@ -66,24 +69,6 @@ def list_rows(spec: lists.ListSpec):
     return rows
 
 
-def _user_label(prefix: str = "owner"):
-    def value(row, _context):
-        display, username = row[f"{prefix}_display"], row[f"{prefix}_username"]
-        return display or username
-
-    return value
-
-
-def _get(name: str, convert=None):
-    if convert is None:
-        return lambda row, _context: row[name]
-    return lambda row, _context: convert(row[name])
-
-
-def _mapped(name: str, labels: dict):
-    return lambda row, _context: labels.get(row[name], row[name])
-
-
 # -- customers ------------------------------------------------------------------------------------------
 def _customer_source() -> ExportSource:
     from core.crm.customer_views import CUSTOMERS
@@ -98,28 +83,27 @@ def _customer_source() -> ExportSource:
         tz = local_time(user_timezone())
         c = Customer
         return [
-            Column("id", _l("ID"), (c.id.label("c_id"),), _get("c_id"), "number"),
-            Column("name", _l("Name"), (c.name.label("name"),), _get("name")),
+            Column("id", _l("ID"), (c.id.label("c_id"),), cell("c_id"), "number"),
+            Column("name", _l("Name"), (c.name.label("name"),), cell("name")),
             Column("classification", _l("Classification"), (c.classification.label("classification"),),
-                   _mapped("classification", labels_of(CLASSIFICATION_LABELS))),
+                   mapped("classification", labels_of(CLASSIFICATION_LABELS))),
             Column("industry", _l("Industry"), (c.industry.label("industry"),),
-                   _mapped("industry", picklist_labels("industry"))),
-            Column("region", _l("Region"), (c.region.label("region"),), _mapped("region", picklist_labels("region"))),
+                   mapped("industry", picklist_labels("industry"))),
+            Column("region", _l("Region"), (c.region.label("region"),), mapped("region", picklist_labels("region"))),
             Column("type", _l("Customer type"), (c.type.label("type"),),
-                   _mapped("type", picklist_labels("customer_type"))),
+                   mapped("type", picklist_labels("customer_type"))),
             Column("status", _l("Status"), (c.status.label("status"),),
-                   _mapped("status", labels_of(CUSTOMER_STATUS_LABELS))),
-            Column("phone", _l("Phone"), (c.phone.label("phone"),), _get("phone")),
-            Column("email", _l("Email"), (c.email.label("email"),), _get("email")),
-            Column("website", _l("Website"), (c.website.label("website"),), _get("website")),
-            Column("address", _l("Address"), (c.address.label("address"),), _get("address")),
-            Column("owner", _l("Owner"), (owner.display_name.label("owner_display"),
-                                          owner.username.label("owner_username")), _user_label()),
+                   mapped("status", labels_of(CUSTOMER_STATUS_LABELS))),
+            Column("phone", _l("Phone"), (c.phone.label("phone"),), cell("phone")),
+            Column("email", _l("Email"), (c.email.label("email"),), cell("email")),
+            Column("website", _l("Website"), (c.website.label("website"),), cell("website")),
+            Column("address", _l("Address"), (c.address.label("address"),), cell("address")),
+            owner_column(owner),
             Column("tags", _l("Tags"), (), lambda row, context: ", ".join(context["tags"].get(row["__id"], ()))),
-            Column("created_at", _l("Created"), (c.created_at.label("created_at"),), _get("created_at", tz),
+            Column("created_at", _l("Created"), (c.created_at.label("created_at"),), cell("created_at", tz),
                    "datetime"),
             Column("last_contacted_at", _l("Last contacted"), (c.last_contacted_at.label("last_contacted_at"),),
-                   _get("last_contacted_at", tz), "datetime"),
+                   cell("last_contacted_at", tz), "datetime"),
         ]
 
     def prepare(ids, context):
@@ -153,19 +137,18 @@ def _contact_source() -> ExportSource:
         tz = local_time(user_timezone())
         c = Contact
         return [
-            Column("id", _l("ID"), (c.id.label("c_id"),), _get("c_id"), "number"),
-            Column("name", _l("Name"), (c.name.label("name"),), _get("name")),
-            Column("customer", _l("Customer"), (company.name.label("customer_name"),), _get("customer_name")),
-            Column("title", _l("Job title"), (c.title.label("title"),), _get("title")),
-            Column("mobile", _lp("phone number", "Mobile"), (c.mobile.label("mobile"),), _get("mobile")),
-            Column("phone", _l("Phone"), (c.phone.label("phone"),), _get("phone")),
-            Column("email", _l("Email"), (c.email.label("email"),), _get("email")),
-            Column("birthday", _l("Birthday"), (c.birthday.label("birthday"),), _get("birthday"), "date"),
+            Column("id", _l("ID"), (c.id.label("c_id"),), cell("c_id"), "number"),
+            Column("name", _l("Name"), (c.name.label("name"),), cell("name")),
+            Column("customer", _l("Customer"), (company.name.label("customer_name"),), cell("customer_name")),
+            Column("title", _l("Job title"), (c.title.label("title"),), cell("title")),
+            Column("mobile", _lp("phone number", "Mobile"), (c.mobile.label("mobile"),), cell("mobile")),
+            Column("phone", _l("Phone"), (c.phone.label("phone"),), cell("phone")),
+            Column("email", _l("Email"), (c.email.label("email"),), cell("email")),
+            Column("birthday", _l("Birthday"), (c.birthday.label("birthday"),), cell("birthday"), "date"),
             Column("decision_role", _l("Role in the decision"), (c.decision_role.label("decision_role"),),
-                   _mapped("decision_role", picklist_labels("contact_role"))),
-            Column("owner", _l("Owner"), (owner.display_name.label("owner_display"),
-                                          owner.username.label("owner_username")), _user_label()),
-            Column("created_at", _l("Created"), (c.created_at.label("created_at"),), _get("created_at", tz),
+                   mapped("decision_role", picklist_labels("contact_role"))),
+            owner_column(owner),
+            Column("created_at", _l("Created"), (c.created_at.label("created_at"),), cell("created_at", tz),
                    "datetime"),
         ]
 
@@ -199,21 +182,20 @@ def _activity_source() -> ExportSource:
         tz = local_time(user_timezone())
         a = Activity
         return [
-            Column("id", _l("ID"), (a.id.label("a_id"),), _get("a_id"), "number"),
-            Column("kind", _l("Kind"), (a.kind.label("kind"),), _mapped("kind", labels_of(ACTIVITY_KIND_LABELS))),
-            Column("subject", _l("Subject"), (a.subject.label("subject"),), _get("subject")),
+            Column("id", _l("ID"), (a.id.label("a_id"),), cell("a_id"), "number"),
+            Column("kind", _l("Kind"), (a.kind.label("kind"),), mapped("kind", labels_of(ACTIVITY_KIND_LABELS))),
+            Column("subject", _l("Subject"), (a.subject.label("subject"),), cell("subject")),
             Column("status", _l("Status"), (a.status.label("status"),),
-                   _mapped("status", labels_of(ACTIVITY_STATE_LABELS))),
-            Column("due_at", _l("Due"), (a.due_at.label("due_at"),), _get("due_at", tz), "datetime"),
-            Column("done_at", _l("Done at"), (a.done_at.label("done_at"),), _get("done_at", tz), "datetime"),
+                   mapped("status", labels_of(ACTIVITY_STATE_LABELS))),
+            Column("due_at", _l("Due"), (a.due_at.label("due_at"),), cell("due_at", tz), "datetime"),
+            Column("done_at", _l("Done at"), (a.done_at.label("done_at"),), cell("done_at", tz), "datetime"),
             Column("next_follow_up", _l("Next follow-up"), (a.next_follow_up.label("next_follow_up"),),
-                   _get("next_follow_up"), "date"),
-            Column("customer", _l("Customer"), (company.name.label("customer_name"),), _get("customer_name")),
-            Column("contact", _l("Contact"), (person.name.label("contact_name"),), _get("contact_name")),
-            Column("owner", _l("Owner"), (owner.display_name.label("owner_display"),
-                                          owner.username.label("owner_username")), _user_label()),
-            Column("notes", _l("Notes / visit report"), (a.notes.label("notes"),), _get("notes")),
-            Column("created_at", _l("Created"), (a.created_at.label("created_at"),), _get("created_at", tz),
+                   cell("next_follow_up"), "date"),
+            Column("customer", _l("Customer"), (company.name.label("customer_name"),), cell("customer_name")),
+            Column("contact", _l("Contact"), (person.name.label("contact_name"),), cell("contact_name")),
+            owner_column(owner),
+            Column("notes", _l("Notes / visit report"), (a.notes.label("notes"),), cell("notes")),
+            Column("created_at", _l("Created"), (a.created_at.label("created_at"),), cell("created_at", tz),
                    "datetime"),
         ]
 
@@ -235,14 +217,14 @@ def _pool_source() -> ExportSource:
         tz = local_time(user_timezone())
         c = Customer
         return [  # what the pool page shows every claimer, nothing more
-            Column("name", _l("Name"), (c.name.label("name"),), _get("name")),
+            Column("name", _l("Name"), (c.name.label("name"),), cell("name")),
             Column("classification", _l("Classification"), (c.classification.label("classification"),),
-                   _mapped("classification", labels_of(CLASSIFICATION_LABELS))),
+                   mapped("classification", labels_of(CLASSIFICATION_LABELS))),
             Column("industry", _l("Industry"), (c.industry.label("industry"),),
-                   _mapped("industry", picklist_labels("industry"))),
-            Column("region", _l("Region"), (c.region.label("region"),), _mapped("region", picklist_labels("region"))),
+                   mapped("industry", picklist_labels("industry"))),
+            Column("region", _l("Region"), (c.region.label("region"),), mapped("region", picklist_labels("region"))),
             Column("pooled_at", _l("In the pool since"), (PoolEntry.pooled_at.label("pooled_at"),),
-                   _get("pooled_at", tz), "datetime"),
+                   cell("pooled_at", tz), "datetime"),
         ]
 
     return ExportSource(name="pool", label=_l("Public pool"), permission=POOL_CLAIM, model=Customer,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import re
+import time
+
 from sqlalchemy import select
 
 from core import accounts
@@ -72,3 +76,30 @@ def client_for(app, username: str):
     response = app.login(client, username, PASSWORD)
     assert response.status_code == 302, f"{username} could not sign in"
     return client
+
+
+def upload_import(client, object_name: str, body: str, name: str):
+    """Upload ``body`` as a UTF-8 CSV file to the import of ``object_name``."""
+    return client.post(f"/import/{object_name}/", data={"file": (io.BytesIO(body.encode("utf-8-sig")), name)},
+                       content_type="multipart/form-data")
+
+
+def run_import(client, object_name: str, body: str, name: str, mode="create", key="", action="run") -> tuple[int, dict]:
+    """Upload, keep the suggested mapping, run (or ``action="dry"``) and wait: ``(batch id, final status)``."""
+    response = upload_import(client, object_name, body, name)
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    bid = int(re.search(r"/import/(\d+)/mapping", response.headers["Location"]).group(1))
+    page = client.get(f"/import/{bid}/mapping").get_data(as_text=True)
+    columns = {}
+    for col, options in re.findall(r'<select name="column-(\d+)"[^>]*>(.*?)</select>', page, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected>', options)
+        columns[f"column-{col}"] = chosen.group(1) if chosen else ""
+    response = client.post(f"/import/{bid}/mapping", data={**columns, "mode": mode, "key": key, "action": action})
+    assert response.status_code == 302, response.get_data(as_text=True)[:3000]
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        state = client.get(f"/import/{bid}/status").get_json()
+        if state["finished"]:
+            return bid, {**state, "columns": columns}
+        time.sleep(0.1)
+    raise AssertionError(f"import {bid} did not finish")

@@ -4,7 +4,6 @@ create nothing twice, update by mobile, undo, and an object whose addon is disab
 
 from __future__ import annotations
 
-import io
 import re
 import time
 
@@ -17,6 +16,7 @@ from core.crm import audit, normalise
 from core.crm.recycle_models import RecycleEntry
 from core.extensions import db
 from core.models import RolePermission, User
+from tests.core.crm_fixtures import run_import as run_file_import
 
 HEADER = "姓名,公司名称,手机,邮箱,来源,区域"
 ROWS = [
@@ -32,29 +32,8 @@ def text(response) -> str:
     return response.get_data(as_text=True)
 
 
-def upload(client, body: str):
-    return client.post("/import/lead/", data={"file": (io.BytesIO(body.encode("utf-8-sig")), "leads.csv")},
-                       content_type="multipart/form-data")
-
-
 def run_import(client, body: str, mode="create", key="", action="run") -> tuple[int, dict]:
-    response = upload(client, body)
-    assert response.status_code == 302, text(response)[:2000]
-    bid = int(re.search(r"/import/(\d+)/mapping", response.headers["Location"]).group(1))
-    page = text(client.get(f"/import/{bid}/mapping"))
-    columns = {}
-    for col, options in re.findall(r'<select name="column-(\d+)"[^>]*>(.*?)</select>', page, re.S):
-        chosen = re.search(r'<option value="([^"]*)" selected>', options)
-        columns[f"column-{col}"] = chosen.group(1) if chosen else ""
-    response = client.post(f"/import/{bid}/mapping", data={**columns, "mode": mode, "key": key, "action": action})
-    assert response.status_code == 302, text(response)[:3000]
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        state = client.get(f"/import/{bid}/status").get_json()
-        if state["finished"]:
-            return bid, {**state, "columns": columns}
-        time.sleep(0.1)
-    raise AssertionError(f"import {bid} did not finish")
+    return run_file_import(client, "lead", body, "leads.csv", mode=mode, key=key, action=action)
 
 
 def grant_import(app, role_name="l_rep"):

@@ -5,8 +5,6 @@ nothing twice, update by id, and undo."""
 
 from __future__ import annotations
 
-import io
-import re
 import time
 from datetime import date, timedelta
 from decimal import Decimal
@@ -18,6 +16,7 @@ from core.crm.models import Contact
 from core.extensions import db
 from core.models import Role, RolePermission, User
 from tests.core.crm_fixtures import client_for
+from tests.core.crm_fixtures import run_import as run_file_import
 from tests.crm_sales.rollup import assert_rollup_matches
 from tests.crm_sales.test_funnel import _setup
 
@@ -38,29 +37,8 @@ def text(response) -> str:
     return response.get_data(as_text=True)
 
 
-def upload(client, body: str, name="opportunities.csv"):
-    return client.post("/import/opportunity/", data={"file": (io.BytesIO(body.encode("utf-8-sig")), name)},
-                       content_type="multipart/form-data")
-
-
 def run_import(client, body: str, mode="create", key="", action="run") -> tuple[int, dict]:
-    response = upload(client, body)
-    assert response.status_code == 302, text(response)[:2000]
-    bid = int(re.search(r"/import/(\d+)/mapping", response.headers["Location"]).group(1))
-    page = text(client.get(f"/import/{bid}/mapping"))
-    columns = {}
-    for col, options in re.findall(r'<select name="column-(\d+)"[^>]*>(.*?)</select>', page, re.S):
-        chosen = re.search(r'<option value="([^"]*)" selected>', options)
-        columns[f"column-{col}"] = chosen.group(1) if chosen else ""
-    response = client.post(f"/import/{bid}/mapping", data={**columns, "mode": mode, "key": key, "action": action})
-    assert response.status_code == 302, text(response)[:3000]
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        state = client.get(f"/import/{bid}/status").get_json()
-        if state["finished"]:
-            return bid, {**state, "columns": columns}
-        time.sleep(0.1)
-    raise AssertionError(f"import {bid} did not finish")
+    return run_file_import(client, "opportunity", body, "opportunities.csv", mode=mode, key=key, action=action)
 
 
 def errors_of(client, bid: int) -> str:
