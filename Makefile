@@ -9,6 +9,10 @@ EDITION ?= enterprise
 PYTEST_ARGS ?= -n auto
 LANGUAGE ?= zh_CN
 
+# Some machines set PYTHONDONTWRITEBYTECODE: then every process (each test worker, each `mosaic` subprocess of the
+# CLI and scheduler tests) compiles the project's modules from source again, about a second per start.
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: demo install test test-deps lint clean
 
 $(BIN)/python:

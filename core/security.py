@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import wraps
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import abort, current_app
+from flask import abort, current_app, has_app_context
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -15,16 +15,29 @@ from core.extensions import db, login_manager
 from core.models import LoginAttempt
 from core.timeutil import utcnow
 
-_hasher = PasswordHasher()
+#: argon2id with the parameters of RFC 9106's low-memory profile (argon2-cffi's default: 64 MiB, 3 passes)
+DEFAULT_HASH_PROFILE = "RFC_9106_LOW_MEMORY"
+_hashers: dict[str, PasswordHasher] = {}
+
+
+def _hasher() -> PasswordHasher:
+    """The hasher of the app's ``PASSWORD_HASH_PROFILE`` (a profile of :mod:`argon2.profiles`). Only test
+    suites lower it (``CHEAPEST``, set by :mod:`core.testing`: a real hash costs ~0.1 s of CPU, and a suite
+    creates thousands of users); a hash records its parameters, so verifying works whatever made it."""
+    name = current_app.config.get("PASSWORD_HASH_PROFILE") if has_app_context() else None
+    name = name or DEFAULT_HASH_PROFILE
+    if name not in _hashers:
+        _hashers[name] = PasswordHasher.from_parameters(getattr(profiles, name))
+    return _hashers[name]
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 

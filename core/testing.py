@@ -192,6 +192,8 @@ def mosaic_app_factory(mosaic_database_url, tmp_path):
             "SECRET_KEY": "test-secret",
             "TESTING": True,
             "WTF_CSRF_ENABLED": False,
+            # argon2's cheapest parameters: a real hash costs ~0.1 s of CPU per user and per sign-in
+            "PASSWORD_HASH_PROFILE": "CHEAPEST",
             **(config or {}),
         }
         first = initialise_db and not apps

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from pypinyin import Style, lazy_pinyin
-
 _SPACE_PUNCT = re.compile(r"[\s\-_.,，。·()（）\[\]【】/\\'\"]+")
 _NON_DIGIT = re.compile(r"\D+")
 
@@ -23,6 +21,8 @@ def initials(text: str | None) -> str:
     """Pinyin initials of Chinese characters, other letters and digits kept: ``"上海某某科技"`` -> ``"shmmkj"``."""
     if not text:
         return ""
+    from pypinyin import Style, lazy_pinyin  # imported when first needed: it loads for half a second
+
     key = search_key(text)
     letters = lazy_pinyin(key, style=Style.FIRST_LETTER, errors="default")
     return "".join(letters).casefold()[:64]

@@ -30,6 +30,22 @@ def test_login_logout_and_argon2_hashes(mosaic_app_factory, admin_password):
         assert user.last_login_at is not None
 
 
+def test_real_instances_hash_with_the_rfc_9106_parameters_and_any_hash_verifies(mosaic_app_factory):
+    from core.security import hash_password, verify_password
+
+    real = mosaic_app_factory(config={"PASSWORD_HASH_PROFILE": None}, initialise_db=False)
+    with real.app_context():
+        strong = hash_password("s3cret")
+    test_app = mosaic_app_factory(initialise_db=False)  # core.testing's apps hash cheaply
+    with test_app.app_context():
+        cheap = hash_password("s3cret")
+        assert verify_password(strong, "s3cret") and not verify_password(strong, "other")
+    assert strong.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert cheap.startswith("$argon2id$v=19$m=8,t=1,p=1$")
+    with real.app_context():
+        assert verify_password(cheap, "s3cret") and not verify_password(cheap, "other")
+
+
 def test_open_redirects_are_refused(mosaic_app_factory, admin_password):
     app = mosaic_app_factory()
     client = app.test_client()
