@@ -284,10 +284,10 @@ class Importer(Writer):
     def _plan(self, parsed: list[ParsedRow]) -> list[Outcome]:
         outcomes = [Outcome(row) for row in parsed]
         for o in outcomes:
-            if self.mode == "create" and o.row.missing:
-                o.row.errors = o.row.missing + o.row.errors
-            if o.row.errors:
-                o.action, o.reason = "fail", " ".join(o.row.errors)
+            # (the row is not changed: a chunk retried in halves plans its rows again)
+            errors = o.row.missing + o.row.errors if self.mode == "create" else o.row.errors
+            if errors:
+                o.action, o.reason = "fail", " ".join(errors)
             else:
                 self._keys(o.row)
         if self.object_name == "contact":

@@ -25,7 +25,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
 
 from core.crm.labels import CLASSIFICATION_LABELS, CUSTOMER_STATUS_LABELS
-from core.crm.normalise import search_key
+from core.crm.normalise import pypinyin, search_key
 
 OBJECTS = ("customer", "contact")  # the core's own; addons add theirs (:class:`ImportObject`)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -47,14 +47,13 @@ class _Initials:
     def char(self, ch: str) -> str:
         value = self.chars.get(ch)
         if value is None:
-            from pypinyin import Style, lazy_pinyin
-
-            value = "".join(lazy_pinyin(ch, style=Style.FIRST_LETTER, errors="default")).casefold()
+            module = pypinyin()
+            value = "".join(module.lazy_pinyin(ch, style=module.Style.FIRST_LETTER, errors="default")).casefold()
             self.chars[ch] = value
         return value
 
     def _load_pairs(self) -> dict[str, str]:
-        from pypinyin.phrases_dict import phrases_dict
+        phrases_dict = pypinyin().phrases_dict.phrases_dict
 
         # a reading's first letter (``Style.FIRST_LETTER``, strict) is its first character without its tone
         # mark ("zhōng" -> "z", "ā" -> "a"): the same for every entry of the dictionary, at a tenth of the cost

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import unicodedata
 
 _SPACE_PUNCT = re.compile(r"[\s\-_.,，。·()（）\[\]【】/\\'\"]+")
 _NON_DIGIT = re.compile(r"\D+")
+_pypinyin = None
+
+
+def pypinyin():
+    """The ``pypinyin`` module, imported on first use (it takes half a second). Its dictionaries are some
+    200,000 objects that would never be freed: they are then moved out of the garbage collector's sight with
+    everything loaded so far (``gc.freeze``, as servers do after start-up) — else each of its full collections
+    scans them again, 0.1 s each, dozens of times in a big import."""
+    global _pypinyin
+    if _pypinyin is None:
+        import pypinyin as module
+        import pypinyin.phrases_dict  # noqa: F401 - loaded by pypinyin itself; named for the freeze below
+
+        gc.freeze()
+        _pypinyin = module
+    return _pypinyin
 
 
 def search_key(text: str | None) -> str:
@@ -21,10 +38,9 @@ def initials(text: str | None) -> str:
     """Pinyin initials of Chinese characters, other letters and digits kept: ``"上海某某科技"`` -> ``"shmmkj"``."""
     if not text:
         return ""
-    from pypinyin import Style, lazy_pinyin  # imported when first needed: it loads for half a second
-
+    module = pypinyin()
     key = search_key(text)
-    letters = lazy_pinyin(key, style=Style.FIRST_LETTER, errors="default")
+    letters = module.lazy_pinyin(key, style=module.Style.FIRST_LETTER, errors="default")
     return "".join(letters).casefold()[:64]
 
 

@@ -246,3 +246,16 @@ def test_user_suggestions_and_demo_data(mosaic_app_factory):
     app.login(demo_rep, "rep", "demo-rep")
     listing = demo_rep.get("/customers/").get_data(as_text=True)
     assert "华信科技有限公司" in listing and HIDDEN not in listing
+
+
+def test_pypinyin_is_loaded_once_and_kept_out_of_the_collectors_sight():
+    """Its dictionaries (~200,000 objects, never freed) would be scanned by every full garbage collection: a big
+    import runs dozens (core.crm.normalise.pypinyin freezes them)."""
+    import gc
+
+    from core.crm import normalise
+
+    module = normalise.pypinyin()
+    assert module is normalise.pypinyin()
+    assert gc.get_freeze_count() >= len(module.phrases_dict.phrases_dict)
+    assert normalise.initials("重庆银行 ABC") == "cqyhabc"

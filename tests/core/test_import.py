@@ -375,12 +375,17 @@ def test_a_row_the_database_refuses_fails_alone(team, monkeypatch):
     monkeypatch.setattr(imports_engine.Importer, "_insert", spoiled)
     app, _ids = team
     rep1 = client_for(app, "rep1")
-    lines = [HEADER, ROWS[0], "坏数据有限公司,13977778888,,,,赵六,13977778889,E7", *ROWS[1:]]
+    lines = [HEADER, ROWS[0], "坏数据有限公司,13977778888,,,,赵六,13977778889,E7", *ROWS[1:],
+             ",13966665555,,,,钱七,13966665556,E8"]
     bid, state = import_file(rep1, csv_bytes(lines))
-    assert (state["status"], state["created"], state["failed"]) == ("done", 3, 1), state
+    assert (state["status"], state["created"], state["failed"]) == ("done", 3, 2), state
     assert state["contacts_created"] == 3
     rows = error_rows(rep1, bid)
-    assert rows[1][0] == "坏数据有限公司" and "The database refused the row" in rows[1][-1]
+    refused = [r for r in rows if r[0] == "坏数据有限公司"]
+    assert len(refused) == 1 and "The database refused the row" in refused[0][-1]
+    # a row failing its checks is reported once, with its reason once, though its chunk was planned again
+    unnamed = [r for r in rows if r[1] == "13966665555"]
+    assert len(unnamed) == 1 and unnamed[0][-1].count("is required") == 1, unnamed
     assert count(app, Customer, Customer.name == "坏数据有限公司") == 0
     assert count(app, Contact, Contact.name == "赵六") == 0
 
