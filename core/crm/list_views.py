@@ -119,6 +119,9 @@ def bulk(spec: lists.ListSpec, endpoint: str, done):
         if not current_user.can(action.permission):
             flash(_("You do not have permission for this action."), "error")
             return _back(endpoint)
+        if request.form.get("scope") == "all":
+            flash(_("“%(action)s” takes the ticked rows only.", action=action.label), "error")
+            return _back(endpoint)
         return redirect(action.redirect(lists.parse_ids(request.form.getlist("ids"))))
     changed, error = lists.bulk(spec, current_user, request.form)
     if error:

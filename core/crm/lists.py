@@ -104,6 +104,8 @@ class ListSpec:
     extra_search: Callable | None = None  # q -> list of conditions
     tag_filter: Callable | None = None  # tag name -> condition
     bulk_actions: tuple = ()
+    #: most records one bulk action changes when it takes every row of the list (``scope=all``)
+    bulk_limit: int = BULK_LIMIT
     options: tuple = ()  # loader options for the select (selectinload...)
     page_size: int = PAGE_SIZE
     object_name: str = ""
@@ -484,17 +486,44 @@ def writable(spec: ListSpec, user, ids) -> list:
     return list(db.session.execute(stmt).unique().scalars())
 
 
+def every_writable(spec: ListSpec, user, form) -> tuple[list, Any]:
+    """Every record of the list that ``user`` may change, on all its pages: the list's filters come as
+    ``f.<key>`` fields (the bulk bar sends the page's filters so). ``([], message)`` when a filter is not valid
+    (ignoring it would widen the list) or when more than ``spec.bulk_limit`` records would change."""
+    items = form.items(multi=True) if hasattr(form, "getlist") else form.items()
+    params, errors = normalise_params(spec, {key[2:]: value for key, value in items if key.startswith("f.")})
+    params.pop("sort", None)
+    stmt = filtered_select(spec, user, params, errors)
+    if errors:
+        return [], errors[0]
+    model = spec.model
+    listed = stmt.with_only_columns(model.id).order_by(None)
+    records = list(db.session.execute(
+        visible_to(user, select(model).where(model.id.in_(listed)), model, access="write")
+        .order_by(model.id).limit(spec.bulk_limit + 1)).unique().scalars())
+    if len(records) > spec.bulk_limit:
+        return [], _l("You may change more than %(max)d rows of this list: narrow it with its filters (at most "
+                      "%(max)d rows at once).", max=spec.bulk_limit)
+    return records, None
+
+
 def bulk(spec: ListSpec, user, form) -> tuple[int, Any]:
-    """Run the bulk action ``form["action"]`` on ``form.getlist("ids")``: ``(changed, error message)``."""
+    """Run the bulk action ``form["action"]`` on ``form.getlist("ids")`` — or, with ``form["scope"] == "all"``, on
+    every row of the filtered list (:func:`every_writable`): ``(changed, error message)``."""
     action = next((a for a in spec.bulk_actions if a.key == form.get("action")), None)
     if action is None:
         return 0, _l("Pick an action for the selected rows.")
     if not user.can(action.permission):
         return 0, _l("You do not have permission for this action.")
-    ids = form.getlist("ids") if hasattr(form, "getlist") else form.get("ids", [])
-    if not parse_ids(ids):
-        return 0, _l("Select at least one row.")
-    records = writable(spec, user, ids)
+    if form.get("scope") == "all":
+        records, error = every_writable(spec, user, form)
+        if error:
+            return 0, error
+    else:
+        ids = form.getlist("ids") if hasattr(form, "getlist") else form.get("ids", [])
+        if not parse_ids(ids):
+            return 0, _l("Select at least one row.")
+        records = writable(spec, user, ids)
     if not records:
         return 0, None
     return action.apply(records, form)

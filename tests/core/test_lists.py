@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from datetime import datetime
 
 import pytest
 from crm_fixtures import client_for, setup_team
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core.crm import lists
 from core.crm.models import Customer, SavedView
@@ -207,3 +208,64 @@ def test_bulk_actions_change_only_writable_records_and_report_the_count(mosaic_a
     contacts = rep.post("/contacts/bulk", data={"action": "delete", "ids": [ids["contacts"]["rep2"]]},
                         follow_redirects=True)
     assert "0 contacts changed." in contacts.get_data(as_text=True)
+
+
+def test_a_bulk_action_may_take_every_row_of_the_filtered_list_on_all_its_pages(mosaic_app_factory, monkeypatch):
+    """``scope=all``: the list's filters (sent as ``f.<key>``), every page, only what the user may change."""
+    from core.crm import customer_views
+
+    app = mosaic_app_factory(edition="sales")
+    ids = setup_team(app)
+    rep1, rep2 = ids["users"]["rep1"], ids["users"]["rep2"]
+    _make_customers(app, rep1, 160)  # industries it / retail / none in turn: 54 "it" rows, on several pages
+    _make_customers(app, rep2, 30)  # the manager sees these too; rep1 does not
+    with app.app_context():
+        it_mine = set(db.session.execute(select(Customer.id).where(
+            Customer.owner_id == rep1, Customer.industry == "it")).scalars())
+        others_mine = set(db.session.execute(select(Customer.id).where(
+            Customer.owner_id == rep1, Customer.industry != "it")).scalars())
+    assert len(it_mine) == 54
+    rep = client_for(app, "rep1")
+
+    # the list spans pages: the bulk bar offers the whole list and carries its filters
+    page = rep.get("/customers/?industry=it&sort=name").get_data(as_text=True)
+    assert 'id="bulk-scope-all"' in page and 'name="f.industry" value="it"' in page and 'name="f.sort"' not in page
+    assert 'id="bulk-scope-all"' not in rep.get("/customers/?q=nothing-like-this").get_data(as_text=True)
+
+    tagged = rep.post("/customers/bulk", data={"action": "add_tag", "tag": "行业IT", "scope": "all",
+                                                "f.industry": "it", "ids": []}, follow_redirects=True)
+    assert "54 customers changed." in tagged.get_data(as_text=True)
+    with app.app_context():
+        tagged_ids = {c.id for c in db.session.execute(select(Customer)).scalars() if "行业IT" in {t.name for t in c.tags}}
+    assert tagged_ids == it_mine  # every page of the filtered list, nothing outside the filter
+
+    # the manager's list holds rep2's customers too; a forged filter value is refused, not ignored
+    manager = client_for(app, "mgr")
+    bad = manager.post("/customers/bulk", data={"action": "assign_owner", "owner": f"#{rep2}", "scope": "all",
+                                                "f.owner": "someone"}, follow_redirects=True)
+    assert "The owner filter must be a user" in bad.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Customer).where(Customer.owner_id == rep2)) \
+            == 30 + 1  # setup_team's customer of rep2 and the 30 above, unchanged
+
+    # over the limit: nothing changes, and the user is told to narrow the list
+    monkeypatch.setattr(customer_views, "CUSTOMERS", dataclasses.replace(customer_views.CUSTOMERS, bulk_limit=40))
+    refused = rep.post("/customers/bulk", data={"action": "assign_owner", "owner": f"#{ids['users']['mgr']}",
+                                                 "scope": "all", "f.industry": "it"}, follow_redirects=True)
+    assert "You may change more than 40 rows of this list" in refused.get_data(as_text=True)
+    moved = rep.post("/customers/bulk", data={"action": "assign_owner", "owner": f"#{ids['users']['mgr']}",
+                                               "scope": "all", "f.industry": "retail", "f.q": "客户0"},
+                     follow_redirects=True)
+    with app.app_context():
+        retail = set(db.session.execute(select(Customer.id).where(
+            Customer.owner_id == ids["users"]["mgr"], Customer.industry == "retail")).scalars())
+        assert retail and retail <= others_mine
+        assert all(db.session.get(Customer, i).name.startswith("客户0") for i in retail)
+        assert db.session.scalar(select(func.count()).select_from(Customer).where(
+            Customer.owner_id == rep1, Customer.industry == "it")) == 54
+    assert f"{len(retail)} customers changed." in moved.get_data(as_text=True)
+
+    # an action with a page of its own (merge) takes the ticked rows only
+    merge = rep.post("/customers/bulk", data={"action": "merge", "scope": "all", "f.industry": "it"},
+                     follow_redirects=True)
+    assert "takes the ticked rows only" in merge.get_data(as_text=True)
