@@ -259,3 +259,33 @@ def test_pypinyin_is_loaded_once_and_kept_out_of_the_collectors_sight():
     assert module is normalise.pypinyin()
     assert gc.get_freeze_count() >= len(module.phrases_dict.phrases_dict)
     assert normalise.initials("重庆银行 ABC") == "cqyhabc"
+
+
+def test_subsidiaries_are_looked_up_by_the_composite_index_the_narrow_one_is_dropped(mosaic_app_factory):
+    """core_0015: ``ix_core_customer_parent_id`` was the prefix of ``(parent_id, search_name, id)``."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    app = mosaic_app_factory(edition="sales")
+
+    def indexes() -> set[str]:
+        with db.engine.connect() as connection:
+            return {i["name"] for i in inspect(connection).get_indexes("core_customer")}
+
+    with app.app_context():
+        assert "ix_core_customer_parent_id" not in indexes()
+        assert "ix_core_customer_parent_id_search_name_id" in indexes()
+        if db.engine.dialect.name == "sqlite":
+            plan = db.session.execute(text("EXPLAIN QUERY PLAN SELECT id, name FROM core_customer "
+                                           "WHERE parent_id = 1 ORDER BY search_name")).all()
+            assert "ix_core_customer_parent_id_search_name_id" in str(plan), plan
+        db.session.close()
+        cfg = app.extensions["mosaic"].migration_config()
+        with db.engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            command.downgrade(cfg, "core_0014")
+        assert "ix_core_customer_parent_id" in indexes()
+        with db.engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "core@head")
+        assert "ix_core_customer_parent_id" not in indexes()
