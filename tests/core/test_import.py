@@ -566,3 +566,35 @@ def test_postgresql_statistics_are_refreshed_as_an_import_grows_the_tables(team,
         else:  # SQLite plans without such statistics: nothing to refresh
             assert db.session.scalar(select(func.count()).select_from(Customer).where(
                 Customer.name.like("统计测试%"))) == 6
+
+
+@pytest.mark.parametrize("read_ahead", [True, False], ids=["read-ahead", "one-thread"])
+def test_the_next_chunk_is_read_ahead_in_the_users_language_with_the_same_outcome(team, monkeypatch, read_ahead):
+    """The reading thread (``IMPORT_READ_AHEAD``, on by default) prepares chunk n + 1 while chunk n is written: the
+    outcome is the one of a single thread, its messages in the importing user's language, a duplicate of a row of
+    an earlier chunk is still found."""
+    from core.crm import imports_engine
+    from core.models import User
+
+    monkeypatch.setattr(imports_engine, "CHUNK", 3)
+    app, ids = team
+    app.config["IMPORT_READ_AHEAD"] = read_ahead
+    with app.app_context():
+        db.session.get(User, ids["users"]["rep1"]).language = "zh_CN"
+        db.session.commit()
+    rep1 = client_for(app, "rep1")
+    lines = [HEADER, *ROWS,
+             "杭州西湖茶业有限公司,0571-87654321,,,,陈静,13800138004,E4",
+             "北京金鼎贸易有限公司（分公司）,13900138002,,,,周杰,13800138005,E5",  # chunk 2: the phone of row 3
+             "苏州园林设计有限公司,0512-66668888,,,,吴刚,13800138006,E6",
+             "南京钟山软件有限公司,025-83334444,not-an-email,,,郑洁,13800138007,E7",  # chunk 3: a bad cell
+             "武汉长江物流有限公司,027-85556666,,,,冯磊,13800138008,E8",
+             "成都天府餐饮有限公司,028-86667777,,,,,13800138009,E9"]  # chunk 4: a contact without a name
+    bid, state = import_file(rep1, csv_bytes(lines))
+    assert (state["status"], state["created"], state["skipped"], state["failed"]) == ("done", 6, 1, 2), state
+    assert state["contacts_created"] == 6
+    rows = {r[0]: r[-1] for r in error_rows(rep1, bid)[1:]}
+    assert rows == {"北京金鼎贸易有限公司（分公司）": "与本文件第 3 行重复。",
+                    "南京钟山软件有限公司": "“not-an-email”不是邮箱地址。",
+                    "成都天府餐饮有限公司": "“联系人：姓名”必填。"}  # a message made in the reading thread
+    assert count(app, Customer, Customer.name == "武汉长江物流有限公司") == 1
