@@ -16,10 +16,7 @@ For every chunk of :data:`CHUNK` rows:
    not one per field and record) and the updates' entries with one ``executemany``; ``core_import_change``
    gets the created id ranges and the old values of updated records (for undo);
 
-Steps 3 and 4 are :class:`core.crm.imports_write.Writer`'s. Step 1 (:meth:`Importer._prepare`: reading, checks,
-keys — nothing that needs the database) runs for the next chunk in a reading thread while this one goes through
-steps 2–5 (``IMPORT_READ_AHEAD``, default on): that thread uses the interpreter while this one waits for the
-database, 5 % of a 100,000-row import measured on two cores (docs/benchmarks.md).
+Steps 3 and 4 are :class:`core.crm.imports_write.Writer`'s.
 5. the batch row's counters are updated and the chunk is committed: the progress bar moves, other writers
    get their turn, and a failure later does not lose it.
 
@@ -34,12 +31,9 @@ from __future__ import annotations
 import itertools
 import logging
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import current_app
-from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
@@ -81,7 +75,6 @@ class Outcome:
     changed: dict = field(default_factory=dict)
     duplicates: list = field(default_factory=list)  # [{"label", "url", "rule"}]
     keys: list = field(default_factory=list)  # in-file match keys
-    keyed: bool = False  # ``keys`` computed already (by :meth:`Importer._prepare`)
 
 
 class Importer(Writer):
@@ -132,37 +125,19 @@ class Importer(Writer):
                         delimiter=self.batch.delimiter)
         error_file, self.errors = write_error_file(self.error_path, list(self.batch.header or []), _("Error"))
         try:
-            source = rows(self.path, info)
-            app, locale = current_app._get_current_object(), get_locale()
-            if not app.config.get("IMPORT_READ_AHEAD", True):
-                while (outcomes := self._read_chunk(app, locale, source)) is not None:
-                    self._chunk(outcomes)
-                return
-            with ThreadPoolExecutor(1, thread_name_prefix=f"mosaic-import-{self.batch_id}-read") as reader:
-                upcoming = reader.submit(self._read_chunk, app, locale, source)
-                while True:
-                    outcomes = upcoming.result()
-                    if outcomes is None:
-                        break
-                    # the next chunk is read, checked and keyed while this one is matched and written: that
-                    # thread holds the interpreter while this one waits for the database (PostgreSQL's server
-                    # process, SQLite's B-trees: neither needs it), so a second core does work
-                    upcoming = reader.submit(self._read_chunk, app, locale, source)
-                    self._chunk(outcomes)
+            chunk = []
+            for line, cells in rows(self.path, info):
+                chunk.append((line, cells))
+                if len(chunk) >= CHUNK:
+                    self._chunk(chunk)
+                    chunk = []
+            if chunk:
+                self._chunk(chunk)
         finally:
             error_file.close()
 
-    def _read_chunk(self, app, locale, source) -> list[Outcome] | None:
-        """The next :data:`CHUNK` rows of ``source``, prepared (:meth:`_prepare`); ``None`` at the end. Runs in
-        the reading thread, with an app context (and a database session) of its own, in the import's language."""
-        with app.app_context(), force_locale(str(locale or "en")):
-            chunk = list(itertools.islice(source, CHUNK))
-            if not chunk:
-                return None
-            return self._prepare([self.parser.parse(line, cells) for line, cells in chunk])
-
-    def _chunk(self, outcomes: list[Outcome]) -> None:
-        outcomes = self._decide(outcomes)
+    def _chunk(self, chunk: list) -> None:
+        outcomes = self._plan([self.parser.parse(line, cells) for line, cells in chunk])
         if self.dry_run:
             self._finish_chunk(outcomes)
             db.session.commit()
@@ -307,14 +282,7 @@ class Importer(Writer):
         return convert(raw) if raw else ""
 
     def _plan(self, parsed: list[ParsedRow]) -> list[Outcome]:
-        return self._decide(self._prepare(parsed))
-
-    def _prepare(self, parsed: list[ParsedRow]) -> list[Outcome]:
-        """What needs nothing but the rows (the reading thread does it): a row with errors fails, the others
-        get their search and match keys — and their in-file keys, unless a later step may change the values
-        (a contact's customer, an addon's ``resolve``)."""
         outcomes = [Outcome(row) for row in parsed]
-        early_keys = self.object_name == "customer" or (self.spec is not None and self.spec.resolve is None)
         for o in outcomes:
             # (the row is not changed: a chunk retried in halves plans its rows again)
             errors = o.row.missing + o.row.errors if self.mode == "create" else o.row.errors
@@ -322,13 +290,6 @@ class Importer(Writer):
                 o.action, o.reason = "fail", " ".join(errors)
             else:
                 self._keys(o.row)
-                if early_keys:
-                    o.keys, o.keyed = self._file_keys(o.row), True
-        return outcomes
-
-    def _decide(self, outcomes: list[Outcome]) -> list[Outcome]:
-        """The rest of the plan, against the database and the file's earlier rows: customers of contacts,
-        in-file duplicates, the key of update / create-or-update, the duplicate rules, what an update changes."""
         if self.object_name == "contact":
             self._resolve_customers([o for o in outcomes if not o.action])
         elif self.spec is not None and self.spec.resolve is not None:
@@ -381,8 +342,7 @@ class Importer(Writer):
         for o in outcomes:
             if o.action:
                 continue
-            if not o.keyed:
-                o.keys = self._file_keys(o.row)
+            o.keys = self._file_keys(o.row)
             line = next((self.seen.get(k) or firsts.get(k) for k in o.keys if k in self.seen or k in firsts), None)
             if line is not None:
                 o.action, o.reason = "skip", _("Duplicate of row %(line)d of this file.", line=line)

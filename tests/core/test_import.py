@@ -568,17 +568,14 @@ def test_postgresql_statistics_are_refreshed_as_an_import_grows_the_tables(team,
                 Customer.name.like("统计测试%"))) == 6
 
 
-@pytest.mark.parametrize("read_ahead", [True, False], ids=["read-ahead", "one-thread"])
-def test_the_next_chunk_is_read_ahead_in_the_users_language_with_the_same_outcome(team, monkeypatch, read_ahead):
-    """The reading thread (``IMPORT_READ_AHEAD``, on by default) prepares chunk n + 1 while chunk n is written: the
-    outcome is the one of a single thread, its messages in the importing user's language, a duplicate of a row of
-    an earlier chunk is still found."""
+def test_a_file_of_several_chunks_finds_duplicates_across_them_in_the_users_language(team, monkeypatch):
+    """Chunks are planned and committed one after the other: a row duplicating a row of an earlier chunk is
+    skipped, and every message is in the importing user's language."""
     from core.crm import imports_engine
     from core.models import User
 
     monkeypatch.setattr(imports_engine, "CHUNK", 3)
     app, ids = team
-    app.config["IMPORT_READ_AHEAD"] = read_ahead
     with app.app_context():
         db.session.get(User, ids["users"]["rep1"]).language = "zh_CN"
         db.session.commit()
@@ -596,5 +593,5 @@ def test_the_next_chunk_is_read_ahead_in_the_users_language_with_the_same_outcom
     rows = {r[0]: r[-1] for r in error_rows(rep1, bid)[1:]}
     assert rows == {"北京金鼎贸易有限公司（分公司）": "与本文件第 3 行重复。",
                     "南京钟山软件有限公司": "“not-an-email”不是邮箱地址。",
-                    "成都天府餐饮有限公司": "“联系人：姓名”必填。"}  # a message made in the reading thread
+                    "成都天府餐饮有限公司": "“联系人：姓名”必填。"}
     assert count(app, Customer, Customer.name == "武汉长江物流有限公司") == 1
