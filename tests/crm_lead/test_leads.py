@@ -432,3 +432,26 @@ def test_demo_leads_load_once_for_the_demo_users(mosaic_app_factory):
         mgr.get("/crm_lead/").get_data(as_text=True))
     assert rep_rows and set(rep_rows) < set(mgr_rows)
     assert lead_ids(rep.get("/crm_lead/reminders?days=30").get_data(as_text=True))
+
+
+def test_the_bulk_bar_may_delete_every_lead_of_the_filtered_list(mosaic_app_factory):
+    """The core's "every row of this list" (core.crm.lists.every_writable) on the leads list: its own filters."""
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    u = ids["users"]
+    cards = [add_lead(app, u["rep1"], name=f"名片{i:02d}", mobile=f"1380000{i:04d}", source="card") for i in range(55)]
+    events = [add_lead(app, u["rep1"], name=f"展会{i}", mobile=f"1390000{i:04d}", source="event") for i in range(3)]
+    other = add_lead(app, u["rep2"], name="别组名片", mobile="13700000001", source="card")  # a card lead, not rep1's
+    mgr, rep1 = client_for(app, "mgr"), client_for(app, "rep1")
+    page = rep1.get("/crm_lead/?lead_source=card").get_data(as_text=True)
+    assert 'id="bulk-scope-all"' in page and 'name="f.lead_source" value="card"' in page
+    # a rep may not delete leads: the action is refused whatever the scope
+    refused = rep1.post("/crm_lead/bulk", data={"action": "delete", "scope": "all", "f.lead_source": "card"},
+                        follow_redirects=True)
+    assert "You do not have permission for this action." in refused.get_data(as_text=True)
+    done = mgr.post("/crm_lead/bulk", data={"action": "delete", "scope": "all", "f.lead_source": "card",
+                                            "f.owner": str(u["rep1"])}, follow_redirects=True)
+    assert "55 leads changed." in done.get_data(as_text=True)
+    with app.app_context():
+        assert all(db.session.get(Lead, i) is None for i in cards)
+        assert all(db.session.get(Lead, i) is not None for i in [*events, other])
