@@ -563,6 +563,11 @@ def test_postgresql_statistics_are_refreshed_as_an_import_grows_the_tables(team,
                 "SELECT relname FROM pg_stat_user_tables WHERE relname IN ('core_customer', 'core_contact') "
                 "AND last_analyze IS NOT NULL")).scalars().all()
             assert sorted(analyzed) == ["core_contact", "core_customer"]
+            # only the columns the import's lookups filter on (a third of the time of every column)
+            columns = set(db.session.execute(text_sql(
+                "SELECT attname FROM pg_stats WHERE tablename = 'core_customer'")).scalars())
+            assert {"phone_key", "name_key", "search_name", "owner_id"} <= columns
+            assert not columns & {"website", "address", "industry"}, columns
         else:  # SQLite plans without such statistics: nothing to refresh
             assert db.session.scalar(select(func.count()).select_from(Customer).where(
                 Customer.name.like("统计测试%"))) == 6
