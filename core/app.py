@@ -116,6 +116,14 @@ def create_app(config: dict | None = None, instance_path: str | os.PathLike | No
     i18n.compile_catalogues(app.config["BABEL_TRANSLATION_DIRECTORIES"].split(";"))
     babel.init_app(app, locale_selector=i18n.locale_selector)
 
+    profile = app.config.get("PASSWORD_HASH_PROFILE")
+    if profile:
+        from core.security import hash_profiles
+
+        if profile not in hash_profiles():
+            raise ConfigError(_l("Unknown PASSWORD_HASH_PROFILE “%(name)s”: use one of %(names)s.", name=profile,
+                                 names=", ".join(hash_profiles())))
+
     url = app.config.get("DATABASE_URL") or f"sqlite:///{instance / 'mosaic.db'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(url)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):

@@ -20,6 +20,13 @@ DEFAULT_HASH_PROFILE = "RFC_9106_LOW_MEMORY"
 _hashers: dict[str, PasswordHasher] = {}
 
 
+def hash_profiles() -> list[str]:
+    """The names ``PASSWORD_HASH_PROFILE`` may take: the profiles of :mod:`argon2.profiles`."""
+    from argon2 import Parameters
+
+    return sorted(name for name, value in vars(profiles).items() if isinstance(value, Parameters))
+
+
 def _hasher() -> PasswordHasher:
     """The hasher of the app's ``PASSWORD_HASH_PROFILE`` (a profile of :mod:`argon2.profiles`). Only test
     suites lower it (``CHEAPEST``, set by :mod:`core.testing`: a real hash costs ~0.1 s of CPU, and a suite

@@ -46,6 +46,19 @@ def test_real_instances_hash_with_the_rfc_9106_parameters_and_any_hash_verifies(
         assert verify_password(cheap, "s3cret") and not verify_password(cheap, "other")
 
 
+def test_an_unknown_hash_profile_is_refused_at_start_with_a_clear_message(tmp_path):
+    import pytest
+
+    from core.app import ConfigError, create_app
+
+    with pytest.raises(ConfigError) as refused:
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "SECRET_KEY": "x",
+                    "PASSWORD_HASH_PROFILE": "FASTEST"}, instance_path=tmp_path)
+    message = str(refused.value)
+    assert "Unknown PASSWORD_HASH_PROFILE “FASTEST”" in message
+    assert "CHEAPEST" in message and "RFC_9106_LOW_MEMORY" in message
+
+
 def test_open_redirects_are_refused(mosaic_app_factory, admin_password):
     app = mosaic_app_factory()
     client = app.test_client()
