@@ -120,9 +120,10 @@ def create_app(config: dict | None = None, instance_path: str | os.PathLike | No
     if profile:
         from core.security import hash_profiles
 
-        if profile not in hash_profiles():
+        known = hash_profiles()
+        if profile not in known:
             raise ConfigError(_l("Unknown PASSWORD_HASH_PROFILE “%(name)s”: use one of %(names)s.", name=profile,
-                                 names=", ".join(hash_profiles())))
+                                 names=", ".join(known)))
 
     url = app.config.get("DATABASE_URL") or f"sqlite:///{instance / 'mosaic.db'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(url)

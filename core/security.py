@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import wraps
 
-from argon2 import PasswordHasher, profiles
+from argon2 import Parameters, PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import abort, current_app, has_app_context
 from flask_login import current_user
@@ -22,8 +22,6 @@ _hashers: dict[str, PasswordHasher] = {}
 
 def hash_profiles() -> list[str]:
     """The names ``PASSWORD_HASH_PROFILE`` may take: the profiles of :mod:`argon2.profiles`."""
-    from argon2 import Parameters
-
     return sorted(name for name, value in vars(profiles).items() if isinstance(value, Parameters))
 
 

@@ -19,7 +19,7 @@ def pypinyin():
     global _pypinyin
     if _pypinyin is None:
         import pypinyin as module
-        import pypinyin.phrases_dict  # noqa: F401 - loaded by pypinyin itself; named for the freeze below
+        from pypinyin import phrases_dict  # noqa: F401 - loaded by pypinyin itself; named for the freeze below
 
         gc.freeze()
         _pypinyin = module
