@@ -9,9 +9,9 @@ For every chunk of :data:`CHUNK` rows:
    (:func:`core.crm.dedup.check_many`, which also finds rows duplicating earlier rows of the chunk, reusing
    the match keys of step 1). A real run evaluates the **blocking** rules only — a warning decides nothing;
    the dry run evaluates every rule and lists the warnings' matches too;
-3. new records are inserted with one ``executemany`` (PostgreSQL: one ``COPY``) per table, their ids reserved
-   first (PostgreSQL: the sequence; SQLite: ``max(id)`` under the write lock the chunk's first statement
-   takes); updates are ``executemany`` grouped by the set of changed columns;
+3. new records are inserted with multi-row ``INSERT`` statements (PostgreSQL: one ``COPY``) per table, their
+   ids reserved first (PostgreSQL: the sequence; SQLite: ``max(id)`` under the write lock the chunk's first
+   statement takes); updates are ``executemany`` grouped by the set of changed columns;
 4. the audit trail gets the created records as id ranges (:class:`core.crm.audit.AuditRange`: a few rows,
    not one per field and record) and the updates' entries with one ``executemany``; ``core_import_change``
    gets the created id ranges and the old values of updated records (for undo);
@@ -20,8 +20,15 @@ Steps 3 and 4 are :class:`core.crm.imports_write.Writer`'s.
 5. the batch row's counters are updated and the chunk is committed: the progress bar moves, other writers
    get their turn, and a failure later does not lose it.
 
+Steps 3–5 run in a thread of their own (:class:`core.crm.imports_write.WritingThread`, with its own
+connection) while this thread does steps 1–2 of the next chunk: the database's half of the work and the
+Python half overlap. The next chunk's rows are matched against the chunk being written through the in-file
+index; when a blocking rule has a fuzzy condition (which that index does not follow), the next chunk waits
+for the previous one to be committed instead.
+
 A database error in a chunk (it should not happen: rows are checked first) rolls the chunk back and retries
-it in halves down to the single bad row, which fails with the error; the good rows go in.
+it in halves down to the single bad row, which fails with the error; the good rows go in, and the next
+chunk, planned meanwhile, is planned again (a row the database refused is no one's duplicate).
 
 A dry run does steps 1–2 only and writes nothing but the batch row and its error file.
 """
@@ -34,6 +41,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
@@ -42,7 +50,7 @@ from core.crm import dedup, dedup_normalise, normalise
 from core.crm.imports_fields import ParsedRow, RowParser, fast_initials, import_objects
 from core.crm.imports_models import ImportBatch
 from core.crm.imports_read import FileInfo, rows, write_error_file
-from core.crm.imports_write import Writer, _models
+from core.crm.imports_write import Writer, WritingThread, _models
 from core.extensions import db
 from core.timeutil import utcnow
 
@@ -124,6 +132,7 @@ class Importer(Writer):
         info = FileInfo(file_format=self.batch.file_format, encoding=self.batch.encoding,
                         delimiter=self.batch.delimiter)
         error_file, self.errors = write_error_file(self.error_path, list(self.batch.header or []), _("Error"))
+        self.writer = None if self.dry_run else WritingThread(self, current_app._get_current_object())
         try:
             chunk = []
             for line, cells in rows(self.path, info):
@@ -133,17 +142,60 @@ class Importer(Writer):
                     chunk = []
             if chunk:
                 self._chunk(chunk)
+            if self.writer is not None:
+                self._collect()
         finally:
+            if self.writer is not None:
+                self.writer.close()
             error_file.close()
 
     def _chunk(self, chunk: list) -> None:
+        if self.writer is not None and not self.overlap:  # the rules must see the previous chunk's records
+            self._collect()
         outcomes = self._plan([self.parser.parse(line, cells) for line, cells in chunk])
         if self.dry_run:
             self._finish_chunk(outcomes)
             db.session.commit()
             return
-        self._write_safely(outcomes)
+        db.session.commit()  # this thread only read: its transaction (a snapshot, on PostgreSQL) ends here
+        prepared = self._prepare(outcomes)
+        replanned = self._collect(outcomes)
+        if replanned is not outcomes:
+            outcomes, prepared = replanned, self._prepare(replanned)
+        self.writer.submit(outcomes, prepared)
+
+    def _write_chunk(self, outcomes: list[Outcome], prepared) -> None:
+        """The writing thread's work for one planned chunk, committed (a failure: the caller rolls back)."""
+        self._heartbeat()  # first statement: SQLite takes the write lock here, before ids are reserved
+        self._write(outcomes, prepared)
+        self._finish_chunk(outcomes)
+        db.session.commit()
         self._analyze_if_grown()
+
+    def _collect(self, planned: list[Outcome] | None = None) -> list[Outcome] | None:
+        """Wait for the chunk being written. If the database refused it, write it again here in halves (down to
+        the rows it refuses) and plan ``planned`` — the next chunk, planned meanwhile as if those rows were
+        in — again. Returns the outcomes to write next."""
+        written, exc = self.writer.wait()
+        if exc is None:
+            return planned
+        if not isinstance(exc, DBAPIError):
+            raise exc
+        log.info("import %s: a chunk failed (%s); retrying in halves", self.batch_id, exc.orig)
+        self._forget(written + (planned or []))
+        half = len(written) // 2
+        for part in (written[:half], written[half:]) if len(written) > 1 else (written,):
+            self._write_safely(self._plan([o.row for o in part]))
+        return self._plan([o.row for o in planned]) if planned else planned
+
+    def _forget(self, outcomes: list[Outcome]) -> None:
+        """Take the in-file keys of these rows out of the index (they are planned again): only the keys these
+        rows put there, not those of earlier rows they duplicate."""
+        lines = {o.row.line for o in outcomes}
+        for o in outcomes:
+            for key in o.keys:
+                if self.seen.get(key) in lines:
+                    del self.seen[key]
 
     def _analyze_if_grown(self) -> None:
         """PostgreSQL: refresh the planner's statistics of the tables written once they have grown by half since
@@ -182,6 +234,8 @@ class Importer(Writer):
         return [c for c in table.c.keys() if c in wanted]
 
     def _write_safely(self, outcomes: list[Outcome]) -> None:
+        """Write a chunk in this thread; refused by the database, it is retried in halves down to the single bad
+        row, which fails with the error."""
         try:
             self._heartbeat()  # first statement: SQLite takes the write lock here, before ids are reserved
             self._write(outcomes)
@@ -193,14 +247,13 @@ class Importer(Writer):
                 outcome = outcomes[0]
                 outcome.action, outcome.reason = "fail", _("The database refused the row: %(error)s",
                                                            error=str(exc.orig).splitlines()[0][:300])
+                self._forget(outcomes)  # never stored: a later row with its name or phone is no duplicate
                 self._heartbeat()
                 self._finish_chunk(outcomes)
                 db.session.commit()
                 return
             log.info("import %s: a chunk failed (%s); retrying in halves", self.batch_id, exc.orig)
-            for outcome in outcomes:  # the halves are planned again: in-file keys of the failed try are gone
-                for key in outcome.keys:
-                    self.seen.pop(key, None)
+            self._forget(outcomes)  # the halves are planned again: in-file keys of the failed try are gone
             half = len(outcomes) // 2
             for part in (outcomes[:half], outcomes[half:]):
                 self._write_safely(self._plan([o.row for o in part]))
@@ -252,11 +305,15 @@ class Importer(Writer):
         """The in-file index follows the blocking duplicate rules whose conditions are all exact (a row with
         the same keys as an earlier row of the file is its duplicate, even in a dry run that wrote nothing)."""
         self.block_rules, self.dedup_object, self.used, self.rule_columns = [], None, set(), {}
+        self.overlap = True
         self.dedup_object = dedup.objects().get(self.object_name)
         if self.dedup_object is None:
             return
-        self.block_rules = [r for r in dedup.rules(self.object_name)
-                            if r.action == "block" and all(c.match == "exact" for c in r.conditions)]
+        blocking = [r for r in dedup.rules(self.object_name) if r.action == "block"]
+        self.block_rules = [r for r in blocking if all(c.match == "exact" for c in r.conditions)]
+        # the in-file index finds a row's duplicates among the rows of earlier chunks not committed yet; a
+        # blocking rule it cannot follow (a fuzzy one) needs them in the database: no overlap then
+        self.overlap = len(self.block_rules) == len(blocking)
         self.used = {c.field for r in self.block_rules for c in r.conditions}
         # stored key columns computed with the rules' own normalisers (dedup_normalise) can be used as they are
         fields = [f for f in self.dedup_object.fields if f.name in self.used]

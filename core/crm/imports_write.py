@@ -1,11 +1,20 @@
 """The import's writing half (:class:`Writer`, mixed into :class:`core.crm.imports_engine.Importer`): new
-records inserted in bulk with reserved ids (one ``executemany``, PostgreSQL one ``COPY``, per table), updates
-grouped by the set of changed columns, the audit trail (created records as id ranges, the updates' entries
-in one batch) and ``core_import_change`` (created id ranges and old values, for undo)."""
+records inserted in bulk with reserved ids (SQLite: multi-row ``INSERT`` statements, PostgreSQL: one ``COPY``, per
+table), updates grouped by the set of changed columns, the audit trail (created records as id ranges, the
+updates' entries in one batch) and ``core_import_change`` (created id ranges and old values, for undo).
+
+:class:`WritingThread` writes a chunk while the import's thread reads, checks and matches the next one: the
+database's half of the work (B-trees of some thirty indexes, the commit) runs beside the Python half instead
+of after it. SQLite inserts a few thousand rows per statement, so that the thread lets go of the interpreter
+for the whole statement rather than taking it back for each row.
+"""
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -17,13 +26,36 @@ from core.crm.imports_models import ImportChange
 from core.extensions import db
 
 if TYPE_CHECKING:
-    from core.crm.imports_engine import Outcome
+    from core.crm.imports_engine import Importer, Outcome
+
+#: SQLite: the most ``?`` one statement may have (``SQLITE_MAX_VARIABLE_NUMBER``; 32766 since SQLite 3.32)
+SQLITE_VARIABLES = 32765  # and one for the LIMIT
 
 
 def _models():
     from core.crm.models import Contact, Customer
 
     return Customer, Contact
+
+
+@dataclass
+class Rows:
+    """New records of one table as the driver takes them, but for their ids (:meth:`Writer._rows`)."""
+
+    table: object
+    count: int
+    groups: list  # [(columns, [position of each row among the records], [its values])]
+    parents: list[int] | None = None  # contacts of customers of the same chunk: the customer's position
+
+
+@dataclass
+class Prepared:
+    """A planned chunk made ready for writing (:meth:`Writer._prepare`)."""
+
+    creates: list
+    updates: list
+    records: Rows | None
+    contacts: Rows | None
 
 
 class Writer:
@@ -58,30 +90,27 @@ class Writer:
         top = db.session.execute(select(func.max(table.c.id))).scalar() or 0
         return list(range(top + 1, top + 1 + count))
 
-    def _insert(self, table, records: list[dict]) -> list[int]:
-        """Insert ``records`` with reserved ids: one driver-level ``executemany`` (PostgreSQL: one ``COPY``) per set
-        of columns (rows with custom values carry one more), the values converted by the columns' own bind
-        processors."""
-        ids = self._reserve_ids(table, len(records))
+    def _rows(self, table, records: list[dict], parents: list[int] | None = None) -> Rows:
+        """``records`` as the driver takes them, but for their ids: grouped by their set of columns (rows with
+        custom values carry one more), converted by the columns' own bind processors. ``parents``: contacts of
+        customers created in the same chunk, the position of each one's customer (its id is not known yet)."""
         template = self.templates[table.name]
-        groups: dict[tuple, list[dict]] = {}
-        for record_id, values in zip(ids, records, strict=True):
+        groups: dict[tuple, list] = {}
+        for position, values in enumerate(records):
             row = dict(template)
             row.update(values)
-            row["id"] = record_id
-            groups.setdefault(tuple(row), []).append(row)
-        connection = db.session.connection()
-        dialect = connection.dialect
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+            if parents is not None:
+                del row["customer_id"]
+            groups.setdefault(tuple(row), []).append((position, row))
+        dialect = db.engine.dialect
+        out = []
         for columns, group in groups.items():
             processors = [(i, p) for i, p in enumerate(table.c[c].type._cached_bind_processor(dialect)
                                                        for c in columns) if p is not None]
-            sql = (f"INSERT INTO {table.name} ({', '.join(dialect.identifier_preparer.quote(c) for c in columns)}) "
-                   f"VALUES ({', '.join([mark] * len(columns))})")
             if processors:  # only the columns that have a bind processor (SQLite: the datetimes, JSON)
                 cache: dict = {}  # created_at / updated_at: one value for the whole chunk
                 params = []
-                for row in group:
+                for _position, row in group:
                     values = list(row.values())
                     for i, p in processors:
                         v = values[i]
@@ -94,57 +123,101 @@ class Writer:
                             values[i] = done
                         else:
                             values[i] = p(v)
-                    params.append(tuple(values))
+                    params.append(values)
             else:
-                params = [tuple(row.values()) for row in group]
+                params = [list(row.values()) for _position, row in group]
+            out.append((columns, [position for position, _row in group], params))
+        return Rows(table, len(records), out, parents)
+
+    def _insert(self, rows: Rows, parent_ids: list[int] | None = None) -> list[int]:
+        """Insert prepared rows with reserved ids (and their customers' ids, ``parent_ids``): SQLite a few
+        hundred rows per statement, PostgreSQL one ``COPY`` per set of columns."""
+        ids = self._reserve_ids(rows.table, rows.count)
+        connection = db.session.connection()
+        dialect = connection.dialect
+        quote = dialect.identifier_preparer.quote
+        table = rows.table.name
+        for columns, positions, params in rows.groups:
+            if rows.parents is None:
+                columns = ("id", *columns)
+                params = [(ids[p], *values) for p, values in zip(positions, params, strict=True)]
+            else:
+                columns = ("id", "customer_id", *columns)
+                parents = rows.parents
+                params = [(ids[p], parent_ids[parents[p]], *values) for p, values in zip(positions, params, strict=True)]
+            names = ", ".join(quote(c) for c in columns)
             started = time.perf_counter()
             if self.postgres:  # COPY: several times faster than a pipelined executemany
-                quoted = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
-                statement = f"COPY {table.name} ({quoted}) FROM STDIN"
+                statement = f"COPY {table} ({names}) FROM STDIN"
                 try:
                     with connection.connection.dbapi_connection.cursor() as cursor, cursor.copy(statement) as copy:
                         for values in params:
                             copy.write_row(values)
                 except dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy raises it: the chunk is retried
                     raise DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error) from exc
-            else:
-                connection.exec_driver_sql(sql, params)
+            else:  # many rows per statement: one step of SQLite, without the interpreter's lock
+                width = len(columns)
+                per = max(1, SQLITE_VARIABLES // width)
+                # one statement text for every part (one prepared statement in the driver's cache): the last part
+                # is padded with NULLs that the LIMIT leaves out
+                many = (f"INSERT INTO {table} ({names}) SELECT * FROM (VALUES "
+                        f"{', '.join(['(' + ', '.join('?' * width) + ')'] * per)}) LIMIT ?")
+                for start in range(0, len(params), per):
+                    part = params[start:start + per]
+                    flat = [v for row in part for v in row]
+                    if len(part) < per:
+                        flat += [None] * (width * (per - len(part)))
+                    flat.append(len(part))
+                    connection.exec_driver_sql(many, tuple(flat))
             self.insert_seconds += time.perf_counter() - started
         return ids
 
     def _owner(self, values: dict) -> int:
         return values.get("owner_id") or self.user_id
 
-    def _write(self, outcomes: list[Outcome]) -> None:
-        Customer, Contact = _models()
+    def _prepare(self, outcomes: list[Outcome]) -> Prepared:
+        """What :meth:`_write` needs that needs no database: the new records (and the contacts of new customers)
+        as the driver takes them. The import's thread does this while the writing thread writes."""
         creates = [o for o in outcomes if o.action == "create"]
         updates = [o for o in outcomes if o.action == "update"]
-        new_contacts: list[dict] = []
-        if creates:
-            records = []
-            defaults = dict(self.spec.defaults) if self.spec is not None else {}
-            owned = "owner_id" in self.table.c
-            for o in creates:
-                values = {**defaults, **{k: v for k, v in o.row.record.items() if k in self.table.c}}
-                if owned:
-                    values["owner_id"] = self._owner(values)
-                if self.has_custom and o.row.custom:
-                    values["custom"] = dict(o.row.custom)
-                records.append(values)
-            ids = self._insert(self.table, records)
-            for o, record_id, values in zip(creates, ids, records, strict=True):
+        records, contacts, parents = [], [], []
+        defaults = dict(self.spec.defaults) if self.spec is not None else {}
+        owned = "owner_id" in self.table.c
+        columns = self.table.c
+        for o in creates:
+            values = {**defaults, **{k: v for k, v in o.row.record.items() if k in columns}}
+            if owned:
+                values["owner_id"] = self._owner(values)
+            if self.has_custom and o.row.custom:
+                values["custom"] = dict(o.row.custom)
+            if self.object_name == "customer" and o.row.contact:
+                parents.append(len(records))
+                contacts.append(self._contact_values(o, None, values["owner_id"]))
+            records.append(values)
+        return Prepared(creates, updates, self._rows(self.table, records) if records else None,
+                        self._rows(self.contact_table, contacts, parents) if contacts else None)
+
+    def _write(self, outcomes: list[Outcome], prepared: Prepared | None = None) -> None:
+        _Customer, Contact = _models()
+        prepared = prepared or self._prepare(outcomes)
+        creates, updates = prepared.creates, prepared.updates
+        if prepared.records is not None:
+            ids = self._insert(prepared.records)
+            for o, record_id in zip(creates, ids, strict=True):
                 o.target_id = record_id
-                if self.object_name == "customer" and o.row.contact:
-                    new_contacts.append(self._contact_values(o, record_id, values["owner_id"]))
             self._record_created(self.model, ids)
+            if prepared.contacts is not None:
+                contact_ids = self._insert(prepared.contacts, ids)
+                self.counts["contacts_created"] += len(contact_ids)
+                self._record_created(Contact, contact_ids)
         if updates:
             self._apply_updates(updates)
             if self.object_name == "customer":
-                new_contacts += self._contacts_for_updated(updates)
-        if new_contacts:
-            contact_ids = self._insert(self.contact_table, new_contacts)
-            self.counts["contacts_created"] += len(contact_ids)
-            self._record_created(Contact, contact_ids)
+                new_contacts = self._contacts_for_updated(updates)
+                if new_contacts:
+                    contact_ids = self._insert(self._rows(self.contact_table, new_contacts))
+                    self.counts["contacts_created"] += len(contact_ids)
+                    self._record_created(Contact, contact_ids)
         if self.spec is not None and self.spec.after_write is not None:
             self.spec.after_write(creates, [o for o in updates if o.changed], self)
 
@@ -250,3 +323,50 @@ def _jsonable(value):
         return str(value)
     return value
 
+
+
+class WritingThread:
+    """Writes the chunks of an import (:meth:`Importer._write_chunk`) one at a time, in a thread with an
+    application context — hence a session and a connection — of its own, while the import's thread plans the
+    next chunk. :meth:`submit` hands it a planned chunk; :meth:`wait` returns that chunk with the exception
+    that stopped its writing (rolled back), or ``None``."""
+
+    def __init__(self, importer: Importer, app):
+        self.importer, self.app = importer, app
+        self.jobs: queue.Queue = queue.Queue()
+        self.results: queue.Queue = queue.Queue()
+        self.pending: list | None = None
+        self.thread = threading.Thread(target=self._loop, name=f"mosaic-import-writer-{importer.batch_id}",
+                                       daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        with self.app.app_context():
+            try:
+                while (job := self.jobs.get()) is not None:
+                    try:
+                        self.importer._write_chunk(*job)
+                    except BaseException as exc:  # noqa: BLE001 - handed to the import's thread
+                        db.session.rollback()
+                        self.results.put(exc)
+                    else:
+                        self.results.put(None)
+            finally:
+                db.session.remove()
+
+    def submit(self, outcomes: list, prepared: Prepared) -> None:
+        assert self.pending is None, "one chunk at a time"
+        self.pending = outcomes
+        self.jobs.put((outcomes, prepared))
+
+    def wait(self) -> tuple[list, BaseException | None]:
+        if self.pending is None:
+            return [], None
+        exc = self.results.get()
+        written, self.pending = self.pending, None
+        return written, exc
+
+    def close(self) -> None:
+        """Stop the thread once the chunk it is writing (if any) is written."""
+        self.jobs.put(None)
+        self.thread.join()

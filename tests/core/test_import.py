@@ -364,15 +364,15 @@ def test_a_row_the_database_refuses_fails_alone(team, monkeypatch):
     """A chunk the database refuses is retried in halves: the bad row fails with the error, the others go in."""
     from core.crm import imports_engine
 
-    insert = imports_engine.Importer._insert
+    rows_of = imports_engine.Importer._rows
 
-    def spoiled(self, table, records):
+    def spoiled(self, table, records, parents=None):
         for values in records:
             if values.get("name") == "坏数据有限公司":
                 values["name"] = None  # NOT NULL: refused by the database (the row passed every check)
-        return insert(self, table, records)
+        return rows_of(self, table, records, parents)
 
-    monkeypatch.setattr(imports_engine.Importer, "_insert", spoiled)
+    monkeypatch.setattr(imports_engine.Importer, "_rows", spoiled)
     app, _ids = team
     rep1 = client_for(app, "rep1")
     lines = [HEADER, ROWS[0], "坏数据有限公司,13977778888,,,,赵六,13977778889,E7", *ROWS[1:],
@@ -388,6 +388,70 @@ def test_a_row_the_database_refuses_fails_alone(team, monkeypatch):
     assert len(unnamed) == 1 and unnamed[0][-1].count("is required") == 1, unnamed
     assert count(app, Customer, Customer.name == "坏数据有限公司") == 0
     assert count(app, Contact, Contact.name == "赵六") == 0
+
+
+def test_a_chunk_refused_while_the_next_was_planned_has_the_next_planned_again(team, monkeypatch):
+    """A chunk is written while the next one is planned (against the in-file index, which already has the rows
+    being written). When the database refuses the chunk, the row it refuses was never stored: a row of the next
+    chunk with its phone number is no duplicate and is created; a true duplicate of a stored row stays skipped."""
+    from core.crm import imports_engine
+
+    monkeypatch.setattr(imports_engine, "CHUNK", 2)
+    rows_of = imports_engine.Importer._rows
+
+    def spoiled(self, table, records, parents=None):
+        for values in records:
+            if values.get("name") == "坏数据有限公司":
+                values["name"] = None  # NOT NULL: refused by the database (the row passed every check)
+        return rows_of(self, table, records, parents)
+
+    monkeypatch.setattr(imports_engine.Importer, "_rows", spoiled)
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    lines = [HEADER, ROWS[0], "坏数据有限公司,13977778888,,,,赵六,13977778889,E7",  # chunk 1: refused row
+             "重庆山城火锅有限公司,139-7777-8888,,,,孙八,13977770000,E8",  # chunk 2: the refused row's phone
+             "上海华信科技股份有限公司,021 6234 5678,,,,王五,13977771111,E9"]  # chunk 2: row 2's phone
+    bid, state = import_file(rep1, csv_bytes(lines))
+    assert (state["status"], state["created"], state["skipped"], state["failed"]) == ("done", 2, 1, 1), state
+    reasons = {r[0]: r[-1] for r in error_rows(rep1, bid)[1:]}
+    assert set(reasons) == {"坏数据有限公司", "上海华信科技股份有限公司"}, reasons
+    assert "The database refused the row" in reasons["坏数据有限公司"]
+    assert "row 2" in reasons["上海华信科技股份有限公司"]
+    assert count(app, Customer, Customer.name == "重庆山城火锅有限公司") == 1
+    assert count(app, Customer, Customer.name == "坏数据有限公司") == 0
+    assert count(app, Contact, Contact.name == "孙八") == 1
+
+
+def test_a_blocking_fuzzy_rule_sees_the_rows_of_the_chunk_written_before(team, monkeypatch):
+    """The in-file index follows exact rules only: with a blocking fuzzy rule the next chunk is planned once
+    the previous one is committed (no overlap), so a similar name in a later chunk is still found."""
+    import time
+
+    from core.crm import dedup, imports_engine
+    from core.crm.dedup_models import DedupRule
+
+    monkeypatch.setattr(imports_engine, "CHUNK", 1)
+    write_chunk = imports_engine.Importer._write_chunk
+
+    def slow(self, *args):  # the writer is still busy when the next chunk is planned, unless it is waited for
+        time.sleep(0.3)
+        return write_chunk(self, *args)
+
+    monkeypatch.setattr(imports_engine.Importer, "_write_chunk", slow)
+    app, _ids = team
+    with app.app_context():
+        dedup.rules("customer")  # the default rules
+        for rule in db.session.execute(select(DedupRule).where(DedupRule.object == "customer")).scalars():
+            if any(c.get("match") == "fuzzy" for c in rule.conditions):
+                rule.action = "block"
+        db.session.commit()
+        dedup.forget_rules()
+    rep1 = client_for(app, "rep1")
+    lines = ["客户名称,联系人", "华信恒通大数据云计算科技,王五", "华信恒通大数据云计算科技发展,赵六"]
+    bid, state = import_file(rep1, csv_bytes(lines))
+    assert (state["created"], state["skipped"]) == (1, 1), state
+    [row] = error_rows(rep1, bid)[1:]
+    assert row[0] == "华信恒通大数据云计算科技发展" and "existing record" in row[-1], row
 
 
 def test_undo_deletes_what_was_created_and_restores_what_was_updated(team):
