@@ -121,6 +121,9 @@ class Importer(Writer):
         self.processed = 0
         self.writable_cache: dict[int, bool] = {}
         self.has_custom = "custom" in self.table.c
+        #: the tables have the duplicate rules' stored key columns (name_key, phone_key… mobile_key)
+        self.match_keys = "name_key" in self.table.c
+        self.contact_match_keys = "mobile_key" in self.contact_table.c
         self.postgres = db.engine.dialect.name == "postgresql"
         self.analyzed_rows: int | None = None  # PostgreSQL: the table's rows at the last ANALYZE (see below)
         self.analyzed_created = 0
@@ -270,41 +273,46 @@ class Importer(Writer):
             if self.spec.prepare is not None:
                 self.spec.prepare(record)
         elif self.object_name == "customer":
+            match = self.match
             if "name" in record:
                 key = normalise.search_key(record["name"])
                 record["search_name"], record["initials"] = key, fast_initials(key)
+                if self.match_keys:
+                    record["name_key"] = match.name_key(record["name"])
             if "phone" in record:
                 record["phone_digits"] = normalise.phone_digits(record["phone"])
-            if "name_key" in self.table.c:
-                for column, value in self.match.customer_keys(record.get("name"), record.get("phone"),
-                                                              record.get("email")).items():
-                    source = {"name_key": "name", "phone_key": "phone", "email_key": "email"}[column]
-                    if source in record:
-                        record[column] = value
+                if self.match_keys:
+                    record["phone_key"] = match.phone_key(record["phone"])
+            if "email" in record and self.match_keys:
+                record["email_key"] = match.email_key(record["email"])
             if contact:
                 self._contact_keys(contact)
         else:
             self._contact_keys(record)
 
     def _contact_keys(self, values: dict) -> None:
+        """The keys of a contact (of a contact import, or of a customer import's contact columns): the columns
+        :func:`core.crm.dedup_normalise.contact_keys` computes, for the values the row has."""
+        match = self.match
         if "name" in values:
             key = normalise.search_key(values["name"])
             values["search_name"], values["initials"] = key, fast_initials(key)
-        if "mobile" in values or "phone" in values:
-            values["phone_digits"] = normalise.phone_digits(values.get("mobile") or values.get("phone"))
+        mobile, phone = values.get("mobile"), values.get("phone")
+        if mobile is not None or phone is not None:
+            values["phone_digits"] = normalise.phone_digits(mobile or phone)
         if "email" in values:
-            values["email_key"] = values["email"].strip().casefold()[:255]
-        if "mobile_key" in self.contact_table.c:
-            for column, value in self.match.contact_keys(values.get("mobile"), values.get("phone"),
-                                                         values.get("email")).items():
-                source = {"mobile_key": "mobile", "phone_key": "phone", "email_key": "email"}[column]
-                if source in values:
-                    values[column] = value
+            values["email_key"] = match.email_key(values["email"])
+        if self.contact_match_keys:
+            if mobile is not None:
+                values["mobile_key"] = match.phone_key(mobile)
+            if phone is not None:
+                values["phone_key"] = match.phone_key(phone)
 
     def _setup_file_keys(self) -> None:
         """The in-file index follows the blocking duplicate rules whose conditions are all exact (a row with
         the same keys as an earlier row of the file is its duplicate, even in a dry run that wrote nothing)."""
         self.block_rules, self.dedup_object, self.used, self.rule_columns = [], None, set(), {}
+        self.rule_flat, self.rule_simple = (), None
         self.overlap = True
         self.dedup_object = dedup.objects().get(self.object_name)
         if self.dedup_object is None:
@@ -319,6 +327,11 @@ class Importer(Writer):
         fields = [f for f in self.dedup_object.fields if f.name in self.used]
         if all(f.kind in ("name", "phone", "email") for f in fields):
             self.rule_columns = {f.name: tuple(f.columns) for f in fields}
+            self.rule_flat = tuple(c for cols in self.rule_columns.values() for c in cols)
+            if all(len(r.conditions) == 1 and len(self.rule_columns[r.conditions[0].field]) == 1
+                   for r in self.block_rules):
+                self.rule_simple = [(f"r{r.id}:", self.rule_columns[r.conditions[0].field][0])
+                                    for r in self.block_rules]
 
     def _file_keys(self, row: ParsedRow) -> list[str]:
         """The keys by which a later row of the same file is the same record."""
@@ -329,17 +342,21 @@ class Importer(Writer):
         if self.block_rules:
             # the match keys computed for the stored columns (name_key, phone_key...) are the rules' keys
             columns = self.rule_columns
-            if columns and all(c in values for cols in columns.values() for c in cols):
-                probe = {name: tuple(dict.fromkeys(values[c] for c in cols if values[c])) for name, cols in
-                         columns.items()}
+            complete = bool(columns) and all(c in values for c in self.rule_flat)
+            if complete and self.rule_simple is not None:  # each rule: one condition on a field of one column
+                keys = [prefix + value for prefix, column in self.rule_simple if (value := values[column])]
             else:
-                from core.crm import dedup
+                if complete:
+                    probe = {name: tuple(dict.fromkeys(values[c] for c in cols if values[c])) for name, cols in
+                             columns.items()}
+                else:
+                    from core.crm import dedup
 
-                probe = dedup.values_keys(self.dedup_object, values, self.used).keys
-            for rule in self.block_rules:
-                parts = [probe.get(c.field, ()) for c in rule.conditions]
-                if all(parts):
-                    keys += [f"r{rule.id}:" + "\x1f".join(combo) for combo in itertools.product(*parts)]
+                    probe = dedup.values_keys(self.dedup_object, values, self.used).keys
+                for rule in self.block_rules:
+                    parts = [probe.get(c.field, ()) for c in rule.conditions]
+                    if all(parts):
+                        keys += [f"r{rule.id}:" + "\x1f".join(combo) for combo in itertools.product(*parts)]
         if self.key and self.key_field:  # update/upsert: two rows for one key are one record
             value = self._key_value(row)
             if value:

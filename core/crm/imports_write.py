@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, String, Text, bindparam, func, insert, select, text, update
@@ -94,40 +95,55 @@ class Writer:
         """``records`` as the driver takes them, but for their ids: grouped by their set of columns (rows with
         custom values carry one more), converted by the columns' own bind processors. ``parents``: contacts of
         customers created in the same chunk, the position of each one's customer (its id is not known yet)."""
-        template = self.templates[table.name]
-        groups: dict[tuple, list] = {}
+        plan = self._driver_plan(table)
+        template, processors, optional = plan["template"], plan["processors"], plan["optional"]
+        base = [c for c in template if c != "customer_id"] if parents is not None else list(template)
+        groups: dict[tuple, tuple[list, list]] = {}
+        getters: dict[tuple, itemgetter] = {}
+        cache: dict = {}  # datetimes: created_at / updated_at have one value for the whole chunk
         for position, values in enumerate(records):
-            row = dict(template)
-            row.update(values)
-            if parents is not None:
-                del row["customer_id"]
-            groups.setdefault(tuple(row), []).append((position, row))
-        dialect = db.engine.dialect
-        out = []
-        for columns, group in groups.items():
-            processors = [(i, p) for i, p in enumerate(table.c[c].type._cached_bind_processor(dialect)
-                                                       for c in columns) if p is not None]
-            if processors:  # only the columns that have a bind processor (SQLite: the datetimes, JSON)
-                cache: dict = {}  # created_at / updated_at: one value for the whole chunk
-                params = []
-                for _position, row in group:
-                    values = list(row.values())
-                    for i, p in processors:
-                        v = values[i]
-                        if v is None:
-                            continue
-                        if isinstance(v, datetime):
-                            done = cache.get(v)
-                            if done is None:
-                                done = cache[v] = p(v)
-                            values[i] = done
-                        else:
-                            values[i] = p(v)
-                    params.append(values)
-            else:
-                params = [list(row.values()) for _position, row in group]
-            out.append((columns, [position for position, _row in group], params))
-        return Rows(table, len(records), out, parents)
+            extra = tuple(c for c in optional if c in values)
+            group = groups.get(extra)
+            if group is None:
+                group = groups[extra] = ([], [])
+                columns = (*base, *extra)
+                getters[extra] = itemgetter(*columns) if len(columns) > 1 else (lambda row, c=columns[0]: (row[c],))
+            row = getters[extra]({**template, **values})
+            converted = processors.keys() & values.keys()
+            if converted:  # only the values the record sets (the template's are converted already)
+                columns = (*base, *extra)
+                row = list(row)
+                for column in converted:
+                    i = columns.index(column)
+                    v = row[i]
+                    if v is None:
+                        continue
+                    if isinstance(v, datetime):
+                        done = cache.get(v)
+                        if done is None:
+                            done = cache[v] = processors[column](v)
+                        row[i] = done
+                    else:
+                        row[i] = processors[column](v)
+            group[0].append(position)
+            group[1].append(row)
+        return Rows(table, len(records), [((*base, *extra), positions, params)
+                                          for extra, (positions, params) in groups.items()], parents)
+
+    def _driver_plan(self, table) -> dict:
+        """Per table, once: the template with its values converted for the driver, the bind processors of the
+        columns, the columns only some rows set (JSON), and the table's column names."""
+        plans = self.__dict__.setdefault("_driver_plans", {})
+        plan = plans.get(table.name)
+        if plan is None:
+            dialect = db.engine.dialect
+            processors = {c.name: p for c in table.c if (p := c.type._cached_bind_processor(dialect)) is not None}
+            template = {c: (processors[c](v) if c in processors and v is not None else v)
+                        for c, v in self.templates[table.name].items()}
+            optional = tuple(c.name for c in table.c if c.name != "id" and c.name not in template)
+            plan = plans[table.name] = {"template": template, "processors": processors, "optional": optional,
+                                        "names": frozenset(table.c.keys())}
+        return plan
 
     def _insert(self, rows: Rows, parent_ids: list[int] | None = None) -> list[int]:
         """Insert prepared rows with reserved ids (and their customers' ids, ``parent_ids``): SQLite a few
@@ -183,7 +199,7 @@ class Writer:
         records, contacts, parents = [], [], []
         defaults = dict(self.spec.defaults) if self.spec is not None else {}
         owned = "owner_id" in self.table.c
-        columns = self.table.c
+        columns = self._driver_plan(self.table)["names"]
         for o in creates:
             values = {**defaults, **{k: v for k, v in o.row.record.items() if k in columns}}
             if owned:
@@ -222,7 +238,8 @@ class Writer:
             self.spec.after_write(creates, [o for o in updates if o.changed], self)
 
     def _contact_values(self, o: Outcome, customer_id: int, owner_id: int) -> dict:
-        values = {k: v for k, v in o.row.contact.items() if k in self.contact_table.c}
+        names = self._driver_plan(self.contact_table)["names"]
+        values = {k: v for k, v in o.row.contact.items() if k in names}
         values["customer_id"], values["owner_id"] = customer_id, owner_id
         if o.row.contact_custom and "custom" in self.contact_table.c:
             values["custom"] = dict(o.row.contact_custom)

@@ -48,7 +48,10 @@ def phone_digits(text: str | None) -> str:
     """Digits of a phone number without the China country code: ``"+86 138-0013-8000"`` -> ``"13800138000"``."""
     if not text:
         return ""
-    digits = _NON_DIGIT.sub("", unicodedata.normalize("NFKC", text))
+    if text.isascii():  # NFKC leaves ASCII as it is; digits only (as most are typed): nothing to take away
+        digits = text if text.isdigit() else _NON_DIGIT.sub("", text)
+    else:
+        digits = _NON_DIGIT.sub("", unicodedata.normalize("NFKC", text))
     if digits.startswith("0086"):
         digits = digits[4:]
     elif digits.startswith("86") and len(digits) == 13:
