@@ -261,6 +261,24 @@ def test_pypinyin_is_loaded_once_and_kept_out_of_the_collectors_sight():
     assert normalise.initials("重庆银行 ABC") == "cqyhabc"
 
 
+def test_the_imports_fast_initials_agree_with_pypinyin_pair_by_pair_and_character_by_character():
+    """The import's initials (a translate table in C, then the two-character words read otherwise, taken from
+    left to right) give what pypinyin gives word by word on such names — and what the character-by-character
+    path gives on every kind of key: overlapping pairs, a character with two letters (ß), long names."""
+    from core.crm import normalise
+    from core.crm.imports_fields import _Initials
+
+    fast = _Initials()
+    for name in ("重庆银行", "中国银行重庆分行", "银行重庆", "上海某某科技有限公司", "重庆重庆"):
+        assert fast(normalise.search_key(name)) == normalise.initials(name), name
+    assert fast("重庆银行abc") == "cqyhabc"
+    keys = ["重庆银行", "银行行长", "重重庆", "abc重庆", "长" * 80, "ßtraße重庆公司", "行长", "音乐厅乐行", "x", "北京"]
+    for key in keys:
+        assert fast(key) == fast._slow(key), key
+    assert "ß" in fast.odd and len(fast("ßtraße重庆公司")) == len("sstrassecqgs")
+    assert len(fast("长" * 80)) == 64
+
+
 def test_subsidiaries_are_looked_up_by_the_composite_index_the_narrow_one_is_dropped(mosaic_app_factory):
     """core_0015: ``ix_core_customer_parent_id`` was the prefix of ``(parent_id, search_name, id)``."""
     from alembic import command
