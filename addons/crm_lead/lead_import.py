@@ -13,7 +13,8 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
 
 from core.crm import dedup_normalise, normalise
-from core.crm.imports_fields import ImportField, ImportObject, fast_initials
+from core.crm.imports_fields import ImportField, ImportObject
+from core.crm.initials import fast_initials
 
 from .leads import LEAD_SOURCE
 from .models import Lead

@@ -47,10 +47,11 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from core.crm import dedup, dedup_normalise, normalise
-from core.crm.imports_fields import ParsedRow, RowParser, fast_initials, import_objects
+from core.crm.imports_fields import ParsedRow, RowParser, import_objects
 from core.crm.imports_models import ImportBatch
 from core.crm.imports_read import FileInfo, rows, write_error_file
 from core.crm.imports_write import Writer, WritingThread, _models
+from core.crm.initials import fast_initials
 from core.extensions import db
 from core.timeutil import utcnow
 
@@ -135,6 +136,7 @@ class Importer(Writer):
         info = FileInfo(file_format=self.batch.file_format, encoding=self.batch.encoding,
                         delimiter=self.batch.delimiter)
         error_file, self.errors = write_error_file(self.error_path, list(self.batch.header or []), _("Error"))
+        normalise.freeze_once()
         self.writer = None if self.dry_run else WritingThread(self, current_app._get_current_object())
         try:
             chunk = []

@@ -9,7 +9,7 @@ id). Custom fields (:mod:`core.crm.custom_fields`) are offered as ``custom.<key>
 
 :class:`RowParser` turns the cells of one row into column values for the tables, with a translated message
 per bad cell. It is built once per import: picklists, owners and labels are looked up in dictionaries, and
-the pinyin initials of names come from a per-character cache (:func:`fast_initials`).
+the pinyin initials of names come from :data:`core.crm.initials.fast_initials` (also importable from here).
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
 
+from core.crm.initials import fast_initials  # noqa: F401 - importable from here too (addons' import objects)
 from core.crm.labels import CLASSIFICATION_LABELS, CUSTOMER_STATUS_LABELS
-from core.crm.normalise import pypinyin, search_key
+from core.crm.normalise import search_key
 
 OBJECTS = ("customer", "contact")  # the core's own; addons add theirs (:class:`ImportObject`)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -34,114 +35,6 @@ _DIGIT = re.compile(r"\d")
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d", "%d/%m/%Y")
 
 
-# -- pinyin initials, fast ----------------------------------------------------------------------------
-class _Table(dict):
-    """``str.translate``'s table of :class:`_Initials`: a character's first letter, looked up on first use."""
-
-    def __init__(self, initials: _Initials):
-        super().__init__()
-        self.initials = initials
-
-    def __missing__(self, ordinal: int) -> str:
-        value = self[ordinal] = self.initials.char(chr(ordinal))
-        return value
-
-
-class _Initials:
-    """``normalise.initials`` at ~2 µs a name: each character's first letter comes from a table (``str.translate``,
-    in C), and the two-character words whose reading differs from their characters' usual one (重庆 → cq,
-    银行 → yh) from pypinyin's phrase dictionary. It agrees with the phrase-by-phrase conversion on all but a few
-    names per ten thousand."""
-
-    def __init__(self):
-        self.chars: dict[str, str] = {}
-        self.pairs: dict[str, str] | None = None
-        self.firsts: frozenset = frozenset()  # the first characters of the pairs
-        self.odd: set[str] = set()  # characters whose initials are not one character (the slow path)
-        self.short: dict[str, str] = {}
-        self.table = _Table(self)
-
-    def char(self, ch: str) -> str:
-        value = self.chars.get(ch)
-        if value is None:
-            module = pypinyin()
-            value = "".join(module.lazy_pinyin(ch, style=module.Style.FIRST_LETTER, errors="default")).casefold()
-            self.chars[ch] = value
-            if len(value) != 1:
-                self.odd.add(ch)
-        return value
-
-    def _load_pairs(self) -> dict[str, str]:
-        phrases_dict = pypinyin().phrases_dict.phrases_dict
-
-        # a reading's first letter (``Style.FIRST_LETTER``, strict) is its first character without its tone
-        # mark ("zhōng" -> "z", "ā" -> "a"): the same for every entry of the dictionary, at a tenth of the cost
-        letters: dict[str, str] = {}
-
-        def first(reading: str) -> str:
-            value = letters.get(reading[:1])
-            if value is None:
-                value = letters[reading[:1]] = unicodedata.normalize("NFD", reading[:1])[:1].casefold()
-            return value
-
-        pairs = {}
-        for phrase, readings in phrases_dict.items():
-            if len(phrase) == 2 and len(readings) == 2:
-                value = first(readings[0][0]) + first(readings[1][0])
-                if value != self.char(phrase[0]) + self.char(phrase[1]):
-                    pairs[phrase] = value
-        self.firsts = frozenset(phrase[0] for phrase in pairs)
-        return pairs
-
-    def __call__(self, key: str) -> str:
-        """The initials of an already normalised ``search_key``."""
-        if not key:
-            return ""
-        short = len(key) <= 4  # people's names: they repeat, remembered whole
-        if short:
-            value = self.short.get(key)
-            if value is not None:
-                return value
-        if self.pairs is None:
-            self.pairs = self._load_pairs()
-        base = key.translate(self.table)  # one letter per character...
-        if self.odd and not self.odd.isdisjoint(key):
-            value = self._slow(key)  # ...unless a character has none, or several
-        elif self.firsts.isdisjoint(key):
-            value = base[:64]
-        else:  # the pairs, taken from left to right as they come (重庆银行 -> cq + yh)
-            pairs, out, last = self.pairs, [], 0
-            for i in range(len(key) - 1):
-                if i >= last and key[i] in self.firsts:
-                    pair = pairs.get(key[i:i + 2])
-                    if pair is not None:
-                        out.append(base[last:i])
-                        out.append(pair)
-                        last = i + 2
-            out.append(base[last:])
-            value = "".join(out)[:64]
-        if short:
-            if len(self.short) >= 100_000:
-                self.short.clear()
-            self.short[key] = value
-        return value
-
-    def _slow(self, key: str) -> str:
-        """Character by character (a key with a character whose initials are not one letter)."""
-        pairs, out, i, n = self.pairs, [], 0, len(key)
-        while i < n:
-            if i + 1 < n:
-                pair = pairs.get(key[i:i + 2])
-                if pair is not None:
-                    out.append(pair)
-                    i += 2
-                    continue
-            out.append(self.char(key[i]))
-            i += 1
-        return "".join(out)[:64]
-
-
-fast_initials = _Initials()
 
 
 # -- the fields ---------------------------------------------------------------------------------------

@@ -27,9 +27,10 @@ from flask_babel import gettext as _
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from core.crm import audit
-from core.crm.imports_fields import fast_initials, header_key, header_norm
+from core.crm.imports_fields import header_key, header_norm
 from core.crm.imports_models import ImportBatch, ImportChange, ImportMapping
 from core.crm.imports_read import ImportFileError
+from core.crm.initials import fast_initials
 from core.extensions import db
 from core.timeutil import utcnow
 

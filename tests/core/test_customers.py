@@ -266,7 +266,7 @@ def test_the_imports_fast_initials_agree_with_pypinyin_pair_by_pair_and_characte
     left to right) give what pypinyin gives word by word on such names — and what the character-by-character
     path gives on every kind of key: overlapping pairs, a character with two letters (ß), long names."""
     from core.crm import normalise
-    from core.crm.imports_fields import _Initials
+    from core.crm.initials import _Initials
 
     fast = _Initials()
     for name in ("重庆银行", "中国银行重庆分行", "银行重庆", "上海某某科技有限公司", "重庆重庆"):
@@ -277,6 +277,29 @@ def test_the_imports_fast_initials_agree_with_pypinyin_pair_by_pair_and_characte
         assert fast(key) == fast._slow(key), key
     assert "ß" in fast.odd and len(fast("ßtraße重庆公司")) == len("sstrassecqgs")
     assert len(fast("长" * 80)) == 64
+
+
+def test_the_shipped_initials_table_is_what_the_installed_pypinyin_gives_and_spares_loading_it(tmp_path,
+                                                                                              monkeypatch):
+    """core/crm/initials.txt (``python -m core.crm.initials``) is what pypinyin gives today; with it the import's
+    initials do not load pypinyin's dictionaries; made from another pypinyin, it is not used (never stale)."""
+    import subprocess
+    import sys
+
+    from core.crm import initials
+
+    assert initials.TABLE.read_text(encoding="utf-8") == initials.make_table()
+    probe = ("import sys; from core.crm.initials import fast_initials; "
+             "print(fast_initials('重庆银行上海分行'), fast_initials('abc科技'), 'pypinyin' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["cqyhshfh", "abckj", "False"]
+    stale = tmp_path / "initials.txt"
+    stale.write_text(initials.TABLE.read_text(encoding="utf-8").replace("pypinyin ", "pypinyin 0.0.", 1)
+                     .replace("\n重\tz\n", "\n重\tx\n"), encoding="utf-8")
+    assert initials.read_table(stale) is None  # another version: pypinyin itself is asked
+    assert initials.read_table(initials.TABLE)[0]["重"] == "z"
+    monkeypatch.setattr(initials, "TABLE", stale)
+    assert initials._Initials()("重要客户") == "zykh"  # not the stale file's x
 
 
 def test_subsidiaries_are_looked_up_by_the_composite_index_the_narrow_one_is_dropped(mosaic_app_factory):

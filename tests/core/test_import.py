@@ -454,6 +454,34 @@ def test_a_blocking_fuzzy_rule_sees_the_rows_of_the_chunk_written_before(team, m
     assert row[0] == "华信恒通大数据云计算科技发展" and "existing record" in row[-1], row
 
 
+def test_the_writing_thread_writes_the_chunks_with_quick_handovers(team, monkeypatch):
+    """Chunks are written by a thread of their own while the interpreter switches threads every millisecond;
+    afterwards the process's switch interval is what it was."""
+    import sys
+    import threading
+
+    from core.crm import imports_engine
+
+    monkeypatch.setattr(imports_engine, "CHUNK", 2)
+    seen = []
+    write_chunk = imports_engine.Importer._write_chunk
+
+    def spy(self, *args):
+        seen.append((threading.current_thread().name, sys.getswitchinterval()))
+        return write_chunk(self, *args)
+
+    monkeypatch.setattr(imports_engine.Importer, "_write_chunk", spy)
+    before = sys.getswitchinterval()
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    _bid, state = import_file(rep1, csv_bytes([HEADER, *ROWS]))
+    assert (state["status"], state["created"]) == ("done", 3), state
+    assert len(seen) == 2 and {name for name, _i in seen} == {seen[0][0]}
+    assert seen[0][0].startswith("mosaic-import-writer-") and seen[0][0] != threading.current_thread().name
+    assert {interval for _n, interval in seen} == {0.001}
+    assert sys.getswitchinterval() == before == 0.005
+
+
 def test_undo_deletes_what_was_created_and_restores_what_was_updated(team):
     app, ids = team
     rep1 = client_for(app, "rep1")
