@@ -251,7 +251,7 @@ def check(object_name: str, values: dict, *, exclude_id: int | None = None, limi
 
 
 def check_many(object_name: str, rows: list[dict], *, limit: int = 5, user=None,
-               blocking_only: bool = False) -> list[list[Match]]:
+               blocking_only: bool = False, within_batch: bool = True) -> list[list[Match]]:
     """:func:`check` for a batch (the import): one list of matches per row, in order.
 
     Set-based: per 500 rows one ``IN`` query per exact field and one ``UNION ALL`` of index range scans per
@@ -259,7 +259,8 @@ def check_many(object_name: str, rows: list[dict], *, limit: int = 5, user=None,
     earlier row of the batch gets a match with ``row`` = that row's index and ``record_id`` ``None``.
 
     ``blocking_only``: only the blocking rules are evaluated (a real import run: warnings decide nothing
-    there; the dry run reports them). Rows that already carry the stored key columns of the rules' fields
+    there; the dry run reports them). ``within_batch=False``: rows are not compared with each other (the
+    caller has done it: the import's in-file index, when every rule evaluated is exact). Rows that already carry the stored key columns of the rules' fields
     (``name_key``, ``phone_key``… as the import computes them) are not normalised again.
     """
     obj = objects().get(object_name)
@@ -333,7 +334,7 @@ def check_many(object_name: str, rows: list[dict], *, limit: int = 5, user=None,
             if best:
                 found.append((rec, *best))
         per_row.append(found)
-    for i, j, rule, s in _within_batch(obj, rule_list, kinds, probes):
+    for i, j, rule, s in _within_batch(obj, rule_list, kinds, probes) if within_batch else ():
         per_row[j].append((i, probes[i].label, rule, s))
     return _finish(obj, user, per_row, limit)
 

@@ -125,6 +125,7 @@ class Importer(Writer):
         #: the tables have the duplicate rules' stored key columns (name_key, phone_key… mobile_key)
         self.match_keys = "name_key" in self.table.c
         self.contact_match_keys = "mobile_key" in self.contact_table.c
+        self.contact_columns = frozenset(self.contact_table.c.keys())
         self.postgres = db.engine.dialect.name == "postgresql"
         self.analyzed_rows: int | None = None  # PostgreSQL: the table's rows at the last ANALYZE (see below)
         self.analyzed_created = 0
@@ -515,8 +516,10 @@ class Importer(Writer):
         if self.dedup_object is None:  # an object without duplicate rules
             return
         # a real run evaluates the blocking rules only: a warning decides nothing (the dry run reports them)
+        # a real run whose blocking rules are all exact: the in-file index has compared the rows already
         results = self.check_many(self.object_name, [o.row.record for o in outcomes], user=self.user,
-                                  blocking_only=not self.dry_run)
+                                  blocking_only=not self.dry_run,
+                                  within_batch=self.dry_run or not self.overlap or self.mode != "create")
         ids = {m.record_id for matches in results for m in matches if m.record_id is not None}
         writable = self._writable(ids) if ids else set()
         for o, matches in zip(outcomes, results, strict=True):

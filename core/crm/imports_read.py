@@ -170,7 +170,7 @@ def rows(path: Path, info: FileInfo, skip_header: bool = True):
     source = _xlsx_rows(path) if info.file_format == "xlsx" else _csv_rows(path, info.encoding, info.delimiter)
     first = True
     for line, cells in source:
-        if not any(c.strip() for c in cells):
+        if not "".join(cells).strip():  # blank (any(c.strip() for c in cells), without a generator per row)
             continue
         if first:
             first = False

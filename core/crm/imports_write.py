@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,8 @@ from core.extensions import db
 if TYPE_CHECKING:
     from core.crm.imports_engine import Importer, Outcome
 
+#: SQLite: the keys under which a row's position (and its customer's) go into its values (:meth:`Writer._rows`)
+_POSITION, _PARENT = "\x00position", "\x00parent"
 #: SQLite: the most ``?`` one statement may have (``SQLITE_MAX_VARIABLE_NUMBER``; 32766 since SQLite 3.32)
 SQLITE_VARIABLES = 32765  # and one for the LIMIT
 
@@ -96,26 +99,32 @@ class Writer:
     def _rows(self, table, records: list[dict], parents: list[int] | None = None) -> Rows:
         """``records`` as the driver takes them, but for their ids: grouped by their set of columns (rows with
         custom values carry one more), converted by the columns' own bind processors. ``parents``: contacts of
-        customers created in the same chunk, the position of each one's customer (its id is not known yet)."""
+        customers created in the same chunk, the position of each one's customer (its id is not known yet).
+        On SQLite a row starts with its position (and its customer's): see :meth:`_sqlite_statements`."""
         plan = self._driver_plan(table)
         template, processors, optional = plan["template"], plan["processors"], plan["optional"]
         base = [c for c in template if c != "customer_id"] if parents is not None else list(template)
+        lead = () if self.postgres else (_POSITION, _PARENT) if parents is not None else (_POSITION,)
         groups: dict[tuple, tuple[list, list]] = {}
         getters: dict[tuple, itemgetter] = {}
         cache: dict = {}  # datetimes: created_at / updated_at have one value for the whole chunk
         for position, values in enumerate(records):
-            extra = tuple(c for c in optional if c in values)
+            extra = () if values.keys().isdisjoint(optional) else tuple(c for c in optional if c in values)
             group = groups.get(extra)
             if group is None:
                 group = groups[extra] = ([], [])
-                columns = (*base, *extra)
-                getters[extra] = itemgetter(*columns) if len(columns) > 1 else (lambda row, c=columns[0]: (row[c],))
-            row = getters[extra]({**template, **values})
-            converted = processors.keys() & values.keys()
-            if converted:  # only the values the record sets (the template's are converted already)
-                columns = (*base, *extra)
+                getters[extra] = itemgetter(*lead, *base, *extra) if len(lead) + len(base) + len(extra) > 1 \
+                    else (lambda row, c=(*base, *extra)[0]: (row[c],))
+            merged = {**template, **values}
+            if lead:
+                merged[_POSITION] = position
+                if parents is not None:
+                    merged[_PARENT] = parents[position]
+            row = getters[extra](merged)
+            if not values.keys().isdisjoint(processors):  # the values the record sets (the template's are done)
+                columns = (*lead, *base, *extra)
                 row = list(row)
-                for column in converted:
+                for column in processors.keys() & values.keys():
                     i = columns.index(column)
                     v = row[i]
                     if v is None:
@@ -132,19 +141,18 @@ class Writer:
         rows = Rows(table, len(records), [((*base, *extra), positions, params)
                                           for extra, (positions, params) in groups.items()], parents)
         if not self.postgres:
-            rows.statements = [s for columns, positions, params in rows.groups
-                               for s in self._sqlite_statements(table.name, columns, positions, params, parents)]
+            rows.statements = [s for columns, _positions, params in rows.groups
+                               for s in self._sqlite_statements(table.name, columns, params, parents is not None)]
         return rows
 
-    def _sqlite_statements(self, table: str, columns: tuple, positions: list[int], params: list,
-                           parents: list[int] | None) -> list[tuple[str, tuple, int]]:
+    def _sqlite_statements(self, table: str, columns: tuple, params: list, parented: bool) -> list[tuple]:
         """SQLite: the ``(sql, values, rows)`` of the multi-row ``INSERT`` statements of one group of rows, made
-        before the ids are known: a row carries its position (and its customer's), and the statement adds the
-        first id (and the first customer's id) to them — the writing thread only has to run them. Every part
-        has one statement text (one prepared statement in the driver's cache): the last part is padded with
-        NULLs that the ``LIMIT`` leaves out."""
+        before the ids are known: a row starts with its position (and its customer's), and the statement adds
+        the first id (and the first customer's id) to them — the writing thread only has to run them. Every
+        part has one statement text (one prepared statement in the driver's cache): the last part is padded
+        with NULLs that the ``LIMIT`` leaves out."""
         quote = db.engine.dialect.identifier_preparer.quote
-        lead = ("id", "customer_id") if parents is not None else ("id",)
+        lead = ("id", "customer_id") if parented else ("id",)
         width = len(lead) + len(columns)
         per = max(1, (SQLITE_VARIABLES - len(lead)) // width)
         offsets = ["column1 + ?", "column2 + ?"][:len(lead)]
@@ -152,18 +160,12 @@ class Writer:
         sql = (f"INSERT INTO {table} ({', '.join(quote(c) for c in (*lead, *columns))}) SELECT {picked} FROM "
                f"(VALUES {', '.join(['(' + ', '.join('?' * width) + ')'] * per)}) LIMIT ?")
         out = []
-        for start in range(0, len(positions), per):
-            flat: list = []
-            count = 0
-            for p, values in zip(positions[start:start + per], params[start:start + per], strict=True):
-                flat.append(p)
-                if parents is not None:
-                    flat.append(parents[p])
-                flat += values
-                count += 1
-            flat += [None] * (width * (per - count))
-            flat.append(count)
-            out.append((sql, tuple(flat), count))
+        for start in range(0, len(params), per):
+            part = params[start:start + per]
+            flat = list(chain.from_iterable(part))
+            flat += [None] * (width * (per - len(part)))
+            flat.append(len(part))
+            out.append((sql, tuple(flat), len(part)))
         return out
 
     def _driver_plan(self, table) -> dict:
@@ -232,7 +234,9 @@ class Writer:
         owned = "owner_id" in self.table.c
         columns = self._driver_plan(self.table)["names"]
         for o in creates:
-            values = {**defaults, **{k: v for k, v in o.row.record.items() if k in columns}}
+            record = o.row.record
+            values = {**defaults, **(record if record.keys() <= columns else
+                                     {k: v for k, v in record.items() if k in columns})}
             if owned:
                 values["owner_id"] = self._owner(values)
             if self.has_custom and o.row.custom:
@@ -269,8 +273,8 @@ class Writer:
             self.spec.after_write(creates, [o for o in updates if o.changed], self)
 
     def _contact_values(self, o: Outcome, customer_id: int, owner_id: int) -> dict:
-        names = self._driver_plan(self.contact_table)["names"]
-        values = {k: v for k, v in o.row.contact.items() if k in names}
+        names, contact = self.contact_columns, o.row.contact
+        values = dict(contact) if contact.keys() <= names else {k: v for k, v in contact.items() if k in names}
         values["customer_id"], values["owner_id"] = customer_id, owner_id
         if o.row.contact_custom and "custom" in self.contact_table.c:
             values["custom"] = dict(o.row.contact_custom)

@@ -472,6 +472,13 @@ def test_the_writing_thread_writes_the_chunks_with_quick_handovers(team, monkeyp
 
     monkeypatch.setattr(imports_engine.Importer, "_write_chunk", spy)
     before = sys.getswitchinterval()
+    # and the first import of a process moves what the process has built out of the collector's sight
+    import gc
+
+    from core.crm import normalise
+
+    monkeypatch.setattr(normalise, "_frozen", False)
+    frozen = gc.get_freeze_count()
     app, _ids = team
     rep1 = client_for(app, "rep1")
     _bid, state = import_file(rep1, csv_bytes([HEADER, *ROWS]))
@@ -480,6 +487,7 @@ def test_the_writing_thread_writes_the_chunks_with_quick_handovers(team, monkeyp
     assert seen[0][0].startswith("mosaic-import-writer-") and seen[0][0] != threading.current_thread().name
     assert {interval for _n, interval in seen} == {0.001}
     assert sys.getswitchinterval() == before == 0.005
+    assert normalise._frozen and gc.get_freeze_count() > frozen
 
 
 def test_undo_deletes_what_was_created_and_restores_what_was_updated(team):
