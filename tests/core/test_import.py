@@ -360,19 +360,25 @@ def test_warnings_of_the_duplicate_rules_are_reported_by_the_dry_run_only(team):
     assert count(app, Customer, Customer.name == "苏州东方明珠国际物流园有限公司") == 1
 
 
-def test_a_row_the_database_refuses_fails_alone(team, monkeypatch):
-    """A chunk the database refuses is retried in halves: the bad row fails with the error, the others go in."""
+def refuse_in_the_database(monkeypatch, name: str) -> None:
+    """The customer called ``name`` passes every check of the import but the database refuses it (its name
+    becomes NULL on the way to the driver: NOT NULL)."""
     from core.crm import imports_engine
 
     rows_of = imports_engine.Importer._rows
 
     def spoiled(self, table, records, parents=None):
         for values in records:
-            if values.get("name") == "坏数据有限公司":
-                values["name"] = None  # NOT NULL: refused by the database (the row passed every check)
+            if values.get("name") == name:
+                values["name"] = None
         return rows_of(self, table, records, parents)
 
     monkeypatch.setattr(imports_engine.Importer, "_rows", spoiled)
+
+
+def test_a_row_the_database_refuses_fails_alone(team, monkeypatch):
+    """A chunk the database refuses is retried in halves: the bad row fails with the error, the others go in."""
+    refuse_in_the_database(monkeypatch, "坏数据有限公司")
     app, _ids = team
     rep1 = client_for(app, "rep1")
     lines = [HEADER, ROWS[0], "坏数据有限公司,13977778888,,,,赵六,13977778889,E7", *ROWS[1:],
@@ -397,15 +403,7 @@ def test_a_chunk_refused_while_the_next_was_planned_has_the_next_planned_again(t
     from core.crm import imports_engine
 
     monkeypatch.setattr(imports_engine, "CHUNK", 2)
-    rows_of = imports_engine.Importer._rows
-
-    def spoiled(self, table, records, parents=None):
-        for values in records:
-            if values.get("name") == "坏数据有限公司":
-                values["name"] = None  # NOT NULL: refused by the database (the row passed every check)
-        return rows_of(self, table, records, parents)
-
-    monkeypatch.setattr(imports_engine.Importer, "_rows", spoiled)
+    refuse_in_the_database(monkeypatch, "坏数据有限公司")
     app, _ids = team
     rep1 = client_for(app, "rep1")
     lines = [HEADER, ROWS[0], "坏数据有限公司,13977778888,,,,赵六,13977778889,E7",  # chunk 1: refused row
