@@ -488,6 +488,39 @@ def test_the_writing_thread_writes_the_chunks_with_quick_handovers(team, monkeyp
     assert normalise._frozen and gc.get_freeze_count() > frozen
 
 
+def test_an_unexpected_error_in_the_writing_thread_stops_the_import_and_keeps_what_was_committed(team,
+                                                                                                 monkeypatch):
+    """The writing thread hands an unexpected error to the import's thread: the import stops with the error on
+    its page, the chunks committed before stay (counted, and undoable), the failed chunk left nothing behind."""
+    from core.crm import imports_engine
+
+    monkeypatch.setattr(imports_engine, "CHUNK", 2)
+    write_chunk = imports_engine.Importer._write_chunk
+    calls = []
+
+    def failing(self, outcomes, prepared):
+        calls.append(len(outcomes))
+        if len(calls) == 2:
+            self._write(outcomes, prepared)  # written, then the thread fails before the commit
+            raise RuntimeError("the disk is full")
+        return write_chunk(self, outcomes, prepared)
+
+    monkeypatch.setattr(imports_engine.Importer, "_write_chunk", failing)
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    lines = [HEADER, *ROWS, "杭州西湖茶业有限公司,0571-87654321,,,,陈静,13800138004,E4",
+             "苏州园林设计有限公司,0512-66668888,,,,吴刚,13800138006,E6"]
+    bid, state = import_file(rep1, csv_bytes(lines))
+    assert state["status"] == "failed" and "the disk is full" in state["message"], state
+    assert (state["created"], state["processed"]) == (2, 2), state  # the first chunk only
+    names = [r.split(",")[0] for r in lines[1:]]
+    assert count(app, Customer, Customer.name.in_(names)) == 2
+    assert count(app, Customer, Customer.name.in_(names[2:])) == 0  # the failed chunk was rolled back
+    assert rep1.post(f"/import/{bid}/undo").status_code == 302
+    assert wait(rep1, bid)["status"] == "undone"
+    assert count(app, Customer, Customer.name.in_(names)) == 0
+
+
 def test_undo_deletes_what_was_created_and_restores_what_was_updated(team):
     app, ids = team
     rep1 = client_for(app, "rep1")
