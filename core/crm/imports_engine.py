@@ -517,9 +517,14 @@ class Importer(Writer):
             return
         # a real run evaluates the blocking rules only: a warning decides nothing (the dry run reports them)
         # a real run whose blocking rules are all exact: the in-file index has compared the rows already
-        results = self.check_many(self.object_name, [o.row.record for o in outcomes], user=self.user,
-                                  blocking_only=not self.dry_run,
-                                  within_batch=self.dry_run or not self.overlap or self.mode != "create")
+        within = self.dry_run or not self.overlap or self.mode != "create"
+        results: list = [[] for _o in outcomes]
+        checked = list(range(len(outcomes))) if within or self.rule_simple is None else self._keys_stored(outcomes)
+        if checked:
+            found = self.check_many(self.object_name, [outcomes[i].row.record for i in checked], user=self.user,
+                                    blocking_only=not self.dry_run, within_batch=within)
+            for i, matches in zip(checked, found, strict=True):
+                results[i] = matches
         ids = {m.record_id for matches in results for m in matches if m.record_id is not None}
         writable = self._writable(ids) if ids else set()
         for o, matches in zip(outcomes, results, strict=True):
@@ -541,6 +546,36 @@ class Importer(Writer):
         updates = [o for o in outcomes if o.action == "update" and not o.old]
         if updates:
             self._load_old(updates)
+
+    def _keys_stored(self, outcomes: list[Outcome]) -> list[int]:
+        """The positions of the rows one of whose rule keys a record has (every rule exact, on one column): the
+        others can match no rule, and :func:`core.crm.dedup.check_many` need not build their probes — one
+        ``IN`` lookup per key column and chunk instead (most rows of a big import are new)."""
+        wanted: dict[str, set] = {column: set() for _prefix, column in self.rule_simple}
+        for o in outcomes:
+            values = o.row.record
+            for column, keys in wanted.items():
+                value = values.get(column)
+                if value:
+                    keys.add(value)
+        stored = {column: self._existing(column, list(keys)) for column, keys in wanted.items() if keys}
+        return [i for i, o in enumerate(outcomes) if any(o.row.record.get(c) in keys for c, keys in stored.items())]
+
+    def _existing(self, column: str, keys: list[str]) -> set[str]:
+        """The values of ``keys`` that some record of the table has in ``column``."""
+        connection = db.session.connection()
+        quoted = connection.dialect.identifier_preparer.quote(column)
+        found: set[str] = set()
+        if self.postgres:
+            found.update(row[0] for row in connection.exec_driver_sql(
+                f"SELECT DISTINCT {quoted} FROM {self.table.name} WHERE {quoted} = ANY(%(keys)s)", {"keys": keys}))
+            return found
+        for start in range(0, len(keys), 10_000):  # SQLite: at most 32,766 values per statement
+            part = keys[start:start + 10_000]
+            found.update(row[0] for row in connection.exec_driver_sql(
+                f"SELECT DISTINCT {quoted} FROM {self.table.name} WHERE {quoted} IN ({', '.join('?' * len(part))})",
+                tuple(part)))
+        return found
 
     def _load_old(self, outcomes: list[Outcome]) -> None:
         columns = self._update_columns()
