@@ -188,10 +188,13 @@ def name_key(text: str | None, strip_region: bool = True) -> str:
     folded = unicodedata.normalize("NFKC", text).casefold()
     if not _BRACKETS.isdisjoint(folded):
         folded = _REGION_IN_BRACKETS.sub(" ", folded)
-    words = [w for w in _WORD_SEPARATORS.split(folded) if w]
-    while len(words) > 1 and words[-1] in LATIN_SUFFIXES:
-        words.pop()
-    key = "".join(words)
+    if _WORD_SEPARATORS.search(folded) is None:  # one word, as most Chinese names are
+        key = folded
+    else:
+        words = [w for w in _WORD_SEPARATORS.split(folded) if w]
+        while len(words) > 1 and words[-1] in LATIN_SUFFIXES:
+            words.pop()
+        key = "".join(words)
     key = _strip_chinese_suffixes(key)
     if strip_region:
         key = _strip_region(key)

@@ -373,13 +373,14 @@ class Importer(Writer):
 
     def _plan(self, parsed: list[ParsedRow]) -> list[Outcome]:
         outcomes = [Outcome(row) for row in parsed]
+        create = self.mode == "create"
         for o in outcomes:
             # (the row is not changed: a chunk retried in halves plans its rows again)
-            errors = o.row.missing + o.row.errors if self.mode == "create" else o.row.errors
-            if errors:
-                o.action, o.reason = "fail", " ".join(errors)
+            row = o.row
+            if row.errors or (create and row.missing):
+                o.action, o.reason = "fail", " ".join(row.missing + row.errors if create else row.errors)
             else:
-                self._keys(o.row)
+                self._keys(row)
         if self.object_name == "contact":
             self._resolve_customers([o for o in outcomes if not o.action])
         elif self.spec is not None and self.spec.resolve is not None:
@@ -395,16 +396,17 @@ class Importer(Writer):
             pending = []
         if pending:
             self._match_duplicates(pending)
+        required_custom = self.parser.required_custom
         for o in outcomes:
             if o.action == "update":
                 self._changes(o)
             if not o.action:
                 o.action = "create"
-                missing = list(o.row.missing) + [_("“%(field)s” is required.", field=f.label)
-                                                 for f in self.parser.required_custom
-                                                 if f.column not in (o.row.custom or {})]
-                if missing:
-                    o.action, o.reason = "fail", " ".join(missing)
+                if o.row.missing or required_custom:
+                    missing = list(o.row.missing) + [_("“%(field)s” is required.", field=f.label)
+                                                     for f in required_custom if f.column not in (o.row.custom or {})]
+                    if missing:
+                        o.action, o.reason = "fail", " ".join(missing)
             if o.action in ("create", "update"):
                 for key in o.keys:
                     self.seen.setdefault(key, o.row.line)
@@ -429,11 +431,16 @@ class Importer(Writer):
     def _match_in_file(self, outcomes: list[Outcome]) -> None:
         """A row whose name or phone (or key) an earlier row of the file has is skipped as its duplicate."""
         firsts: dict[str, int] = {}  # keys of this chunk's earlier rows
+        seen = self.seen
         for o in outcomes:
             if o.action:
                 continue
-            o.keys = self._file_keys(o.row)
-            line = next((self.seen.get(k) or firsts.get(k) for k in o.keys if k in self.seen or k in firsts), None)
+            o.keys = keys = self._file_keys(o.row)
+            line = None
+            for k in keys:  # the first key an earlier row has (of an earlier chunk, or of this one)
+                line = seen.get(k) or firsts.get(k)
+                if line is not None:
+                    break
             if line is not None:
                 o.action, o.reason = "skip", _("Duplicate of row %(line)d of this file.", line=line)
                 continue
@@ -551,15 +558,19 @@ class Importer(Writer):
         """The positions of the rows one of whose rule keys a record has (every rule exact, on one column): the
         others can match no rule, and :func:`core.crm.dedup.check_many` need not build their probes — one
         ``IN`` lookup per key column and chunk instead (most rows of a big import are new)."""
-        wanted: dict[str, set] = {column: set() for _prefix, column in self.rule_simple}
-        for o in outcomes:
+        wanted: dict[str, dict[str, list[int]]] = {column: {} for _prefix, column in self.rule_simple}
+        for i, o in enumerate(outcomes):
             values = o.row.record
             for column, keys in wanted.items():
                 value = values.get(column)
                 if value:
-                    keys.add(value)
-        stored = {column: self._existing(column, list(keys)) for column, keys in wanted.items() if keys}
-        return [i for i, o in enumerate(outcomes) if any(o.row.record.get(c) in keys for c, keys in stored.items())]
+                    keys.setdefault(value, []).append(i)
+        hits: set[int] = set()
+        for column, keys in wanted.items():
+            if keys:
+                for value in self._existing(column, list(keys)):
+                    hits.update(keys[value])
+        return sorted(hits)
 
     def _existing(self, column: str, keys: list[str]) -> set[str]:
         """The values of ``keys`` that some record of the table has in ``column``."""
