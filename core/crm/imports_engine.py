@@ -573,18 +573,19 @@ class Importer(Writer):
         return sorted(hits)
 
     def _existing(self, column: str, keys: list[str]) -> set[str]:
-        """The values of ``keys`` that some record of the table has in ``column``."""
+        """The values of ``keys`` that some record of the rules' object has in ``column``."""
         connection = db.session.connection()
         quoted = connection.dialect.identifier_preparer.quote(column)
+        table = self.dedup_object.model.__table__.name
         found: set[str] = set()
         if self.postgres:
             found.update(row[0] for row in connection.exec_driver_sql(
-                f"SELECT DISTINCT {quoted} FROM {self.table.name} WHERE {quoted} = ANY(%(keys)s)", {"keys": keys}))
+                f"SELECT DISTINCT {quoted} FROM {table} WHERE {quoted} = ANY(%(keys)s)", {"keys": keys}))
             return found
         for start in range(0, len(keys), 10_000):  # SQLite: at most 32,766 values per statement
             part = keys[start:start + 10_000]
             found.update(row[0] for row in connection.exec_driver_sql(
-                f"SELECT DISTINCT {quoted} FROM {self.table.name} WHERE {quoted} IN ({', '.join('?' * len(part))})",
+                f"SELECT DISTINCT {quoted} FROM {table} WHERE {quoted} IN ({', '.join('?' * len(part))})",
                 tuple(part)))
         return found
 

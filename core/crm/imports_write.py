@@ -5,7 +5,7 @@ updates' entries in one batch) and ``core_import_change`` (created id ranges and
 
 :class:`WritingThread` writes a chunk while the import's thread reads, checks and matches the next one: the
 database's half of the work (B-trees of some thirty indexes, the commit) runs beside the Python half instead
-of after it. SQLite inserts a few thousand rows per statement, so that the thread lets go of the interpreter
+of after it. SQLite inserts over a thousand rows per statement, so that the thread lets go of the interpreter
 for the whole statement rather than taking it back for each row.
 """
 
