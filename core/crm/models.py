@@ -26,6 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     exists,
     false,
+    text,
 )
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -133,7 +134,12 @@ class Customer(db.Model):
     __table_args__ = (
         Index("ix_core_customer_owner_id_id", "owner_id", "id"),
         Index("ix_core_customer_owner_id_search_name_id", "owner_id", "search_name", "id"),
-        Index("ix_core_customer_parent_id_search_name_id", "parent_id", "search_name", "id"),
+        # subsidiaries of a customer (parent_id = ?): only the customers that have a parent (core_0016)
+        Index("ix_core_customer_parent_id_search_name_id", "parent_id", "search_name", "id",
+              sqlite_where=text("parent_id IS NOT NULL"), postgresql_where=text("parent_id IS NOT NULL")),
+        # looked up by value only: only the customers that have one (core_0016)
+        Index("ix_core_customer_external_id", "external_id",
+              sqlite_where=text("external_id IS NOT NULL"), postgresql_where=text("external_id IS NOT NULL")),
         Index("ix_core_customer_owner_id_created_at_id", "owner_id", "created_at", "id"),
         Index("ix_core_customer_owner_id_last_contacted_at_id", "owner_id", "last_contacted_at", "id"),
         Index("ix_core_customer_region_id", "region", "id"),
@@ -166,7 +172,7 @@ class Customer(db.Model):
     phone_key: Mapped[str] = mapped_column(KeyString, default="", server_default="", index=True)
     email_key: Mapped[str] = mapped_column(KeyString, default="", server_default="", index=True)
     #: the customer's id in another system (ERP, an old CRM): a key for re-imports (core.crm.imports)
-    external_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    external_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # indexed: __table_args__
     last_contacted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
@@ -235,8 +241,8 @@ class Contact(db.Model):
     __audit_json_fields__ = ("custom",)
     __table_args__ = (
         Index("ix_core_contact_owner_id_id", "owner_id", "id"),
-        Index("ix_core_contact_customer_id_id", "customer_id", "id"),
         Index("ix_core_contact_owner_id_search_name_id", "owner_id", "search_name", "id"),
+        # every lookup by customer (core_0016 dropped the narrower (customer_id, id))
         Index("ix_core_contact_customer_id_search_name_id", "customer_id", "search_name", "id"),
     )
 
