@@ -77,7 +77,11 @@ def cutoff():
     return utcnow() - timedelta(days=CLOSED_DAYS)
 
 
-def aggregates(user, process: SalesProcess, scope: str) -> dict[int, tuple[int, Decimal, Decimal]]:
+#: "work the owners out": :func:`build` works them out once and hands them to both of its queries
+_FIND = object()
+
+
+def aggregates(user, process: SalesProcess, scope: str, owners=_FIND) -> dict[int, tuple[int, Decimal, Decimal]]:
     """``{stage id: (count, amount, weighted)}`` of the board's columns: one query for the open stages and one
     for the recently closed ones (each an index range scan; an ``OR`` of both would scan the table).
 
@@ -88,7 +92,8 @@ def aggregates(user, process: SalesProcess, scope: str) -> dict[int, tuple[int, 
     active = [s for s in process.stages if s.active]
     open_ids = [s.id for s in active if s.kind == "open"]
     closed_ids = [s.id for s in active if s.kind != "open"]
-    owners = _owners(user, scope)
+    if owners is _FIND:
+        owners = _owners(user, scope)
     if owners is not None and not owners:
         return {}
     sqlite = db.session.get_bind().dialect.name == "sqlite"
@@ -179,7 +184,8 @@ def cards(user, stage: Stage, scope: str, before_id: int | None = None, limit: i
     return rows[:limit], len(ids) > limit
 
 
-def first_cards(user, process: SalesProcess, scope: str, limit: int = PAGE) -> dict[int, tuple[list, bool]] | None:
+def first_cards(user, process: SalesProcess, scope: str, limit: int = PAGE,
+                owners=_FIND) -> dict[int, tuple[list, bool]] | None:
     """Every column's first cards for a rep or a team (visibility by owner), in one query: for each (owner,
     stage) the owner's first ``limit + 1`` cards of the column, straight from the partial indexes of open and of
     closed opportunities (crm_sales_0010), merged per column here. ``None`` when the reader sees by more than
@@ -188,7 +194,8 @@ def first_cards(user, process: SalesProcess, scope: str, limit: int = PAGE) -> d
     PostgreSQL runs it as a ``LATERAL`` join over the (owner, stage) pairs (planned once; a ``UNION ALL`` of a
     hundred parts costs more to plan than to run there), SQLite as a ``UNION ALL`` of the parts (it has no
     ``LATERAL``; its planning is cheap)."""
-    owners = _owners(user, scope)
+    if owners is _FIND:
+        owners = _owners(user, scope)
     if owners is None:
         return None
     active = [s for s in process.stages if s.active]
@@ -257,8 +264,9 @@ def _first_rows(pairs: list[tuple[int, int, bool]], since, limit: int) -> list:
 
 
 def build(user, process: SalesProcess, scope: str) -> list[Column]:
-    sums = aggregates(user, process, scope)
-    firsts = first_cards(user, process, scope)
+    owners = _owners(user, scope)  # once for the page: the sums and the first cards both need them
+    sums = aggregates(user, process, scope, owners)
+    firsts = first_cards(user, process, scope, owners=owners)
     columns = []
     for stage in process.stages:
         if not stage.active:

@@ -75,6 +75,31 @@ def test_a_teams_first_screen_merges_its_owners_cards_in_order(mosaic_app_factor
                                                                                   reverse=True)
 
 
+def test_the_board_works_a_teams_owners_out_once_per_page(mosaic_app_factory):
+    """The column sums and the first cards need the same owners: the page reads the team once."""
+    from sqlalchemy import event
+
+    app = mosaic_app_factory(edition="sales")
+    ids = _setup(app)
+    with app.test_request_context():
+        process = stages.default_process()
+        mgr = db.session.get(User, ids["users"]["mgr"])
+        statements = []
+
+        def spy(_conn, _cursor, statement, *_args):
+            statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", spy)
+        try:
+            columns = board.build(mgr, process, "team")
+        finally:
+            event.remove(db.engine, "before_cursor_execute", spy)
+        team = [s for s in statements if "FROM core_user" in s and "department_id" in s]
+        assert team and len(team) == len(set(team)), team  # the team's members, the reader's reach: once each
+        assert sum(c.count for c in columns) == sum(board.aggregates(mgr, process, "team")[s][0]
+                                                    for s in board.aggregates(mgr, process, "team"))
+
+
 def test_moving_a_card_applies_the_stage_rules(mosaic_app_factory):
     app = mosaic_app_factory(edition="sales")
     _setup(app)
