@@ -138,8 +138,10 @@ class Importer(Writer):
                         delimiter=self.batch.delimiter)
         error_file, self.errors = write_error_file(self.error_path, list(self.batch.header or []), _("Error"))
         normalise.freeze_once()
-        self.writer = None if self.dry_run else WritingThread(self, current_app._get_current_object())
+        self.writer = None
         try:
+            if not self.dry_run:
+                self.writer = WritingThread(self, current_app._get_current_object())
             chunk = []
             for line, cells in rows(self.path, info):
                 chunk.append((line, cells))

@@ -413,8 +413,8 @@ class WritingThread:
         self.pending: list | None = None
         self.thread = threading.Thread(target=self._loop, name=f"mosaic-import-writer-{importer.batch_id}",
                                        daemon=True)
-        _quick_handover(True)
         self.thread.start()
+        _quick_handover(True)  # (after the start: a thread that did not start has nothing to hand over to)
 
     def _loop(self) -> None:
         with self.app.app_context():
