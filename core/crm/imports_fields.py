@@ -177,7 +177,9 @@ class ImportObject:
         before they are matched — set-based lookups and checks of the object's own (a customer by name, a
         stage by name); a row it refuses gets ``outcome.action = "fail"`` and ``outcome.reason``
     :param after_write: ``after_write(created, updated, importer)``: the chunk's outcomes just written (new ids
-        in ``target_id``; updates with ``old`` and ``changed``), in the same transaction — side rows
+        in ``target_id``; updates with ``old`` and ``changed``), in the same transaction — side rows. It runs in
+        the import's writing thread (its own application context and session), ``prepare`` and ``resolve`` in
+        the planning thread
     """
 
     name: str
