@@ -339,6 +339,23 @@ def check_many(object_name: str, rows: list[dict], *, limit: int = 5, user=None,
     return _finish(obj, user, per_row, limit)
 
 
+def stored_keys(object_name: str, column: str, keys: list[str]) -> set[str]:
+    """Which of ``keys`` some record of ``object_name`` has in its key column ``column`` — :func:`check_many`'s
+    exact lookup alone, for a caller that wants to know which rows can match at all (the import: most rows
+    of a big file are new, and their probes would be built for nothing)."""
+    table = objects()[object_name].model.__table__.name
+    quoted = db.session.get_bind().dialect.identifier_preparer.quote(column)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return {row[0] for row in _run(f"SELECT DISTINCT {quoted} FROM {table} WHERE {quoted} = ANY(%(keys)s)",
+                                       {"keys": keys})}
+    found: set[str] = set()
+    for start in range(0, len(keys), 10_000):  # SQLite: at most 32,766 values per statement, and positional:
+        part = tuple(keys[start:start + 10_000])  # it looks each *named* one up among the others (quadratic)
+        found.update(row[0] for row in _run(
+            f"SELECT DISTINCT {quoted} FROM {table} WHERE {quoted} IN ({', '.join('?' * len(part))})", part))
+    return found
+
+
 def _probes(obj, rows: list[dict], used: set[str]) -> list[Keys]:
     """The rows' match keys: from their stored key columns when a row has them all (the import sets them with
     the rules' own normalisers), else computed by :func:`values_keys`."""

@@ -174,8 +174,9 @@ def _marker():
     return ":{}".format
 
 
-def _run(sql: str, params: dict):
-    """Rows of plain SQL (only trusted names in it; every value bound), straight to the driver."""
+def _run(sql: str, params: dict | tuple):
+    """Rows of plain SQL (only trusted names in it; every value bound), straight to the driver (named
+    parameters in a dict, or positional ones in a tuple)."""
     return db.session.connection().exec_driver_sql(sql, params).all()
 
 

@@ -125,12 +125,12 @@ class Importer(Writer):
         #: the tables have the duplicate rules' stored key columns (name_key, phone_key… mobile_key)
         self.match_keys = "name_key" in self.table.c
         self.contact_match_keys = "mobile_key" in self.contact_table.c
-        self.contact_columns = frozenset(self.contact_table.c.keys())
         self.postgres = db.engine.dialect.name == "postgresql"
         self.analyzed_rows: int | None = None  # PostgreSQL: the table's rows at the last ANALYZE (see below)
         self.analyzed_created = 0
         self.templates = {self.table.name: self._template(self.table),
                           self.contact_table.name: self._template(self.contact_table)}
+        self.driver_plans = {t.name: self._driver_plan(t) for t in (self.table, self.contact_table)}
 
     # -- the run ----------------------------------------------------------------------------------
     def run(self) -> None:
@@ -355,8 +355,6 @@ class Importer(Writer):
                     probe = {name: tuple(dict.fromkeys(values[c] for c in cols if values[c])) for name, cols in
                              columns.items()}
                 else:
-                    from core.crm import dedup
-
                     probe = dedup.values_keys(self.dedup_object, values, self.used).keys
                 for rule in self.block_rules:
                     parts = [probe.get(c.field, ()) for c in rule.conditions]
@@ -570,26 +568,9 @@ class Importer(Writer):
         hits: set[int] = set()
         for column, keys in wanted.items():
             if keys:
-                for value in self._existing(column, list(keys)):
+                for value in dedup.stored_keys(self.object_name, column, list(keys)):
                     hits.update(keys[value])
         return sorted(hits)
-
-    def _existing(self, column: str, keys: list[str]) -> set[str]:
-        """The values of ``keys`` that some record of the rules' object has in ``column``."""
-        connection = db.session.connection()
-        quoted = connection.dialect.identifier_preparer.quote(column)
-        table = self.dedup_object.model.__table__.name
-        found: set[str] = set()
-        if self.postgres:
-            found.update(row[0] for row in connection.exec_driver_sql(
-                f"SELECT DISTINCT {quoted} FROM {table} WHERE {quoted} = ANY(%(keys)s)", {"keys": keys}))
-            return found
-        for start in range(0, len(keys), 10_000):  # SQLite: at most 32,766 values per statement
-            part = keys[start:start + 10_000]
-            found.update(row[0] for row in connection.exec_driver_sql(
-                f"SELECT DISTINCT {quoted} FROM {table} WHERE {quoted} IN ({', '.join('?' * len(part))})",
-                tuple(part)))
-        return found
 
     def _load_old(self, outcomes: list[Outcome]) -> None:
         columns = self._update_columns()

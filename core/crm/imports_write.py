@@ -101,7 +101,7 @@ class Writer:
         custom values carry one more), converted by the columns' own bind processors. ``parents``: contacts of
         customers created in the same chunk, the position of each one's customer (its id is not known yet).
         On SQLite a row starts with its position (and its customer's): see :meth:`_sqlite_statements`."""
-        plan = self._driver_plan(table)
+        plan = self.driver_plans[table.name]
         template, processors, optional = plan["template"], plan["processors"], plan["optional"]
         base = [c for c in template if c != "customer_id"] if parents is not None else list(template)
         lead = () if self.postgres else (_POSITION, _PARENT) if parents is not None else (_POSITION,)
@@ -169,19 +169,16 @@ class Writer:
         return out
 
     def _driver_plan(self, table) -> dict:
-        """Per table, once: the template with its values converted for the driver, the bind processors of the
-        columns, the columns only some rows set (JSON), and the table's column names."""
-        plans = self.__dict__.setdefault("_driver_plans", {})
-        plan = plans.get(table.name)
-        if plan is None:
-            dialect = db.engine.dialect
-            processors = {c.name: p for c in table.c if (p := c.type._cached_bind_processor(dialect)) is not None}
-            template = {c: (processors[c](v) if c in processors and v is not None else v)
-                        for c, v in self.templates[table.name].items()}
-            optional = tuple(c.name for c in table.c if c.name != "id" and c.name not in template)
-            plan = plans[table.name] = {"template": template, "processors": processors, "optional": optional,
-                                        "names": frozenset(table.c.keys())}
-        return plan
+        """Of a table (the importer keeps them in ``driver_plans``): the template with its values converted for
+        the driver, the bind processors of the columns, the columns only some rows set (JSON), and the table's
+        column names."""
+        dialect = db.engine.dialect
+        processors = {c.name: p for c in table.c if (p := c.type._cached_bind_processor(dialect)) is not None}
+        template = {c: (processors[c](v) if c in processors and v is not None else v)
+                    for c, v in self.templates[table.name].items()}
+        optional = tuple(c.name for c in table.c if c.name != "id" and c.name not in template)
+        return {"template": template, "processors": processors, "optional": optional,
+                "names": frozenset(table.c.keys())}
 
     def _insert(self, rows: Rows, parent_ids: list[int] | None = None) -> list[int]:
         """Insert prepared rows with reserved ids (and their customers' ids, ``parent_ids``): SQLite the
@@ -232,7 +229,7 @@ class Writer:
         records, contacts, parents = [], [], []
         defaults = dict(self.spec.defaults) if self.spec is not None else {}
         owned = "owner_id" in self.table.c
-        columns = self._driver_plan(self.table)["names"]
+        columns = self.driver_plans[self.table.name]["names"]
         for o in creates:
             record = o.row.record
             values = {**defaults, **(record if record.keys() <= columns else
@@ -273,7 +270,7 @@ class Writer:
             self.spec.after_write(creates, [o for o in updates if o.changed], self)
 
     def _contact_values(self, o: Outcome, customer_id: int, owner_id: int) -> dict:
-        names, contact = self.contact_columns, o.row.contact
+        names, contact = self.driver_plans[self.contact_table.name]["names"], o.row.contact
         values = dict(contact) if contact.keys() <= names else {k: v for k, v in contact.items() if k in names}
         values["customer_id"], values["owner_id"] = customer_id, owner_id
         if o.row.contact_custom and "custom" in self.contact_table.c:
@@ -374,7 +371,6 @@ def _jsonable(value):
     if isinstance(value, Decimal):  # amounts (an addon's Numeric columns): exact, as text
         return str(value)
     return value
-
 
 
 #: the interpreter's switch interval while an import's two threads run (Python's default: 5 ms)
