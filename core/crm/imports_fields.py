@@ -35,8 +35,6 @@ _DIGIT = re.compile(r"\d")
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d", "%d/%m/%Y")
 
 
-
-
 # -- the fields ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ImportField:
