@@ -13,8 +13,13 @@ with Chinese headers. Then, each in a child process of its own so that its peak 
    normalised (search keys, pinyin initials, match keys), checked against the duplicate rules (the default
    ones: same phone → block, same name → block, similar name → warn) and against earlier rows, inserted with
    its contact, with audit entries and undo ranges — committed chunk by chunk;
-2. **a plain bulk insert** of the same rows into the same tables (customers and contacts, ``executemany``,
-   no checks, no keys, no dedup, no audit): the floor the import is compared with.
+2. **the database alone**: the customers and contacts the import created, written again — every column as the
+   import stored it, keys included — into a copy of the database as it was before the import, by the database
+   with nothing else to do (SQLite ``INSERT … SELECT`` from a temporary table, PostgreSQL ``COPY`` of the rows as
+   text), 5,000 rows to a commit as the import commits: what the tables, their indexes and foreign keys cost on
+   this machine, the most any import could do here whatever its Python does;
+3. **a plain bulk insert** of the same rows into the same tables (customers and contacts, ``executemany``,
+   no checks, no keys, no dedup, no audit): the floor the issue compares the import with.
 
 Printed: rows/s of both, their ratio, the time the import spent in the database inserting the new rows with
 their keys (SQLite multi-row ``INSERT``, PostgreSQL ``COPY``, timed inside the import's writing thread), the
@@ -55,7 +60,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--rules", choices=("default", "blocking"), default="default",
                    help="default: the default duplicate rules; blocking: the warn-only rule (similar name) switched "
                         "off, as an administrator may do")
-    p.add_argument("--child", choices=("import", "plain"), help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=("import", "alone", "plain"), help=argparse.SUPPRESS)
     return p.parse_args()
 
 
@@ -102,6 +107,7 @@ def setup(url: str, path: Path, rows: int, dup_ratio: float, seed: int, rule_set
         print(f"duplicate rules of customers: {', '.join(active)}")
         db.session.remove()
         db.engine.dispose()
+    snapshot(url)
     data, truth = generate_rows(rows, dup_ratio=dup_ratio, seed=seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8-sig", newline="") as f:
@@ -112,6 +118,109 @@ def setup(url: str, path: Path, rows: int, dup_ratio: float, seed: int, rule_set
     duplicated = len({j for _i, j in truth})
     print(f"{rows:,} rows written to {path} ({path.stat().st_size / 1e6:.1f} MB; {duplicated:,} rows duplicate an "
           f"earlier one)")
+
+
+def before_url(url: str) -> str:
+    """The copy of the database as it was before the import (:func:`snapshot`), for :func:`child_alone`."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    name = parsed.database + (".before" if parsed.get_backend_name() == "sqlite" else "_before")
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+def snapshot(url: str) -> None:
+    """Copy the initialised database (no connection open): SQLite's backup, PostgreSQL's ``TEMPLATE``."""
+    from sqlalchemy.engine import make_url
+
+    parsed, copy = make_url(url), make_url(before_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        import sqlite3
+
+        Path(copy.database).unlink(missing_ok=True)
+        with sqlite3.connect(parsed.database) as source, sqlite3.connect(copy.database) as target:
+            source.backup(target)
+        return
+    import psycopg
+
+    with psycopg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username, dbname="postgres",
+                         autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{copy.database}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{copy.database}" TEMPLATE "{parsed.database}"')
+
+
+def child_alone(url: str, path: Path) -> dict:
+    """The import's new customers and contacts written again by the database alone into the copy of the
+    database as it was before the import, chunk by chunk as the import commits them (see the module)."""
+    from core.crm.imports_engine import CHUNK
+    from core.extensions import db
+
+    copy = before_url(url)
+    app = make_app(copy)  # the application's connection settings (SQLite: its pragmas)
+    with app.app_context():
+        raw = db.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("SELECT COALESCE(MAX(id), 0) FROM core_customer")
+            since = cursor.fetchone()[0]
+            if db.engine.dialect.name == "sqlite":
+                seconds, customers, contacts = _alone_sqlite(raw, cursor, url, since, CHUNK)
+            else:
+                seconds, customers, contacts = _alone_postgresql(raw, url, since, CHUNK)
+        finally:
+            raw.close()
+        db.engine.dispose()
+    return {"seconds": seconds, "customers": customers, "contacts": contacts, "chunk": CHUNK}
+
+
+def _chunks(ids: list[int], size: int) -> list[tuple[int, int]]:
+    return [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+
+
+def _alone_sqlite(raw, cursor, url: str, since: int, size: int) -> tuple[float, int, int]:
+    from sqlalchemy.engine import make_url
+
+    cursor.execute("ATTACH DATABASE ? AS imported", (make_url(url).database,))
+    cursor.execute("CREATE TEMP TABLE new_customer AS SELECT * FROM imported.core_customer WHERE id > ?", (since,))
+    cursor.execute("CREATE TEMP TABLE new_contact AS SELECT * FROM imported.core_contact WHERE customer_id > ?",
+                   (since,))
+    raw.commit()
+    cursor.execute("DETACH DATABASE imported")
+    ids = [r[0] for r in cursor.execute("SELECT id FROM new_customer ORDER BY id")]
+    contacts = cursor.execute("SELECT COUNT(*) FROM new_contact").fetchone()[0]
+    started = time.perf_counter()
+    for lo, hi in _chunks(ids, size):
+        cursor.execute("INSERT INTO core_customer SELECT * FROM new_customer WHERE id BETWEEN ? AND ? ORDER BY id",
+                       (lo, hi))
+        cursor.execute("INSERT INTO core_contact SELECT * FROM new_contact WHERE customer_id BETWEEN ? AND ? "
+                       "ORDER BY id", (lo, hi))
+        raw.commit()
+    return time.perf_counter() - started, len(ids), contacts
+
+
+def _alone_postgresql(raw, url: str, since: int, size: int) -> tuple[float, int, int]:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    texts = {}
+    with psycopg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
+                         dbname=parsed.database) as source:
+        ids = [r[0] for r in source.execute("SELECT id FROM core_customer WHERE id > %s ORDER BY id", (since,))]
+        contacts = source.execute("SELECT COUNT(*) FROM core_contact WHERE customer_id > %s", (since,)).fetchone()[0]
+        for table, column in (("core_customer", "id"), ("core_contact", "customer_id")):
+            for lo, hi in _chunks(ids, size):
+                with source.cursor().copy(f"COPY (SELECT * FROM {table} WHERE {column} BETWEEN {lo} AND {hi} "
+                                          "ORDER BY id) TO STDOUT") as copy:
+                    texts[table, lo] = b"".join(bytes(block) for block in copy)
+    cursor = raw.cursor()
+    started = time.perf_counter()
+    for lo, _hi in _chunks(ids, size):
+        for table in ("core_customer", "core_contact"):
+            with cursor.copy(f"COPY {table} FROM STDIN") as copy:
+                copy.write(texts[table, lo])
+        raw.commit()
+    return time.perf_counter() - started, len(ids), contacts
 
 
 def child_import(url: str, path: Path) -> dict:
@@ -208,6 +317,21 @@ def child_plain(url: str, path: Path) -> dict:
     return {"seconds": seconds, "rows": n, "peak_mb": peak_mb()}
 
 
+def drop_before(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    copy = make_url(before_url(url))
+    if copy.get_backend_name() == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            Path(copy.database + suffix).unlink(missing_ok=True)
+        return
+    import psycopg
+
+    with psycopg.connect(host=copy.host, port=copy.port or 5432, user=copy.username, dbname="postgres",
+                         autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{copy.database}" WITH (FORCE)')
+
+
 def run_child(kind: str, args) -> dict:
     command = [sys.executable, "-m", "bench.import_bench", "--database", args.database, "--file", args.file,
                "--child", kind]
@@ -222,12 +346,14 @@ def main() -> int:
     args.database = absolute(args.database)
     path = Path(args.file).resolve()
     if args.child:
-        measure = child_import if args.child == "import" else child_plain
+        measure = {"import": child_import, "alone": child_alone, "plain": child_plain}[args.child]
         print(json.dumps(measure(args.database, path)))
         return 0
     setup(args.database, path, args.rows, args.dup_ratio, args.seed, args.rules)
     backend = "postgresql" if args.database.startswith("postgresql") else "sqlite"
     imported = run_child("import", args)
+    alone = run_child("alone", args)
+    drop_before(args.database)
     plain = run_child("plain", args)
     rate = imported["rows"] / imported["seconds"]
     plain_rate = plain["rows"] / plain["seconds"]
@@ -240,6 +366,12 @@ def main() -> int:
     print(f"of the import, the database's inserts of the new customers and contacts with their keys (multi-row "
           f"INSERT / COPY, timed inside the import's writing thread, beside the rest): {inserts:.2f} s = "
           f"{imported['rows'] / inserts:,.0f} rows/s on their own")
+    alone_rate = imported["rows"] / alone["seconds"]
+    print(f"the database alone: the import's {alone['customers']:,} customers and {alone['contacts']:,} contacts "
+          f"written again into the database as it was before, with nothing else to do (INSERT … SELECT / COPY, "
+          f"{alone['chunk']:,} rows to a commit):"
+          f" {alone['seconds']:.2f} s = {alone_rate:,.0f} rows/s of the file — the most an import could do here "
+          f"with these tables and indexes; the import took {imported['seconds'] / alone['seconds']:.1f}x as long")
     print(f"plain bulk insert of the same rows: {plain['rows']:,} rows in {plain['seconds']:.2f} s = "
           f"{plain_rate:,.0f} rows/s (peak {plain['peak_mb']:.0f} MB)")
     print(f"ratio plain / import: {plain_rate / rate:.1f}x")

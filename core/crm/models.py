@@ -145,8 +145,9 @@ class Customer(db.Model):
         Index("ix_core_customer_region_id", "region", "id"),
         Index("ix_core_customer_industry_id", "industry", "id"),
         Index("ix_core_customer_classification_id", "classification", "id"),
-        # the public pool (core.crm.pool): a rep's claims of the day
-        Index("ix_core_customer_owner_id_claimed_at", "owner_id", "claimed_at"),
+        # the public pool (core.crm.pool): a rep's claims of the day; only claimed customers have one (core_0017)
+        Index("ix_core_customer_owner_id_claimed_at", "owner_id", "claimed_at",
+              sqlite_where=text("claimed_at IS NOT NULL"), postgresql_where=text("claimed_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

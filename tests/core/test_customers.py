@@ -302,26 +302,36 @@ def test_the_shipped_initials_table_is_what_the_installed_pypinyin_gives_and_spa
     assert initials._Initials()("重要客户") == "zykh"  # not the stale file's x
 
 
+def _index_definitions() -> dict[str, str]:
+    with db.engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            return dict(connection.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").all())
+        return dict(connection.exec_driver_sql("SELECT indexname, indexdef FROM pg_indexes").all())
+
+
+def _plan(sql: str) -> str:
+    with db.engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            return str(connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}").all())
+        connection.exec_driver_sql("SET enable_seqscan = off")  # a tiny table: would the index be usable?
+        return str(connection.exec_driver_sql(f"EXPLAIN {sql}").all())
+
+
+def _migrate(app, command_name: str, target: str) -> None:
+    from alembic import command
+
+    cfg = app.extensions["mosaic"].migration_config()
+    with db.engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        getattr(command, command_name)(cfg, target)
+
+
 def test_external_ids_and_subsidiaries_are_indexed_only_where_customers_have_them(mosaic_app_factory):
     """core_0016: partial indexes (``IS NOT NULL``) for ``external_id`` and ``(parent_id, search_name, id)`` —
     the lookups by value still use them, on both databases — and contacts' ``(customer_id, id)`` dropped."""
-    from alembic import command
-
     app = mosaic_app_factory(edition="sales")
-
-    def definitions() -> dict[str, str]:
-        with db.engine.connect() as connection:
-            if connection.dialect.name == "sqlite":
-                return dict(connection.exec_driver_sql(
-                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").all())
-            return dict(connection.exec_driver_sql("SELECT indexname, indexdef FROM pg_indexes").all())
-
-    def plan(sql: str) -> str:
-        with db.engine.connect() as connection:
-            if connection.dialect.name == "sqlite":
-                return str(connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}").all())
-            connection.exec_driver_sql("SET enable_seqscan = off")  # a tiny table: would the index be usable?
-            return str(connection.exec_driver_sql(f"EXPLAIN {sql}").all())
+    definitions, plan = _index_definitions, _plan
 
     with app.app_context():
         found = definitions()
@@ -335,25 +345,38 @@ def test_external_ids_and_subsidiaries_are_indexed_only_where_customers_have_the
             "SELECT id FROM core_customer WHERE external_id IN ('E1', 'E2')")
         assert "ix_core_contact_customer_id_search_name_id" in plan(
             "SELECT id FROM core_contact WHERE customer_id = 7 ORDER BY id")
-        cfg = app.extensions["mosaic"].migration_config()
-        with db.engine.begin() as connection:
-            cfg.attributes["connection"] = connection
-            command.downgrade(cfg, "core_0015")
+        _migrate(app, "downgrade", "core_0015")
         found = definitions()
         assert "IS NOT NULL" not in found["ix_core_customer_external_id"]
         assert "ix_core_contact_customer_id_id" in found
-        with db.engine.begin() as connection:
-            cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "core@head")
+        _migrate(app, "upgrade", "core@head")
         found = definitions()
         assert "IS NOT NULL" in found["ix_core_customer_parent_id_search_name_id"]
         assert "ix_core_contact_customer_id_id" not in found
         db.session.remove()
 
 
+def test_only_customers_claimed_from_the_pool_are_in_the_claims_index(mosaic_app_factory):
+    """core_0017: ``(owner_id, claimed_at)`` is partial (``claimed_at IS NOT NULL``): a rep's claims of the day
+    — the pool's own query — still use it on both databases; a customer never claimed is not in it."""
+    from core.crm import pool
+
+    app = mosaic_app_factory(edition="sales")
+    with app.app_context():
+        assert "claimed_at IS NOT NULL" in _index_definitions()["ix_core_customer_owner_id_claimed_at"]
+        query = select(func.count()).select_from(Customer).where(
+            Customer.owner_id == 7, Customer.claimed_at >= pool._day_start(pool.utcnow()))
+        sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
+        assert "ix_core_customer_owner_id_claimed_at" in _plan(sql), _plan(sql)
+        _migrate(app, "downgrade", "core_0016")
+        assert "IS NOT NULL" not in _index_definitions()["ix_core_customer_owner_id_claimed_at"]
+        _migrate(app, "upgrade", "core@head")
+        assert "claimed_at IS NOT NULL" in _index_definitions()["ix_core_customer_owner_id_claimed_at"]
+        db.session.remove()
+
+
 def test_subsidiaries_are_looked_up_by_the_composite_index_the_narrow_one_is_dropped(mosaic_app_factory):
     """core_0015: ``ix_core_customer_parent_id`` was the prefix of ``(parent_id, search_name, id)``."""
-    from alembic import command
     from sqlalchemy import inspect, text
 
     app = mosaic_app_factory(edition="sales")
@@ -370,12 +393,7 @@ def test_subsidiaries_are_looked_up_by_the_composite_index_the_narrow_one_is_dro
                                            "WHERE parent_id = 1 ORDER BY search_name")).all()
             assert "ix_core_customer_parent_id_search_name_id" in str(plan), plan
         db.session.close()
-        cfg = app.extensions["mosaic"].migration_config()
-        with db.engine.begin() as connection:
-            cfg.attributes["connection"] = connection
-            command.downgrade(cfg, "core_0014")
+        _migrate(app, "downgrade", "core_0014")
         assert "ix_core_customer_parent_id" in indexes()
-        with db.engine.begin() as connection:
-            cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "core@head")
+        _migrate(app, "upgrade", "core@head")
         assert "ix_core_customer_parent_id" not in indexes()
