@@ -10,12 +10,21 @@ and dropped afterwards). Example::
         client = app.test_client()
         app.login(client, "admin")
         assert client.get("/my_addon/").status_code == 200
+
+and, to check that your models are what your migrations make::
+
+    def test_my_models_and_migrations_agree(mosaic_app_factory):
+        app = mosaic_app_factory(addons=["my_addon"])
+        with app.app_context(), db.engine.connect() as connection:
+            assert schema_differences(connection) == []
 """
 
 from __future__ import annotations
 
 import os
+import re
 import uuid
+import warnings
 
 import pytest
 
@@ -219,3 +228,57 @@ def mosaic_app_factory(mosaic_database_url, tmp_path):
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+#: tables made by something else than a model (APScheduler's job store)
+NOT_MODELLED = {"core_apscheduler_job"}
+
+
+def schema_differences(connection) -> list:
+    """What differs between the models (``db.metadata``, every addon imported) and the database ``connection``
+    is on — for the tables that exist there (an addon that is not installed has none): Alembic's autogenerate
+    comparison (tables, columns, types, indexes by their columns, foreign keys), plus the partial indexes'
+    conditions, which Alembic does not compare: ``("index condition", name, in the database, in the models)``
+    — on PostgreSQL, which stores its own rewriting of a condition, only whether an index is partial."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import inspect
+
+    from core.extensions import db
+
+    existing = set(inspect(connection).get_table_names()) - NOT_MODELLED
+
+    def include(obj, name, type_, _reflected, _compare_to) -> bool:
+        table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+        return table is None or table in existing
+
+    context = MigrationContext.configure(connection, opts={"compare_type": True, "include_object": include})
+    with warnings.catch_warnings():  # SQLite: expression indexes cannot be reflected (Alembic skips them)
+        warnings.simplefilter("ignore")
+        found = list(compare_metadata(context, db.metadata))
+    sqlite = connection.dialect.name == "sqlite"
+    stored = _partial_conditions(connection)
+    modelled = {}
+    for table in db.metadata.tables.values():
+        if table.name in existing:
+            for index in table.indexes:
+                where = index.dialect_options[connection.dialect.name]._non_defaults.get("where")
+                if where is not None:
+                    modelled[index.name] = _condition(str(where))
+    for name in sorted(set(stored) | set(modelled)):
+        here, there = stored.get(name), modelled.get(name)
+        if (here is None) != (there is None) or (sqlite and here != there):
+            found.append(("index condition", name, here, there))
+    return found
+
+
+def _condition(sql: str) -> str:
+    return re.sub(r"[()\s]", "", sql).lower()
+
+
+def _partial_conditions(connection) -> dict[str, str]:
+    if connection.dialect.name == "sqlite":
+        rows = connection.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+    else:
+        rows = connection.exec_driver_sql("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()")
+    return {name: _condition(sql.split(" WHERE ", 1)[1]) for name, sql in rows if " WHERE " in sql}

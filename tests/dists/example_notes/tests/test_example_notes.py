@@ -16,3 +16,12 @@ def test_a_note_is_saved_and_listed(mosaic_app_factory):
         from mosaic_example_notes.models import Note
 
         assert [n.text for n in db.session.execute(select(Note)).scalars()] == ["call 王总 back"]
+
+
+def test_the_models_are_what_the_migrations_make(mosaic_app_factory):
+    from core.testing import schema_differences
+
+    app = mosaic_app_factory(addons=["example_notes"])
+    with app.app_context(), db.engine.connect() as connection:
+        assert "example_notes_note" in db.inspect(connection).get_table_names()
+        assert schema_differences(connection) == []
