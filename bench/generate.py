@@ -44,6 +44,15 @@ def parse():
     return p.parse_args()
 
 
+def pg_connect(url: str, database: str | None = None, autocommit: bool = False):
+    """A psycopg connection to the server of ``url`` (to its database, or to ``database``)."""
+    import psycopg
+
+    parsed = make_url(url)
+    return psycopg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
+                           password=parsed.password, dbname=database or parsed.database, autocommit=autocommit)
+
+
 def recreate(url: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -52,12 +61,8 @@ def recreate(url: str) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
     else:
-        import psycopg
 
-        admin = parsed.set(database="postgres")
-        with psycopg.connect(
-            host=admin.host, port=admin.port or 5432, user=admin.username, dbname="postgres", autocommit=True
-        ) as conn:
+        with pg_connect(url, "postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{parsed.database}"')
 

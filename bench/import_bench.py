@@ -42,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.generate import absolute, recreate  # noqa: E402
+from bench.generate import absolute, pg_connect, recreate  # noqa: E402
 
 BAR_ROWS_PER_SECOND = 20_000
 BAR_MB = 400
@@ -141,10 +141,7 @@ def snapshot(url: str) -> None:
         with sqlite3.connect(parsed.database) as source, sqlite3.connect(copy.database) as target:
             source.backup(target)
         return
-    import psycopg
-
-    with psycopg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username, dbname="postgres",
-                         autocommit=True) as conn:
+    with pg_connect(url, "postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{copy.database}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{copy.database}" TEMPLATE "{parsed.database}"')
 
@@ -199,13 +196,8 @@ def _alone_sqlite(raw, cursor, url: str, since: int, size: int) -> tuple[float, 
 
 
 def _alone_postgresql(raw, url: str, since: int, size: int) -> tuple[float, int, int]:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
     texts = {}
-    with psycopg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
-                         dbname=parsed.database) as source:
+    with pg_connect(url) as source:
         ids = [r[0] for r in source.execute("SELECT id FROM core_customer WHERE id > %s ORDER BY id", (since,))]
         contacts = source.execute("SELECT COUNT(*) FROM core_contact WHERE customer_id > %s", (since,)).fetchone()[0]
         for table, column in (("core_customer", "id"), ("core_contact", "customer_id")):
@@ -325,10 +317,7 @@ def drop_before(url: str) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(copy.database + suffix).unlink(missing_ok=True)
         return
-    import psycopg
-
-    with psycopg.connect(host=copy.host, port=copy.port or 5432, user=copy.username, dbname="postgres",
-                         autocommit=True) as conn:
+    with pg_connect(url, "postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{copy.database}" WITH (FORCE)')
 
 
