@@ -21,7 +21,7 @@ with Chinese headers. Then, each in a child process of its own so that its peak 
 3. **a plain bulk insert** of the same rows into the same tables (customers and contacts, ``executemany``,
    no checks, no keys, no dedup, no audit): the floor the issue compares the import with.
 
-Printed: rows/s of both, their ratio, the time the import spent in the database inserting the new rows with
+Printed: rows/s of the three (of the file's rows), the import's time against the other two, the time the import spent in the database inserting the new rows with
 their keys (SQLite multi-row ``INSERT``, PostgreSQL ``COPY``, timed inside the import's writing thread), the
 import's counts and peak memory — the child's peak resident set
 size (``VmHWM`` of ``/proc/self/status``, the whole interpreter with Flask and SQLAlchemy loaded; not
