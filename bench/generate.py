@@ -53,18 +53,26 @@ def pg_connect(url: str, database: str | None = None, autocommit: bool = False):
                            password=parsed.password, dbname=database or parsed.database, autocommit=autocommit)
 
 
-def recreate(url: str) -> None:
+def drop(url: str) -> None:
+    """Remove the (throw-away) database of ``url``: SQLite's files, PostgreSQL's database."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        path = Path(parsed.database)
-        path.parent.mkdir(parents=True, exist_ok=True)
         for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-    else:
+            Path(parsed.database + suffix).unlink(missing_ok=True)
+        return
+    with pg_connect(url, "postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
 
-        with pg_connect(url, "postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{parsed.database}"')
+
+def recreate(url: str) -> None:
+    """An empty database at ``url`` (SQLite: no file yet, its folder made)."""
+    drop(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        return
+    with pg_connect(url, "postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{parsed.database}"')
 
 
 def setup_instance(url: str):

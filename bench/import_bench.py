@@ -42,7 +42,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.generate import absolute, pg_connect, recreate  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from bench.generate import absolute, drop, pg_connect, recreate  # noqa: E402
 
 BAR_ROWS_PER_SECOND = 20_000
 BAR_MB = 400
@@ -122,8 +124,6 @@ def setup(url: str, path: Path, rows: int, dup_ratio: float, seed: int, rule_set
 
 def before_url(url: str) -> str:
     """The copy of the database as it was before the import (:func:`snapshot`), for :func:`child_alone`."""
-    from sqlalchemy.engine import make_url
-
     parsed = make_url(url)
     name = parsed.database + (".before" if parsed.get_backend_name() == "sqlite" else "_before")
     return parsed.set(database=name).render_as_string(hide_password=False)
@@ -131,18 +131,15 @@ def before_url(url: str) -> str:
 
 def snapshot(url: str) -> None:
     """Copy the initialised database (no connection open): SQLite's backup, PostgreSQL's ``TEMPLATE``."""
-    from sqlalchemy.engine import make_url
-
     parsed, copy = make_url(url), make_url(before_url(url))
+    drop(before_url(url))
     if parsed.get_backend_name() == "sqlite":
         import sqlite3
 
-        Path(copy.database).unlink(missing_ok=True)
         with sqlite3.connect(parsed.database) as source, sqlite3.connect(copy.database) as target:
             source.backup(target)
         return
     with pg_connect(url, "postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{copy.database}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{copy.database}" TEMPLATE "{parsed.database}"')
 
 
@@ -175,8 +172,6 @@ def _chunks(ids: list[int], size: int) -> list[tuple[int, int]]:
 
 
 def _alone_sqlite(raw, cursor, url: str, since: int, size: int) -> tuple[float, int, int]:
-    from sqlalchemy.engine import make_url
-
     cursor.execute("ATTACH DATABASE ? AS imported", (make_url(url).database,))
     cursor.execute("CREATE TEMP TABLE new_customer AS SELECT * FROM imported.core_customer WHERE id > ?", (since,))
     cursor.execute("CREATE TEMP TABLE new_contact AS SELECT * FROM imported.core_contact WHERE customer_id > ?",
@@ -309,18 +304,6 @@ def child_plain(url: str, path: Path) -> dict:
     return {"seconds": seconds, "rows": n, "peak_mb": peak_mb()}
 
 
-def drop_before(url: str) -> None:
-    from sqlalchemy.engine import make_url
-
-    copy = make_url(before_url(url))
-    if copy.get_backend_name() == "sqlite":
-        for suffix in ("", "-wal", "-shm"):
-            Path(copy.database + suffix).unlink(missing_ok=True)
-        return
-    with pg_connect(url, "postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{copy.database}" WITH (FORCE)')
-
-
 def run_child(kind: str, args) -> dict:
     command = [sys.executable, "-m", "bench.import_bench", "--database", args.database, "--file", args.file,
                "--child", kind]
@@ -342,7 +325,7 @@ def main() -> int:
     backend = "postgresql" if args.database.startswith("postgresql") else "sqlite"
     imported = run_child("import", args)
     alone = run_child("alone", args)
-    drop_before(args.database)
+    drop(before_url(args.database))
     plain = run_child("plain", args)
     rate = imported["rows"] / imported["seconds"]
     plain_rate = plain["rows"] / plain["seconds"]

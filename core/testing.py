@@ -262,7 +262,7 @@ def schema_differences(connection) -> list:
     for table in db.metadata.tables.values():
         if table.name in existing:
             for index in table.indexes:
-                where = index.dialect_options[connection.dialect.name]._non_defaults.get("where")
+                where = index.dialect_options[connection.dialect.name]["where"]
                 if where is not None:
                     modelled[index.name] = _condition(str(where))
     for name in sorted(set(stored) | set(modelled)):
@@ -276,9 +276,16 @@ def _condition(sql: str) -> str:
     return re.sub(r"[()\s]", "", sql).lower()
 
 
-def _partial_conditions(connection) -> dict[str, str]:
+def index_definitions(connection) -> dict[str, str]:
+    """``{index name: its CREATE INDEX statement}`` as the database keeps it (SQLite: as written; PostgreSQL:
+    its own rewriting), but for SQLite's automatic indexes."""
     if connection.dialect.name == "sqlite":
         rows = connection.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
     else:
         rows = connection.exec_driver_sql("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()")
-    return {name: _condition(sql.split(" WHERE ", 1)[1]) for name, sql in rows if " WHERE " in sql}
+    return dict(rows.all())
+
+
+def _partial_conditions(connection) -> dict[str, str]:
+    return {name: _condition(sql.split(" WHERE ", 1)[1])
+            for name, sql in index_definitions(connection).items() if " WHERE " in sql}

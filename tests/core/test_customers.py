@@ -10,6 +10,7 @@ from core.crm.models import Activity, Contact, Customer
 from core.extensions import db
 from core.hookspecs import hookimpl
 from core.registry import CustomerPanel
+from core.testing import index_definitions
 
 HIDDEN = "北京秘密客户有限公司"
 OWN = "上海某某科技有限公司"
@@ -304,10 +305,7 @@ def test_the_shipped_initials_table_is_what_the_installed_pypinyin_gives_and_spa
 
 def _index_definitions() -> dict[str, str]:
     with db.engine.connect() as connection:
-        if connection.dialect.name == "sqlite":
-            return dict(connection.exec_driver_sql(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").all())
-        return dict(connection.exec_driver_sql("SELECT indexname, indexdef FROM pg_indexes").all())
+        return index_definitions(connection)
 
 
 def _plan(sql: str) -> str:
