@@ -156,6 +156,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # into a table with many indexes (an import: 28 indexes on customers and contacts) touches index pages all
     # over, and with 2 MB they are read again and again (100,000 imported rows: 10.6 s of inserts -> 5.6 s)
     cursor.execute("PRAGMA cache_size=-65536")
+    # the -wal file is cut back to 64 MB when SQLite next starts it over: an import writes its chunks while its
+    # own thread and the web's read, which keeps SQLite from starting it over meanwhile (100,000 rows: a -wal
+    # file of up to 200 MB), and without a limit the file would keep that size for good
+    cursor.execute("PRAGMA journal_size_limit=67108864")
     cursor.close()
 
 

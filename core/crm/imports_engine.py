@@ -18,7 +18,8 @@ For every chunk of :data:`CHUNK` rows:
 
 Steps 3 and 4 are :class:`core.crm.imports_write.Writer`'s.
 5. the batch row's counters are updated and the chunk is committed: the progress bar moves, other writers
-   get their turn, and a failure later does not lose it.
+   get their turn, and a failure later does not lose it. (SQLite: the commit leaves the WAL's checkpoint to a
+   thread of its own, :class:`core.crm.imports_write.Checkpointer`.)
 
 Steps 3–5 run in a thread of their own (:class:`core.crm.imports_write.WritingThread`, with its own
 connection) while this thread does steps 1–2 of the next chunk: the database's half of the work and the
@@ -177,7 +178,12 @@ class Importer(Writer):
         self._heartbeat()  # first statement: SQLite takes the write lock here, before ids are reserved
         self._write(outcomes, prepared)
         self._finish_chunk(outcomes)
+        checkpoints = self.writer.checkpoints
+        if checkpoints is not None:  # SQLite: the checkpoint runs beside the next chunk, not in this commit
+            checkpoints.defer(db.session.connection())
         db.session.commit()
+        if checkpoints is not None:
+            checkpoints.committed()
         self._analyze_if_grown()
 
     def _collect(self, planned: list[Outcome] | None = None) -> list[Outcome] | None:

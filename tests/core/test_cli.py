@@ -62,9 +62,10 @@ def test_init_with_database_option_writes_the_instance_config(mosaic_cli, tmp_pa
     with app.app_context():
         connection = db.session.connection()
         values = {name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
-                  for name in ("journal_mode", "foreign_keys", "synchronous", "cache_size")}
+                  for name in ("journal_mode", "foreign_keys", "synchronous", "cache_size", "journal_size_limit")}
         db.session.remove()
-    assert values == {"journal_mode": "wal", "foreign_keys": 1, "synchronous": 1, "cache_size": -65536}
+    assert values == {"journal_mode": "wal", "foreign_keys": 1, "synchronous": 1, "cache_size": -65536,
+                      "journal_size_limit": 64 * 1024 * 1024}
 
 
 def test_init_prints_a_generated_admin_password_and_refuses_a_second_time(mosaic_cli, mosaic_database_url):

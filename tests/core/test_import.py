@@ -469,6 +469,12 @@ def test_the_writing_thread_writes_the_chunks_with_quick_handovers(team, monkeyp
         return write_chunk(self, *args)
 
     monkeypatch.setattr(imports_engine.Importer, "_write_chunk", spy)
+    from core.crm import imports_write
+
+    committed = []
+    checkpoint = imports_write.Checkpointer.committed
+    monkeypatch.setattr(imports_write.Checkpointer, "committed",
+                        lambda self: committed.append(self.thread.is_alive()) or checkpoint(self))
     before = sys.getswitchinterval()
     # and the first import of a process moves what the process has built out of the collector's sight
     import gc
@@ -486,6 +492,58 @@ def test_the_writing_thread_writes_the_chunks_with_quick_handovers(team, monkeyp
     assert {interval for _n, interval in seen} == {0.001}
     assert sys.getswitchinterval() == before == 0.005
     assert normalise._frozen and gc.get_freeze_count() > frozen
+    # SQLite: each chunk's commit left its checkpoint to the checkpointing thread (PostgreSQL has none)
+    with app.app_context():
+        sqlite = db.engine.dialect.name == "sqlite"
+    assert committed == ([True, True] if sqlite else [])
+
+
+def test_sqlite_commits_leave_their_checkpoints_to_the_checkpointing_thread(tmp_path):
+    """A commit of the writing thread's connection does not copy the WAL's pages into the database file (it
+    grows only in the -wal file); the connection, back in the pool, checkpoints again by itself; the
+    checkpointing thread copies them when told (and once more when closed). A commit without it, to show that the
+    file's size tells: the database file grows at once. (SQLite only: PostgreSQL has no checkpointer, see above.)"""
+    import os
+
+    from sqlalchemy import create_engine, event
+
+    from core.app import _sqlite_pragmas
+    from core.crm.imports_write import Checkpointer
+
+    path = tmp_path / "checkpoints.db"
+    engine = create_engine(f"sqlite:///{path}")
+    event.listen(engine, "connect", _sqlite_pragmas)  # the application's connections: WAL mode
+    try:
+        def write(table: str, checkpoints=None):
+            with engine.connect() as conn:
+                if checkpoints is not None:
+                    checkpoints.defer(conn)
+                conn.exec_driver_sql(f"CREATE TABLE {table} (b BLOB)")
+                conn.exec_driver_sql(f"INSERT INTO {table} SELECT zeroblob(3000) FROM "
+                                     "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) "
+                                     "SELECT i FROM n)")
+                raw = conn.connection.dbapi_connection
+                conn.commit()
+            return raw
+
+        write("ck_first")  # (the file and its WAL exist)
+        size = os.path.getsize(path)
+        write("ck_plain")  # 3,000 pages > 1,000: the commit checkpoints
+        assert os.path.getsize(path) > size + 8_000_000
+        size = os.path.getsize(path)
+        checkpoints = Checkpointer(engine)
+        try:
+            raw = write("ck_deferred", checkpoints)
+            assert os.path.getsize(path) < size + 1_000_000  # in the -wal file only
+            assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # given back at check-in
+            checkpoints.committed()
+        finally:
+            checkpoints.close()
+        assert os.path.getsize(path) > size + 8_000_000
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT COUNT(*) FROM ck_deferred").scalar() == 3000
+    finally:
+        engine.dispose()
 
 
 def test_an_unexpected_error_in_the_writing_thread_stops_the_import_and_keeps_what_was_committed(team,
