@@ -18,7 +18,7 @@ import socket
 import threading
 import traceback
 import uuid
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -27,6 +27,8 @@ from apscheduler.schedulers.base import STATE_PAUSED
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from flask_babel import format_time, ngettext
+from flask_babel import gettext as _
 from sqlalchemy import text, update
 
 from core.discovery import load_object
@@ -105,6 +107,27 @@ def next_run_times() -> dict[str, float]:
 
 
 TRIGGERS = {"interval": IntervalTrigger, "cron": CronTrigger, "date": DateTrigger}
+
+
+def describe_schedule(trigger: str, args: dict) -> str:
+    """A job's schedule as a person reads it, in their language and time zone: "Every 5 minutes", "Every day at
+    10:30 AM" (the job's hour is UTC). Other triggers (days of the week, dates...) as written."""
+    if trigger == "interval" and len(args) == 1:
+        (unit, count), = args.items()
+        if isinstance(count, int) and count > 0:
+            if unit == "seconds":
+                return ngettext("Every %(num)d second", "Every %(num)d seconds", count)
+            if unit == "minutes":
+                return ngettext("Every %(num)d minute", "Every %(num)d minutes", count)
+            if unit == "hours":
+                return ngettext("Every %(num)d hour", "Every %(num)d hours", count)
+            if unit == "days":
+                return ngettext("Every %(num)d day", "Every %(num)d days", count)
+    if trigger == "cron" and "hour" in args and set(args) <= {"hour", "minute", "second"} \
+            and all(isinstance(v, int) for v in args.values()):
+        at = datetime.combine(utcnow().date(), time(args["hour"], args.get("minute", 0), args.get("second", 0)))
+        return _("Every day at %(time)s", time=format_time(at, "short"))  # (format_time: to the user's zone)
+    return f"{trigger} " + ", ".join(f"{key}={value}" for key, value in sorted(args.items()))
 
 
 def make_trigger(name: str, args: dict):

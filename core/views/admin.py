@@ -210,7 +210,8 @@ def _role_scopes(role) -> dict[str, RoleScope]:
 @bp.route("/jobs")
 @permission_required(core_hooks.ADMIN_JOBS)
 def jobs():
-    from core.scheduler import enabled_jobs, lock_holder
+    from core.scheduler import describe_schedule, enabled_jobs, lock_holder
 
     runs = db.session.execute(select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(200)).scalars()
-    return render_template("core/jobs.html", jobs=enabled_jobs(runtime()), runs=list(runs), holder=lock_holder())
+    return render_template("core/jobs.html", jobs=enabled_jobs(runtime()), runs=list(runs), holder=lock_holder(),
+                           describe_schedule=describe_schedule)

@@ -362,7 +362,8 @@ def test_admin_jobs_page_lists_the_enabled_jobs_and_the_recent_runs(mosaic_app_f
         definitions, runs = html.split('id="job-definitions"')[1].split('id="job-runs"')
         for job_id in (COUNT_JOB, FAILING_JOB_ID, "core:prune_logs"):
             assert f"<code>{job_id}</code>" in definitions
-        assert "Count the notes" in definitions and "seconds=1" in definitions
+        assert "Count the notes" in definitions and "Every 1 second" in definitions
+        assert "Every day at 3:17\u202fAM" in definitions or "Every day at 3:17 AM" in definitions  # core:prune_logs
         assert f"Jobs are run by {service.holder}" in html
         assert f"<code>{COUNT_JOB}</code>" in runs and f"<code>{FAILING_JOB_ID}</code>" in runs
         assert service.holder in runs
@@ -377,3 +378,30 @@ def test_admin_jobs_page_lists_the_enabled_jobs_and_the_recent_runs(mosaic_app_f
     finally:
         service.stop()
     assert "No scheduler is running" in client.get("/admin/jobs").get_data(as_text=True)
+
+
+def test_job_schedules_are_described_in_the_users_language_and_time_zone(mosaic_app_factory):
+    """"Every 5 minutes", "每天 10:30": intervals with their unit, daily cron jobs at the user's local time (the
+    jobs' hours are UTC); anything else as written."""
+    from flask_babel import force_locale
+
+    from core.scheduler import describe_schedule
+
+    app = mosaic_app_factory(config={"BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai"})
+    with app.test_request_context():
+        said = {}
+        for language in ("en", "zh_CN", "zh_TW"):
+            with force_locale(language):
+                said[language] = [describe_schedule("interval", {"minutes": 5}),
+                                  describe_schedule("interval", {"hours": 1}),
+                                  describe_schedule("interval", {"seconds": 1}),
+                                  describe_schedule("cron", {"hour": 2, "minute": 30}),
+                                  describe_schedule("cron", {"day_of_week": "mon", "hour": 2})]
+    en = [s.replace("\u202f", " ") for s in said["en"]]
+    assert en == ["Every 5 minutes", "Every 1 hour", "Every 1 second", "Every day at 10:30 AM",
+                  "cron day_of_week=mon, hour=2"]
+    assert said["zh_CN"][:3] == ["每 5 分钟", "每 1 小时", "每 1 秒"]
+    assert said["zh_CN"][3].startswith("每天 ") and "10:30" in said["zh_CN"][3]
+    assert said["zh_TW"][:3] == ["每 5 分鐘", "每 1 小時", "每 1 秒"]
+    assert said["zh_TW"][3].startswith("每天 ") and "10:30" in said["zh_TW"][3]
+    assert said["zh_CN"][4] == said["en"][4]  # as written
