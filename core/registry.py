@@ -347,7 +347,8 @@ class DuplicateField:
 class DuplicateRuleDefault:
     """A rule created for an object the first time its rules are used.
 
-    :param name: lazily translated; stored in the language of the moment it is created.
+    :param name: lazily translated; stored in the language of the moment it is created, shown in the reader's
+        language as long as an admin has not renamed it (:func:`core.crm.dedup.rule_label`).
     :param action: ``"block"`` (the save is refused) or ``"warn"`` (the user confirms).
     :param conditions: ``((field, "exact"), (field, "fuzzy", threshold))``: all must hold.
     """

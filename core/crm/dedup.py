@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from flask import current_app, g, has_app_context, has_request_context, request
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from rapidfuzz import fuzz
 from sqlalchemy import select
@@ -151,6 +152,37 @@ def ensure_default_rules(obj: DuplicateObject) -> bool:
     return True
 
 
+def rule_label(obj: DuplicateObject | None, name: str) -> str:
+    """A rule's name as the reader reads it. A default rule is stored under its name in the language of the
+    moment it was created (whoever first opened a form or the rules page); as long as it keeps that name — in
+    any of the languages — it is shown in the reader's language. A name the admin typed is shown as typed."""
+    if obj is None or not obj.default_rules or not name:
+        return name
+    position = _default_names(obj).get(name)
+    return name if position is None else str(obj.default_rules[position].name)[:128]
+
+
+def _default_names(obj: DuplicateObject) -> dict[str, int]:
+    """``{name of a default rule in any language (and its source text): its position}``, once per app."""
+    from flask_babel import force_locale
+
+    from core.i18n import LANGUAGES
+
+    cache = current_app.extensions.setdefault("mosaic_dedup_default_names", {})
+    names = cache.get(obj.name)
+    if names is None:
+        names = {}
+        for position, default in enumerate(obj.default_rules):
+            source = getattr(default.name, "_args", None)  # a lazy string's message id
+            if source and isinstance(source[0], str):
+                names.setdefault(source[0][:128], position)
+            for language in LANGUAGES:
+                with force_locale(language):
+                    names.setdefault(str(default.name)[:128], position)
+        cache[obj.name] = names
+    return names
+
+
 def _condition_dict(spec) -> dict:
     field_name, match, *rest = spec
     return {"field": field_name, "match": match, "threshold": int(rest[0]) if rest else 100}
@@ -162,10 +194,11 @@ def rules(object_name: str, active_only: bool = True) -> list[Rule]:
     if obj is None:
         return []
     cache = g.setdefault("_mosaic_dedup_rules", {}) if has_app_context() else {}
-    key = (object_name, active_only)
+    # (the names of default rules are in the reader's language: one entry per language)
+    key = (object_name, active_only, str(get_locale()))
     if key in cache:
         return cache[key]
-    shared_key = (str(db.engine.url), object_name, active_only)
+    shared_key = (str(db.engine.url), *key)
     shared = _SHARED_RULES.get(shared_key)
     if shared is not None and time.monotonic() - shared[0] < RULES_TTL:
         cache[key] = shared[1]
@@ -179,7 +212,7 @@ def rules(object_name: str, active_only: bool = True) -> list[Rule]:
     for rule_id, name, action, strip_region, raw in db.session.execute(stmt.order_by(t.sort, t.id)):
         conditions = conditions_of(obj, raw)
         if conditions and action in ACTIONS:
-            result.append(Rule(rule_id, name, action, bool(strip_region), conditions))
+            result.append(Rule(rule_id, rule_label(obj, name), action, bool(strip_region), conditions))
     cache[key] = result
     if not created:  # rules just created are not committed yet: not shared with other requests
         _SHARED_RULES[shared_key] = (time.monotonic(), result)

@@ -351,6 +351,46 @@ def test_rules_crud_through_the_admin_pages(mosaic_app_factory):
     assert rep1.post("/admin/dedup/customer/new", data=form).status_code == 403
 
 
+def test_default_rule_names_are_shown_in_the_readers_language(mosaic_app_factory):
+    """The defaults are stored in the language of whoever used them first (here 简体中文); each reader sees
+    them in theirs — the rules page, the edit form, a check's matches — until an admin renames one."""
+    from flask_babel import force_locale
+
+    app = mosaic_app_factory()
+    ids = _team(app)
+    admin = _admin(app)
+    chinese = admin.get("/admin/dedup", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert "电话相同" in chinese and "名称相似" in chinese
+    stored = _rules(app, "customer")
+    assert set(stored) == {"电话相同", "名称相同", "名称相似"}  # created in the language of the first use
+
+    page = admin.get("/admin/dedup", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Same phone number" in page and "Similar name" in page and "电话相同" not in page
+    taiwan = admin.get("/admin/dedup", headers={"Accept-Language": "zh-TW"}).get_data(as_text=True)
+    assert "電話相同" in taiwan and "名稱相似" in taiwan and "电话相同" not in taiwan
+    phone_rule = stored["电话相同"]
+    form = admin.get(f"/admin/dedup/rules/{phone_rule.id}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert 'value="Same phone number"' in form
+
+    with app.test_request_context():
+        customer = db.session.get(Customer, ids["customers"]["rep1"])
+        for language, expected in (("en", "Same phone number"), ("zh_CN", "电话相同"), ("zh_TW", "電話相同")):
+            with force_locale(language):
+                matches = dedup.check("customer", {"phone": customer.phone})
+                assert [m.rule_name for m in matches if m.record_id == customer.id] == [expected], language
+
+    # renamed by an admin: shown as typed, in every language
+    data = {"name": "同号码", "action": "block", "active": "y", "strip_region": "y",
+            "conditions-0-field": "phone", "conditions-0-match": "exact", "conditions-0-threshold": "",
+            "conditions-1-field": "", "conditions-1-match": "exact", "conditions-2-field": "",
+            "conditions-2-match": "exact"}
+    assert admin.post(f"/admin/dedup/rules/{phone_rule.id}", data=data).status_code == 302
+    page = admin.get("/admin/dedup", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "同号码" in page and "Same phone number" not in page and "Same name" in page
+    with app.test_request_context(), force_locale("en"):
+        assert {m.rule_name for m in dedup.check("customer", {"phone": customer.phone})} == {"同号码"}
+
+
 # -- find duplicates ----------------------------------------------------------------------------------
 def _wait(app, object_name, timeout=60):
     deadline = time.time() + timeout
@@ -405,6 +445,8 @@ def test_find_duplicates_groups_scores_links_and_visibility(mosaic_app_factory):
     assert "上海某某科技股份有限公司" in page and f"/customers/{made['上海某某科技股份有限公司']}" not in page
     assert f"ids={made['上海某某科技股份有限公司']}" not in page
     assert "Similar name" in page
+    taiwan = rep1.get("/dedup/customer/duplicates", headers={"Accept-Language": "zh-TW"}).get_data(as_text=True)
+    assert "名稱相似" in taiwan and "Similar name" not in taiwan  # the default rule in the reader's language
 
     # a second run replaces the groups; the page of the finder needs core.dedup.find
     assert rep1.post("/dedup/customer/duplicates/run").status_code == 302
