@@ -227,7 +227,8 @@ def demo_command(ctx: Context, edition, language, host, port, no_serve):
         else:
             edition_obj, enabled, password = _initialise(app, edition, language, "admin", None)
             runtime = app.extensions["mosaic"]
-            runtime.hook.load_demo_data(edition=edition_obj, language=language)
+            with force_locale(language):  # demo records named through gettext are in the demo's language
+                runtime.hook.load_demo_data(edition=edition_obj, language=language)
             db.session.commit()
             _print_initialised(app, edition_obj, enabled, "admin", password, True)
             click.echo(_("Demo users: manager / demo-manager, rep / demo-rep"))

@@ -361,7 +361,8 @@ def load_demo_data(edition, language):
     """Fill the database with demonstration records (``mosaic demo``).
 
     Called once, after every addon of the edition is enabled, inside an application context and a
-    transaction the caller commits. Implementations must be idempotent (skip what exists).
+    transaction the caller commits, with ``language`` active (``str(_l("Sales rep"))`` is the demo's
+    language, whatever the language of the command line). Implementations must be idempotent (skip what exists).
 
     :param edition: the :class:`core.manifest.Edition` being demonstrated.
     :param language: the instance's default language (``zh_CN``, ``en``, ``zh_TW``), to pick demo
