@@ -51,7 +51,7 @@ from core.crm import dedup, dedup_normalise, normalise
 from core.crm.imports_fields import ParsedRow, RowParser, import_objects
 from core.crm.imports_models import ImportBatch
 from core.crm.imports_read import FileInfo, rows, write_error_file
-from core.crm.imports_write import Writer, WritingThread, _models
+from core.crm.imports_write import Writer, WritingThread, _models, few_collections
 from core.crm.initials import fast_initials
 from core.extensions import db
 from core.timeutil import utcnow
@@ -140,6 +140,7 @@ class Importer(Writer):
         error_file, self.errors = write_error_file(self.error_path, list(self.batch.header or []), _("Error"))
         normalise.freeze_once()
         self.writer = None
+        few_collections.start()
         try:
             if not self.dry_run:
                 self.writer = WritingThread(self, current_app._get_current_object())
@@ -156,6 +157,7 @@ class Importer(Writer):
         finally:
             if self.writer is not None:
                 self.writer.close()
+            few_collections.stop()
             error_file.close()
 
     def _chunk(self, chunk: list) -> None:

@@ -453,20 +453,31 @@ def test_a_blocking_fuzzy_rule_sees_the_rows_of_the_chunk_written_before(team, m
 
 
 def test_the_writing_thread_writes_the_chunks_with_quick_handovers(team, monkeypatch):
-    """Chunks are written by a thread of their own while the interpreter switches threads every millisecond;
-    afterwards the process's switch interval is what it was."""
+    """Chunks are written by a thread of their own while the interpreter switches threads every millisecond and
+    the garbage collector runs seldom; afterwards the process's switch interval and thresholds are what they
+    were."""
+    import gc
     import sys
     import threading
 
     from core.crm import imports_engine
 
     monkeypatch.setattr(imports_engine, "CHUNK", 2)
-    seen = []
+    seen, thresholds = [], []
     write_chunk = imports_engine.Importer._write_chunk
+    plan = imports_engine.Importer._plan
 
     def spy(self, *args):
         seen.append((threading.current_thread().name, sys.getswitchinterval()))
+        thresholds.append(gc.get_threshold())
         return write_chunk(self, *args)
+
+    def plan_spy(self, *args):
+        thresholds.append(gc.get_threshold())
+        return plan(self, *args)
+
+    monkeypatch.setattr(imports_engine.Importer, "_plan", plan_spy)
+    gc_before = gc.get_threshold()
 
     monkeypatch.setattr(imports_engine.Importer, "_write_chunk", spy)
     from core.crm import imports_write
@@ -477,8 +488,6 @@ def test_the_writing_thread_writes_the_chunks_with_quick_handovers(team, monkeyp
                         lambda self: committed.append(self.thread.is_alive()) or checkpoint(self))
     before = sys.getswitchinterval()
     # and the first import of a process moves what the process has built out of the collector's sight
-    import gc
-
     from core.crm import normalise
 
     monkeypatch.setattr(normalise, "_frozen", False)
@@ -491,6 +500,8 @@ def test_the_writing_thread_writes_the_chunks_with_quick_handovers(team, monkeyp
     assert seen[0][0].startswith("mosaic-import-writer-") and seen[0][0] != threading.current_thread().name
     assert {interval for _n, interval in seen} == {0.001}
     assert sys.getswitchinterval() == before == 0.005
+    assert len(thresholds) == 4 and set(thresholds) == {(200_000, 50, 50)}, thresholds  # two chunks planned, written
+    assert gc.get_threshold() == gc_before == (700, 10, 10)
     assert normalise._frozen and gc.get_freeze_count() > frozen
     # SQLite: each chunk's commit left its checkpoint to the checkpointing thread (PostgreSQL has none)
     with app.app_context():
@@ -571,6 +582,10 @@ def test_an_unexpected_error_in_the_writing_thread_stops_the_import_and_keeps_wh
     bid, state = import_file(rep1, csv_bytes(lines))
     assert state["status"] == "failed" and "the disk is full" in state["message"], state
     assert (state["created"], state["processed"]) == (2, 2), state  # the first chunk only
+    import gc
+    import sys
+
+    assert (gc.get_threshold(), sys.getswitchinterval()) == ((700, 10, 10), 0.005)  # the process's, put back
     names = [r.split(",")[0] for r in lines[1:]]
     assert count(app, Customer, Customer.name.in_(names)) == 2
     assert count(app, Customer, Customer.name.in_(names[2:])) == 0  # the failed chunk was rolled back
