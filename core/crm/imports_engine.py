@@ -58,7 +58,12 @@ from core.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
-CHUNK = 5000
+#: rows per chunk: planned together, written and committed together. Each commit rewrites most pages of the
+#: indexes whose keys land all over (names, initials, phone numbers): 10,000 rows to a commit instead of 5,000 made a
+#: 100,000-row import 0.3–0.9 s shorter on SQLite and 0.8–2.4 s on PostgreSQL (alternating pairs), for ~40 MB (SQLite)
+#: and ~35 MB (PostgreSQL) more at the peak (356 and 236 MB); other writers wait for the write lock up to one chunk's
+#: commit (SQLite: ~0.5–1 s)
+CHUNK = 10_000
 PREVIEW_LIMIT = 200
 #: key field of "update" / "upsert" -> (the column compared, how a cell becomes its value)
 CUSTOMER_KEYS = {

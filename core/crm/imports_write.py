@@ -439,7 +439,7 @@ class Checkpointer:
 
     In WAL mode a commit appends the changed pages to the ``-wal`` file, and the commit that finds it longer than
     1,000 pages copies them back into the database file and syncs both (the checkpoint) before it returns. A
-    5,000-row chunk of an import changes far more than that, so each of its commits checkpointed — about a third
+    10,000-row chunk of an import changes far more than that, so each of its commits checkpointed — about a third
     of the writing thread's time, half of it waiting for the disk. The writing thread's connection commits
     without checkpointing instead (:meth:`defer`, only for its own transaction: the connection gets the default
     back when it returns to the pool), and this thread runs a ``PASSIVE`` checkpoint after each commit
