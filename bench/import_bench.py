@@ -16,8 +16,8 @@ with Chinese headers. Then, each in a child process of its own so that its peak 
 2. **the database alone**: the customers and contacts the import created, written again — every column as the
    import stored it, keys included — into a copy of the database as it was before the import, by the database
    with nothing else to do (SQLite ``INSERT … SELECT`` from a temporary table, PostgreSQL ``COPY`` of the rows as
-   text), a chunk of the import (10,000 rows) to a commit as the import commits: what the tables, their indexes and foreign keys cost on
-   this machine, the most any import could do here whatever its Python does;
+   text), a chunk of the import (10,000 rows) to a commit as the import commits: what the tables, their indexes
+   and foreign keys cost on this machine, the most any import could do here whatever its Python does;
 3. **a plain bulk insert** of the same rows into the same tables (customers and contacts, ``executemany``,
    no checks, no keys, no dedup, no audit): the floor the issue compares the import with.
 
