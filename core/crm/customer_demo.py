@@ -21,9 +21,10 @@ ROLES = ("decision_maker", "financial_buyer", "technical_buyer", "user", "influe
 DEMO_PERMISSIONS = {
     "sales_manager": ("core.customer.read", "core.customer.write", "core.customer.delete",
                       "core.contact.read", "core.contact.write", "core.contact.delete",
-                      "core.pool.claim", "core.pool.manage", "core.export.run"),
+                      "core.pool.claim", "core.pool.manage", "core.export.run", "core.import.run", "core.dedup.find"),
+    # (a rep may import — what they import is theirs — but not export the customer list)
     "sales_rep": ("core.customer.read", "core.customer.write", "core.contact.read", "core.contact.write",
-                  "core.pool.claim"),
+                  "core.pool.claim", "core.import.run"),
 }
 
 

@@ -168,7 +168,13 @@ def test_demo_creates_a_chinese_instance_with_demo_users(mosaic_cli, tmp_path):
         rep_permissions = {row[0] for row in conn.execute(
             "SELECT p.permission FROM core_role_permission p JOIN core_role r ON r.id = p.role_id WHERE r.name = 'sales_rep'"
         )}
-        assert {"core.customer.read", "core.pool.claim"} <= rep_permissions
+        assert {"core.customer.read", "core.pool.claim", "core.import.run"} <= rep_permissions
+        assert "core.export.run" not in rep_permissions
+        manager_permissions = {row[0] for row in conn.execute(
+            "SELECT p.permission FROM core_role_permission p JOIN core_role r ON r.id = p.role_id "
+            "WHERE r.name = 'sales_manager'"
+        )}
+        assert {"core.import.run", "core.export.run", "core.dedup.find"} <= manager_permissions
         assert conn.execute(
             "SELECT s.scope FROM core_role_scope s JOIN core_role r ON r.id = s.role_id "
             "WHERE r.name = 'sales_manager' AND s.object = 'customer'"
