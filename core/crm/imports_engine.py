@@ -170,6 +170,7 @@ class Importer(Writer):
             self._collect()
         outcomes = self._plan([self.parser.parse(line, cells) for line, cells in chunk])
         if self.dry_run:
+            self._count_contacts(outcomes)
             self._finish_chunk(outcomes)
             db.session.commit()
             return
@@ -179,6 +180,16 @@ class Importer(Writer):
         if replanned is not outcomes:
             outcomes, prepared = replanned, self._prepare(replanned)
         self.writer.submit(outcomes, prepared)
+
+    def _count_contacts(self, outcomes: list[Outcome]) -> None:
+        """A dry run of a customer import: the contacts a real run would create (each new customer's, and an
+        updated customer's when it has no contact of that name yet)."""
+        if self.object_name != "customer" or self.spec is not None:
+            return
+        self.counts["contacts_created"] += sum(1 for o in outcomes if o.action == "create" and o.row.contact)
+        updates = [o for o in outcomes if o.action == "update"]
+        if updates:
+            self.counts["contacts_created"] += len(self._contacts_for_updated(updates))
 
     def _write_chunk(self, outcomes: list[Outcome], prepared) -> None:
         """The writing thread's work for one planned chunk, committed (a failure: the caller rolls back)."""

@@ -284,6 +284,42 @@ def test_a_dry_run_checks_every_row_and_writes_nothing(team):
     assert count(app, Customer, Customer.name == "好客户有限公司") == 1
 
 
+def test_a_dry_run_counts_the_contacts_a_run_would_create(team):
+    """Each new customer's contact; an updated customer's only when it has no contact of that name yet."""
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    bid, state = import_file(rep1, csv_bytes([HEADER, *ROWS]), action="dry_run")
+    assert (state["created"], state["contacts_created"]) == (3, 3), state
+    page = text(rep1.get(f"/import/{bid}"))
+    assert "Contacts that would be created" in page and "Contacts created" not in page
+    assert count(app, Contact) == 2  # the team's, nothing written
+    _bid, state = import_file(rep1, csv_bytes([HEADER, *ROWS]))
+    assert (state["created"], state["contacts_created"]) == (3, 3), state
+    # create or update by external id: the same contacts, but one new name
+    changed = [HEADER, ROWS[0], ROWS[1].replace("李娜", "李明"), ROWS[2]]
+    bid, state = import_file(rep1, csv_bytes(changed), mode="upsert", key="external_id", action="dry_run")
+    assert (state["updated"], state["created"], state["contacts_created"]) == (3, 0, 1), state
+    zh = text(rep1.get(f"/import/{bid}", headers={"Accept-Language": "zh-TW"}))
+    assert "將新建聯絡人" in zh and "「customers.csv」：3 列。" in zh
+
+
+def test_import_counts_are_written_as_the_language_writes_numbers(team, monkeypatch):
+    from core.crm import imports_engine
+
+    monkeypatch.setattr(imports_engine, "CHUNK", 500)
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    rows = [f"千行客户{i}有限公司,1380000{i:04d}" for i in range(1200)]
+    bid, state = import_file(rep1, csv_bytes(["客户名称,电话", *rows]), action="dry_run")
+    assert state["created"] == 1200 and state["total"] == 1200  # numbers in the JSON
+    page = text(rep1.get(f"/import/{bid}"))
+    assert "“customers.csv”: 1,200 rows." in page
+    assert '<span data-field="processed">1,200</span> / 1,200' in page
+    assert 'data-field="created">1,200</td>' in page
+    history = text(rep1.get("/import/customer/"))
+    assert "<td>1,200</td>" in history
+
+
 # -- modes, duplicates, re-runs -----------------------------------------------------------------------
 def test_rerunning_a_file_creates_no_duplicates_and_update_by_key_changes_records(team):
     app, ids = team

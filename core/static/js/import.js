@@ -5,12 +5,15 @@
   var box = document.getElementById("import-progress");
   if (!box || box.dataset.finished === "true") return;
   var url = box.dataset.statusUrl;
+  // counts as the page's language writes them (25,000), as the server rendered them
+  var numbers = window.Intl ? new Intl.NumberFormat(document.documentElement.lang || undefined) : null;
   function show(state) {
     box.querySelectorAll("[data-field]").forEach(function (el) {
       var name = el.dataset.field;
       if (!(name in state)) return;
       if (el.tagName === "PROGRESS") { el.value = state[name]; el.textContent = state[name] + "%"; }
       else if (name === "message") { el.textContent = state.message; el.hidden = !state.message; }
+      else if (typeof state[name] === "number" && numbers) el.textContent = numbers.format(state[name]);
       else el.textContent = state[name];
     });
     var status = document.getElementById("import-status");
