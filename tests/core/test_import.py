@@ -318,6 +318,9 @@ def test_import_counts_are_written_as_the_language_writes_numbers(team, monkeypa
     assert 'data-field="created">1,200</td>' in page
     history = text(rep1.get("/import/customer/"))
     assert "<td>1,200</td>" in history
+    # "Created" here is a count of records, not the creation time of the lists (创建时间)
+    chinese = text(rep1.get("/import/customer/", headers={"Accept-Language": "zh-CN"}))
+    assert "<th>已新建</th>" in chinese and "创建时间" not in chinese
 
 
 # -- modes, duplicates, re-runs -----------------------------------------------------------------------
