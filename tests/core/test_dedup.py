@@ -465,6 +465,23 @@ def test_find_duplicates_groups_scores_links_and_visibility(mosaic_app_factory):
     assert rep1.post("/dedup/customer/duplicates/run").status_code == 403
 
 
+def test_a_big_search_is_summed_up_with_its_numbers_as_the_language_writes_them(mosaic_app_factory):
+    from core.timeutil import utcnow
+
+    app = mosaic_app_factory()
+    _team(app, find=True)
+    with app.app_context():
+        db.session.add(DedupRun(object="customer", status="done", records=200_000, groups=1_234, seconds=41.5,
+                                message="", finished_at=utcnow()))
+        db.session.commit()
+    admin = _admin(app)
+    page = admin.get("/dedup/customer/duplicates").get_data(as_text=True)
+    assert "1,234 groups of likely duplicates among 200,000 records (41.5 s," in page
+    assert "1,234 groups among 200,000 records" in admin.get("/dedup/").get_data(as_text=True)
+    chinese = admin.get("/dedup/customer/duplicates", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert "200,000 条记录中发现 1,234 组疑似重复" in chinese
+
+
 def test_a_running_search_is_not_started_twice(mosaic_app_factory):
     app = mosaic_app_factory()
     _team(app, find=True)
