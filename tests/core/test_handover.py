@@ -244,3 +244,16 @@ def test_the_page_speaks_chinese(team):
     assert "交接" in page and "Handover" not in page
     admin.post("/language", data={"language": "zh_TW", "next": "/"})
     assert "交接" in text(admin.get(URL))
+
+
+def test_the_report_writes_big_counts_as_the_language_does(team):
+    app, ids, admin = team
+    rep1, rep2 = ids["users"]["rep1"], ids["users"]["rep2"]
+    with app.app_context():
+        db.session.execute(Customer.__table__.insert(), [
+            {"name": f"交接数量客户{i}", "search_name": f"交接数量客户{i}", "owner_id": rep1} for i in range(1200)])
+        db.session.commit()
+    page = text(admin.post(URL, data={"from_user": rep1, "to_user": rep2, "action": "preview"}))
+    assert 'data-object="customer"><td>Customers</td><td class="count">1,203<' in page
+    report = text(admin.get(run(admin, rep1, rep2).headers["Location"]))
+    assert 'data-object="customer"><td>Customers</td><td class="count">1,203<' in report
