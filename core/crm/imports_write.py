@@ -414,7 +414,7 @@ GC_THRESHOLDS = (200_000, 50, 50)
 #: the second or so it takes to plan and write them), freed by their reference counts, never in cycles. With
 #: Python's thresholds each 700 more objects alive set off a collection, every tenth of those a larger one, and
 #: most of the larger ones went on to a full collection scanning every object the process has not frozen
-#: (:func:`core.crm.normalise.freeze_once`): 100,000 rows, ~2,700 + 250 + 22 collections, 1.6–1.8 s of the
+#: (:func:`core.crm.normalise.freeze_once`): 100,000 rows, ~2,700 + 250 + 22 collections, 1.7–2.4 s of the
 #: planning thread's time; with these thresholds 0.1 s, and no more memory (the peak is the chunks'). Cyclic
 #: garbage of other threads waits a little longer meanwhile: at most 200,000 more objects.
 few_collections = WhileImporting(gc.get_threshold, lambda thresholds: gc.set_threshold(*thresholds),
