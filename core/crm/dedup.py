@@ -163,7 +163,7 @@ def rule_label(obj: DuplicateObject | None, name: str) -> str:
 
 
 def _default_names(obj: DuplicateObject) -> dict[str, int]:
-    """``{name of a default rule in any language (and its source text): its position}``, once per app."""
+    """``{name of a default rule in any of the languages: its position}``, once per app."""
     from flask_babel import force_locale
 
     from core.i18n import LANGUAGES
@@ -173,9 +173,6 @@ def _default_names(obj: DuplicateObject) -> dict[str, int]:
     if names is None:
         names = {}
         for position, default in enumerate(obj.default_rules):
-            source = getattr(default.name, "_args", None)  # a lazy string's message id
-            if source and isinstance(source[0], str):
-                names.setdefault(source[0][:128], position)
             for language in LANGUAGES:
                 with force_locale(language):
                     names.setdefault(str(default.name)[:128], position)

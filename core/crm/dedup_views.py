@@ -115,8 +115,8 @@ def rules_page():
     by_object = {name: [r for r in rows if r.object == name] for name in objects}
     names = {r.id: dedup.rule_label(objects[r.object], r.name) for r in rows}
     labels = {name: {f.name: f.label for f in obj.fields} for name, obj in objects.items()}
-    return render_template("core/crm/dedup_rules.html", objects=objects, by_object=by_object, labels=labels, names=names,
-                           action_labels=ACTION_LABELS, action_form=ActionForm())
+    return render_template("core/crm/dedup_rules.html", objects=objects, by_object=by_object, labels=labels,
+                           names=names, action_labels=ACTION_LABELS, action_form=ActionForm())
 
 
 def _rule_form_page(obj, rule):
