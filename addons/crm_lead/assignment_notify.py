@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask import has_request_context, url_for
+from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from werkzeug.routing import BuildError
 
 EVENT = "crm_lead.assigned"
@@ -35,7 +35,8 @@ def _subject(leads):
     def render(_user):
         if len(leads) == 1:
             return _("New lead assigned to you: %(name)s", name=_label(leads[0]))
-        return ngettext("%(num)d new lead assigned to you", "%(num)d new leads assigned to you", len(leads))
+        return ngettext("%(count)s new lead assigned to you", "%(count)s new leads assigned to you", len(leads),
+                        count=format_number(len(leads)))
 
     return render
 
@@ -44,7 +45,8 @@ def _body(leads, by_label: str | None):
     def render(_user):
         lines = [f"• {_label(lead)}" for lead in leads[:SUMMARY_LINES]]
         if len(leads) > SUMMARY_LINES:
-            lines.append(ngettext("… and %(num)d more", "… and %(num)d more", len(leads) - SUMMARY_LINES))
+            lines.append(ngettext("… and %(count)s more", "… and %(count)s more", len(leads) - SUMMARY_LINES,
+                                   count=format_number(len(leads) - SUMMARY_LINES)))
         if by_label:
             lines.insert(0, _("Assigned by %(user)s.", user=by_label))
         return "\n".join(lines)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -187,8 +187,8 @@ def assign_page():
             else:
                 db.session.commit()
                 name = next(u.label for u in users if u.id == int(owner))
-                flash(ngettext("%(num)d lead assigned to %(user)s.", "%(num)d leads assigned to %(user)s.", changed,
-                               user=name), "success")
+                flash(ngettext("%(count)s lead assigned to %(user)s.", "%(count)s leads assigned to %(user)s.", changed,
+                               count=format_number(changed), user=name), "success")
                 return _back(url_for("crm_lead.index"))
         else:
             form.owner.errors = [_("Pick the new owner among the users whose leads you can see.")]
@@ -247,7 +247,8 @@ def pool_return():
         return _back(url_for("crm_lead.index"))
     changed = pool.release(leads)
     db.session.commit()
-    flash(ngettext("%(num)d lead returned to the lead pool.", "%(num)d leads returned to the lead pool.", changed),
+    flash(ngettext("%(count)s lead returned to the lead pool.", "%(count)s leads returned to the lead pool.", changed,
+                   count=format_number(changed)),
           "success")
     return _back(url_for("crm_lead.pool_index"))
 

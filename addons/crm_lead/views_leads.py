@@ -7,8 +7,8 @@ from __future__ import annotations
 import importlib.util
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from flask_login import current_user
 
 from core.crm import custom_field_forms, dedup, list_views
@@ -82,7 +82,8 @@ def delete_view(view_id: int):
 @permission_required(READ)
 def bulk():
     return list_views.bulk(LEADS, "crm_lead.index",
-                           lambda n: ngettext("%(num)d lead changed.", "%(num)d leads changed.", n))
+                           lambda n: ngettext("%(count)s lead changed.", "%(count)s leads changed.", n,
+                                              count=format_number(n)))
 
 
 # -- form ---------------------------------------------------------------------------------------------

@@ -5,8 +5,8 @@ a refused change shows its message on the page with status 400 and writes nothin
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 
 from core.extensions import db
 from core.security import permission_required
@@ -192,8 +192,9 @@ def stage_edit(stage_id: int):
     db.session.commit()
     flash(_("Stage “%(name)s” saved.", name=processes.label(stage.name)), "success")
     if followed:
-        flash(ngettext("%(num)d open opportunity of this stage now has its new probability.",
-                       "%(num)d open opportunities of this stage now have its new probability.", followed), "info")
+        flash(ngettext("%(count)s open opportunity of this stage now has its new probability.",
+                       "%(count)s open opportunities of this stage now have its new probability.", followed,
+                       count=format_number(followed)), "info")
     return redirect(url_for("crm_sales.process_edit", process_id=process_id))
 
 

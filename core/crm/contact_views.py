@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import and_, select
 
@@ -75,7 +75,8 @@ def delete_contact_view(view_id: int):
 @permission_required(CONTACT_READ)
 def bulk_contacts():
     return list_views.bulk(CONTACTS, "crm_customers.contacts",
-                           lambda n: ngettext("%(num)d contact changed.", "%(num)d contacts changed.", n))
+                           lambda n: ngettext("%(count)s contact changed.", "%(count)s contacts changed.", n,
+                                              count=format_number(n)))
 
 
 @bp.route("/contacts/new", methods=["GET", "POST"])

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import exists, or_, select
@@ -141,7 +141,8 @@ def delete_view(view_id: int):
 @permission_required(CUSTOMER_READ)
 def bulk():
     return list_views.bulk(CUSTOMERS, "crm_customers.index",
-                           lambda n: ngettext("%(num)d customer changed.", "%(num)d customers changed.", n))
+                           lambda n: ngettext("%(count)s customer changed.", "%(count)s customers changed.", n,
+                                              count=format_number(n)))
 
 
 # -- form ---------------------------------------------------------------------------------------------

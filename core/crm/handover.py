@@ -18,9 +18,9 @@ import logging
 from dataclasses import dataclass
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select, update
@@ -228,7 +228,8 @@ def index():
                 status = 500
             else:
                 moved = sum(item["count"] for item in record.report)
-                flash(ngettext("Handover done: %(num)d record moved.", "Handover done: %(num)d records moved.", moved),
+                flash(ngettext("Handover done: %(count)s record moved.", "Handover done: %(count)s records moved.", moved,
+                               count=format_number(moved)),
                       "success")
                 return redirect(url_for("crm_handover.view", handover_id=record.id))
         if chosen is not None and status != 400:

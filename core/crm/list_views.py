@@ -18,7 +18,8 @@ A blueprint wires them to its own routes (see :mod:`core.crm.customer_views`)::
     @bp.route("/bulk", methods=["POST"])
     def bulk():
         return list_views.bulk(LEADS, "crm_lead.index",
-                               lambda n: ngettext("%(num)d lead changed.", "%(num)d leads changed.", n))
+                               lambda n: ngettext("%(count)s lead changed.", "%(count)s leads changed.", n,
+                                                  count=format_number(n)))
 
 The template receives ``page`` (:class:`core.crm.lists.ListPage`), ``views`` (saved views), ``current_view``,
 ``spec``, ``list_endpoint`` and ``action_form`` (CSRF), and draws the parts with the macros of

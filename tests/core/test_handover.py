@@ -257,3 +257,4 @@ def test_the_report_writes_big_counts_as_the_language_does(team):
     assert 'data-object="customer"><td>Customers</td><td class="count">1,203<' in page
     report = text(admin.get(run(admin, rep1, rep2).headers["Location"]))
     assert 'data-object="customer"><td>Customers</td><td class="count">1,203<' in report
+    assert "Handover done: 1,208 records moved." in report  # 1,203 customers, 2 contacts, 3 activities
