@@ -1,6 +1,6 @@
 """The import engine: a file's rows, chunk by chunk, checked, matched and written in bulk.
 
-For every chunk of :data:`CHUNK` rows:
+For every chunk of :data:`CHUNK` rows (fewer for a wide file: :func:`chunk_rows`):
 
 1. each row is checked (:class:`core.crm.imports_fields.RowParser`) and its search and match keys computed
    in Python (per-character pinyin cache, phone keys);
@@ -64,6 +64,17 @@ log = logging.getLogger(__name__)
 #: and ~35 MB (PostgreSQL) more at the peak (356 and 236 MB); other writers wait for the write lock up to one chunk's
 #: commit (SQLite: ~0.5–1 s)
 CHUNK = 10_000
+#: the cells (rows × the file's columns) of a chunk at the most: a wide file gets fewer rows to a chunk, so that
+#: the two chunks in flight hold about as much as a narrow file's (100,000 rows of 17 columns: 386 MB at the peak
+#: in chunks of 10,000 rows, 330 MB in chunks of 5,000; the benchmark's 7 columns: 354 MB)
+CHUNK_CELLS = 120_000
+#: the fewest rows to a chunk, however wide the file
+MIN_CHUNK = 1000
+
+
+def chunk_rows(columns: int) -> int:
+    """Rows to a chunk for a file of ``columns`` columns (:data:`CHUNK`, fewer for a wide file)."""
+    return min(CHUNK, max(MIN_CHUNK, CHUNK_CELLS // max(1, columns)))
 PREVIEW_LIMIT = 200
 #: key field of "update" / "upsert" -> (the column compared, how a cell becomes its value)
 CUSTOMER_KEYS = {
@@ -149,10 +160,10 @@ class Importer(Writer):
         try:
             if not self.dry_run:
                 self.writer = WritingThread(self, current_app._get_current_object())
-            chunk = []
+            chunk, size = [], chunk_rows(len(self.batch.header or []))
             for line, cells in rows(self.path, info):
                 chunk.append((line, cells))
-                if len(chunk) >= CHUNK:
+                if len(chunk) >= size:
                     self._chunk(chunk)
                     chunk = []
             if chunk:

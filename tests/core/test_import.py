@@ -491,6 +491,31 @@ def test_a_blocking_fuzzy_rule_sees_the_rows_of_the_chunk_written_before(team, m
     assert row[0] == "华信恒通大数据云计算科技发展" and "existing record" in row[-1], row
 
 
+def test_a_wide_file_is_imported_in_smaller_chunks(team, monkeypatch):
+    """A chunk holds at most CHUNK_CELLS cells: the wider the file, the fewer rows to a chunk (memory)."""
+    from core.crm import imports_engine
+
+    assert imports_engine.chunk_rows(7) == imports_engine.CHUNK == 10_000
+    assert imports_engine.chunk_rows(24) == 5_000 and imports_engine.chunk_rows(500) == imports_engine.MIN_CHUNK
+    monkeypatch.setattr(imports_engine, "CHUNK", 10)
+    monkeypatch.setattr(imports_engine, "CHUNK_CELLS", 12)
+    monkeypatch.setattr(imports_engine, "MIN_CHUNK", 1)
+    sizes = []
+    write_chunk = imports_engine.Importer._write_chunk
+
+    def spy(self, outcomes, prepared):
+        sizes.append(len(outcomes))
+        return write_chunk(self, outcomes, prepared)
+
+    monkeypatch.setattr(imports_engine.Importer, "_write_chunk", spy)
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    lines = ["客户名称,电话,行业", *[f"宽文件客户{i}有限公司,1390000{i:04d},零售" for i in range(9)]]
+    _bid, state = import_file(rep1, csv_bytes(lines))
+    assert (state["status"], state["created"]) == ("done", 9), state
+    assert sizes == [4, 4, 1]  # 12 cells // 3 columns
+
+
 def test_the_writing_thread_writes_the_chunks_with_quick_handovers(team, monkeypatch):
     """Chunks are written by a thread of their own while the interpreter switches threads every millisecond and
     the garbage collector runs seldom; afterwards the process's switch interval and thresholds are what they
