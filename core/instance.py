@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -60,8 +61,10 @@ def initialise(app, edition_name: str, language: str, admin_user: str = "admin",
     ensure_currencies()  # after the addons' migrations: a flushed write would lock SQLite for them
     Setting.put("default_language", language)
     Setting.put("edition", edition.name)
-    admin_role = accounts.ensure_role("admin", _("Administrator"), is_admin=True)
+    with force_locale(language):  # stored as data: in the instance's language, not the command line's
+        title = _("Administrator")
+    admin_role = accounts.ensure_role("admin", title, is_admin=True)
     password = admin_password or secrets.token_urlsafe(12)
-    accounts.ensure_user(admin_user, password, display_name=_("Administrator"), roles=[admin_role])
+    accounts.ensure_user(admin_user, password, display_name=title, roles=[admin_role])
     db.session.commit()
     return edition, enabled, password

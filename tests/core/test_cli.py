@@ -156,7 +156,8 @@ def test_demo_creates_a_chinese_instance_with_demo_users(mosaic_cli, tmp_path):
         assert users["manager"] == "王经理" and users["rep"] == "李销售"
         # named in the demo's language, not in the command line's (MOSAIC_LANG=en here)
         titles = dict(conn.execute("SELECT name, title FROM core_role"))
-        assert (titles["sales_manager"], titles["sales_rep"]) == ("销售经理", "销售代表")
+        assert (titles["admin"], titles["sales_manager"], titles["sales_rep"]) == ("管理员", "销售经理", "销售代表")
+        assert users["admin"] == "管理员"
         assert conn.execute("SELECT value FROM core_setting WHERE key='default_language'").fetchone()[0] == "zh_CN"
         # the demo manager heads the rep's team and sees the team's customers (department scope)
         departments = dict(conn.execute("SELECT username, department_id FROM core_user"))
