@@ -195,7 +195,7 @@ class Importer(Writer):
     def _count_contacts(self, outcomes: list[Outcome]) -> None:
         """A dry run of a customer import: the contacts a real run would create (each new customer's, and an
         updated customer's when it has no contact of that name yet)."""
-        if self.object_name != "customer" or self.spec is not None:
+        if self.object_name != "customer":  # (as :meth:`_prepare` decides: only a customer's row has a contact)
             return
         self.counts["contacts_created"] += sum(1 for o in outcomes if o.action == "create" and o.row.contact)
         updates = [o for o in outcomes if o.action == "update"]
