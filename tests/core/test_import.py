@@ -516,6 +516,50 @@ def test_a_wide_file_is_imported_in_smaller_chunks(team, monkeypatch):
     assert sizes == [4, 4, 1]  # 12 cells // 3 columns
 
 
+def test_columns_no_row_sets_take_their_defaults_bound_once_per_statement(team, monkeypatch):
+    """A column that no row of a chunk sets (most of a customer's: status, classification, creation time...) has
+    one value for the whole chunk: SQLite binds it once per statement, not once per row. A column only some rows
+    set keeps each row's value, and the others get the default."""
+    from core.crm import imports_write
+
+    app, ids = team
+    constants = []
+    statements = imports_write.Writer._sqlite_statements
+
+    def spy(self, table, columns, params, parented, fixed=None):
+        constants.append((table, set(fixed or ()), set(columns)))
+        return statements(self, table, columns, params, parented, fixed)
+
+    monkeypatch.setattr(imports_write.Writer, "_sqlite_statements", spy)
+    rep1 = client_for(app, "rep1")
+    lines = ["客户名称,地址,联系人", "常量列甲有限公司,上海市徐汇区漕溪北路1号,王伟", "常量列乙有限公司,,李娜",
+             "常量列丙有限公司,,"]
+    _bid, state = import_file(rep1, csv_bytes(lines))
+    assert (state["status"], state["created"], state["contacts_created"]) == ("done", 3, 2), state
+    with app.app_context():
+        rows = db.session.execute(select(Customer).where(Customer.name.like("常量列%")).order_by(Customer.name)
+                                  ).scalars().all()
+        assert [c.address for c in rows] == ["", "", "上海市徐汇区漕溪北路1号"]  # 丙, 乙, 甲 (by code point)
+        assert {(c.status, c.classification, c.owner_id, c.parent_id) for c in rows} == {
+            ("active", "normal", ids["users"]["rep1"], None)}
+        assert all(c.created_at is not None and c.created_at == c.updated_at for c in rows)
+        assert len({c.created_at for c in rows}) == 1
+        contacts = db.session.execute(select(Contact.name, Contact.customer_id, Contact.title).where(
+            Contact.customer_id.in_([c.id for c in rows])).order_by(Contact.name)).all()
+        by_id = {c.id: c.name for c in rows}
+        assert [(n, by_id[cid], title) for n, cid, title in contacts] == [
+            ("李娜", "常量列乙有限公司", ""), ("王伟", "常量列甲有限公司", "")]
+        sqlite = db.engine.dialect.name == "sqlite"
+    if sqlite:
+        customers = [(fixed, columns) for table, fixed, columns in constants if table == "core_customer"]
+        assert customers, constants
+        fixed, columns = customers[0]
+        assert {"status", "classification", "created_at", "parent_id", "website"} <= fixed
+        assert {"name", "address", "search_name", "owner_id"} <= columns and not fixed & columns
+    else:
+        assert constants == []  # PostgreSQL: COPY
+
+
 def test_the_writing_thread_writes_the_chunks_with_quick_handovers(team, monkeypatch):
     """Chunks are written by a thread of their own while the interpreter switches threads every millisecond and
     the garbage collector runs seldom; afterwards the process's switch interval and thresholds are what they
