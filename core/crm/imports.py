@@ -161,6 +161,9 @@ def upload(object_name: str):
             except ImportFileError as exc:
                 path.unlink(missing_ok=True)
                 form.file.errors.append(str(exc))
+            except BaseException:  # no batch refers to the file: it must not stay behind
+                path.unlink(missing_ok=True)
+                raise
             else:
                 from core.i18n import current_language
 

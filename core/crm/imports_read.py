@@ -144,10 +144,15 @@ def _csv_rows(path: Path, encoding: str, delimiter: str):
 
 def _xlsx_rows(path: Path):
     from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
 
+    # opened as a file object: openpyxl judges a path by its extension, and a workbook is known by its content
+    # here (one uploaded as "book.csv" or "book", or stored under the name the user gave it)
+    handle = open(path, "rb")  # noqa: SIM115 - closed below, after the workbook
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        workbook = load_workbook(handle, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, InvalidFileException) as exc:
+        handle.close()
         raise ImportFileError(_l("The Excel file cannot be opened: %(error)s", error=str(exc) or type(exc).__name__)) \
             from None
     try:
@@ -156,6 +161,7 @@ def _xlsx_rows(path: Path):
             yield line, [cell_text(v) for v in values]
     finally:
         workbook.close()
+        handle.close()
 
 
 def _trimmed(cells: list[str]) -> list[str]:

@@ -803,6 +803,16 @@ def test_a_contact_import_finds_the_customers_the_user_sees(team):
 
 
 # -- malformed files ----------------------------------------------------------------------------------
+def _zip_of(files: dict[str, bytes]) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize(("data", "name", "message"), [
     (b"", "empty.csv", "The file is empty."),
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "picture.csv", "This is not a CSV or XLSX file"),
@@ -811,8 +821,12 @@ def test_a_contact_import_finds_the_customers_the_user_sees(team):
     (b"name,phone\n\"" + b"x" * 70_000 + b",1\n", "long.csv", "is too long"),
     (b"name,phone\nabc,123\n", "fake.xlsx", "is not an Excel workbook"),
     (b"PK\x03\x04broken zip", "broken.xlsx", "The Excel file cannot be opened"),
+    (_zip_of({"notes.txt": b"hello"}), "archive.zip", "The Excel file cannot be opened"),
+    (_zip_of({"notes.txt": b"hello"}), "archive.csv", "The Excel file cannot be opened"),
 ])
 def test_malformed_files_are_refused_with_a_clear_message(team, data, name, message):
+    from core.crm import imports_run
+
     app, _ids = team
     rep1 = client_for(app, "rep1")
     response = upload(rep1, data, name=name)
@@ -820,6 +834,23 @@ def test_malformed_files_are_refused_with_a_clear_message(team, data, name, mess
     assert message in text(response)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(ImportBatch)) == 0
+        assert list(imports_run.folder().iterdir()) == []  # the refused upload is not kept
+
+
+@pytest.mark.parametrize("name", ["客户.csv", "客户", "客户.XLSX"])
+def test_a_workbook_is_read_as_one_whatever_its_file_is_called(team, name):
+    from openpyxl import Workbook
+
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    workbook = Workbook()
+    workbook.active.append(["客户名称", "电话"])
+    workbook.active.append(["改名工作簿有限公司", 13700137000])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    _bid, state = import_file(rep1, buffer.getvalue(), name=name)
+    assert (state["status"], state["created"]) == ("done", 1), state
+    assert count(app, Customer, Customer.name == "改名工作簿有限公司", Customer.phone == "13700137000") == 1
 
 
 def test_an_encoding_error_late_in_the_file_is_found_at_upload(team):
