@@ -292,14 +292,16 @@ def _label_table(labels_by_code: dict, languages=("zh_CN", "zh_TW", "en")) -> di
 
 def _picklist_table(name: str) -> tuple[dict[str, str], list[str]]:
     from core.crm.picklists import picklist_values
+    from core.i18n import current_language
 
+    language = current_language()  # the importer's (a batch runs in the language it was started in)
     table, shown = {}, []
     for row in picklist_values(name, active_only=True):
         table[row.code.casefold()] = row.code
         for label in (row.labels or {}).values():
             if label:
                 table.setdefault(str(label).strip().casefold(), row.code)
-        shown.append(row.label("zh_CN") if row.labels else row.code)
+        shown.append(row.label(language) if row.labels else row.code)
     return table, shown
 
 

@@ -267,6 +267,8 @@ def test_a_dry_run_checks_every_row_and_writes_nothing(team):
     assert "Dry run: nothing was written." in page
     assert "“not-an-email” is not an email address." in page
     assert "“航天” is not a value of Industry" in page
+    allowed = re.search(r"“航天” is not a value of Industry: use one of ([^<]*)", page).group(1)
+    assert "Manufacturing" in allowed and "制造业" not in allowed  # the values in the importer's language
     assert "“Name” is required." in page
     assert "Unknown owner “nobody”" in page
     assert "You cannot give records to “rep2”" in page
