@@ -432,9 +432,11 @@ class Importer(Writer):
         if pending:
             self._match_duplicates(pending)
         required_custom = self.parser.required_custom
+        with_contact = [o.target_id for o in outcomes if o.action == "update" and o.row.contact]
+        known = self._contact_names(with_contact) if with_contact and self.object_name == "customer" else set()
         for o in outcomes:
             if o.action == "update":
-                self._changes(o)
+                self._changes(o, known)
             if not o.action:
                 o.action = "create"
                 if o.row.missing or required_custom:
@@ -447,15 +449,19 @@ class Importer(Writer):
                     self.seen.setdefault(key, o.row.line)
         return outcomes
 
-    def _changes(self, o: Outcome) -> None:
-        """What an update changes: the row's non-empty cells that differ from the record (custom values merged)."""
+    def _changes(self, o: Outcome, known_contacts: set[tuple[int, str]]) -> None:
+        """What an update changes: the row's non-empty cells that differ from the record (custom values merged).
+        A customer's row that changes nothing is skipped as unchanged unless it adds a contact (one of a name
+        the customer has no contact of: ``known_contacts``, ``(customer id, search name)``)."""
         new = {k: v for k, v in o.row.record.items() if k in o.old}
         if self.has_custom and o.row.custom and "custom" in o.old:
             merged = dict(o.old.get("custom") or {})
             merged.update(o.row.custom)
             new["custom"] = merged
         o.changed = {k: v for k, v in new.items() if v != o.old.get(k)}
-        if not o.changed and not (self.object_name == "customer" and o.row.contact):
+        adds_contact = self.object_name == "customer" and bool(o.row.contact) and \
+            (o.target_id, o.row.contact.get("search_name")) not in known_contacts
+        if not o.changed and not adds_contact:
             o.action, o.reason = "skip", _("Unchanged: the record already has these values.")
 
     def _key_label(self) -> str:
@@ -657,6 +663,8 @@ class Importer(Writer):
                     by_name.setdefault(search_name, set()).add(cid)
         for o in outcomes:
             ref = o.row.customer_ref
+            if not ref:  # updating by key: the contact keeps its customer (a row that creates: "required")
+                continue
             ids = by_external.get(ref) or by_name.get(normalise.search_key(ref), set())
             if len(ids) == 1:
                 o.row.record["customer_id"] = next(iter(ids))

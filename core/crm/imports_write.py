@@ -294,6 +294,15 @@ class Writer:
             values["custom"] = dict(o.row.contact_custom)
         return values
 
+    def _contact_names(self, customer_ids: list[int]) -> set[tuple[int, str]]:
+        """``(customer id, contact search name)`` of the contacts these customers have."""
+        _Customer, Contact = _models()
+        found: set[tuple[int, str]] = set()
+        for start in range(0, len(customer_ids), 1000):
+            found.update(db.session.execute(select(Contact.customer_id, Contact.search_name).where(
+                Contact.customer_id.in_(customer_ids[start:start + 1000]))).all())
+        return found
+
     def _contacts_for_updated(self, updates: list[Outcome]) -> list[dict]:
         """The contact of an updated customer's row, unless the customer has a contact of that name already."""
         _Customer, Contact = _models()
@@ -301,11 +310,9 @@ class Writer:
         if not wanted:
             return []
         ids = [o.target_id for o in wanted]
-        existing, owners = set(), {}
+        existing, owners = self._contact_names(ids), {}
         for start in range(0, len(ids), 1000):
             part = ids[start:start + 1000]
-            existing.update(db.session.execute(
-                select(Contact.customer_id, Contact.search_name).where(Contact.customer_id.in_(part))).all())
             owners.update(db.session.execute(
                 select(self.table.c.id, self.table.c.owner_id).where(self.table.c.id.in_(part))).all())
         out = []

@@ -300,7 +300,8 @@ def test_a_dry_run_counts_the_contacts_a_run_would_create(team):
     # create or update by external id: the same contacts, but one new name
     changed = [HEADER, ROWS[0], ROWS[1].replace("李娜", "李明"), ROWS[2]]
     bid, state = import_file(rep1, csv_bytes(changed), mode="upsert", key="external_id", action="dry_run")
-    assert (state["updated"], state["created"], state["contacts_created"]) == (3, 0, 1), state
+    # (the two rows that change nothing are skipped as unchanged)
+    assert (state["updated"], state["skipped"], state["created"], state["contacts_created"]) == (1, 2, 0, 1), state
     zh = text(rep1.get(f"/import/{bid}", headers={"Accept-Language": "zh-TW"}))
     assert "將新建聯絡人" in zh and "「customers.csv」：3 列。" in zh
 
@@ -802,6 +803,52 @@ def test_a_contact_import_finds_the_customers_the_user_sees(team):
         assert contact.title == "采购经理" and str(contact.birthday) == "1980-02-03"
     page = text(rep1.get(f"/import/{bid}"))
     assert page.count("No customer you can see is called") == 2  # rep2's customer is as unknown as a missing one
+
+
+def test_a_customer_row_that_changes_nothing_is_unchanged_even_with_a_contact(team):
+    """Create or update the same file twice: the second run changes nothing, and says so (it counted every row
+    with a contact column as updated, and offered to undo it)."""
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    lines = ["客户名称,电话,联系人,手机", "不变客户一号,021-5551111,周九,13811110001",
+             "不变客户二号,021-5552222,吴十,13811110002"]
+    _bid, state = import_file(rep1, csv_bytes(lines), mode="upsert", key="name")
+    assert (state["created"], state["contacts_created"]) == (2, 2), state
+    for action in ("dry_run", "run"):
+        _bid, state = import_file(rep1, csv_bytes(lines), mode="upsert", key="name", action=action)
+        assert (state["updated"], state["skipped"], state["contacts_created"]) == (0, 2, 0), (action, state)
+    # a row whose customer lacks that contact still adds it, and counts as an update
+    extra = [*lines, "不变客户一号,021-5551111,郑十一,13811110003"]
+    _bid, state = import_file(rep1, csv_bytes(extra[:1] + extra[3:]), mode="upsert", key="name")
+    assert (state["updated"], state["contacts_created"]) == (1, 1), state
+    with app.app_context():
+        customer = db.session.execute(select(Customer).where(Customer.name == "不变客户一号")).scalar_one()
+        names = db.session.execute(select(Contact.name).where(Contact.customer_id == customer.id)).scalars().all()
+        assert sorted(names) == ["周九", "郑十一"]
+
+
+def test_contacts_are_updated_by_key_without_a_customer_column(team):
+    """Updating contacts by mobile or e-mail needs no customer column: each keeps its customer. In "create or
+    update", a row that would create a contact without naming its customer fails as "required"."""
+    app, ids = team
+    rep1 = client_for(app, "rep1")
+    lines = ["客户,姓名,手机,邮箱", "上海某某科技有限公司,周八,13600136000,zhou@example.cn"]
+    _bid, state = import_file(rep1, csv_bytes(lines), object_name="contact")
+    assert state["created"] == 1, state
+    _bid, state = import_file(rep1, csv_bytes(["邮箱,职务", "zhou@example.cn,CTO"]), object_name="contact",
+                              mode="update", key="email")
+    assert (state["updated"], state["failed"]) == (1, 0), state
+    _bid, state = import_file(rep1, csv_bytes(["手机,职务,客户", "13600136000,总经理,"]), object_name="contact",
+                              mode="update", key="mobile")
+    assert (state["updated"], state["failed"]) == (1, 0), state
+    with app.app_context():
+        contact = db.session.execute(select(Contact).where(Contact.name == "周八")).scalar_one()
+        assert (contact.title, contact.customer_id) == ("总经理", ids["customers"]["rep1"])
+    bid, state = import_file(rep1, csv_bytes(["姓名,手机,客户", "郑十,13600136002,"]), object_name="contact",
+                             mode="upsert", key="mobile")
+    assert (state["created"], state["failed"]) == (0, 1), state
+    assert "“Customer” is required." in text(rep1.get(f"/import/{bid}"))
+    assert count(app, Contact, Contact.name == "郑十") == 0
 
 
 # -- malformed files ----------------------------------------------------------------------------------
