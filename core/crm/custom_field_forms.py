@@ -53,10 +53,15 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 class _Check:
-    """Parse and validate a custom field's input with its definition; the value lands in ``field.value``."""
+    """Parse and validate a custom field's input with its definition; the value lands in ``field.value``.
 
-    def __init__(self, definition: CustomFieldDef):
+    ``current`` is the value the edited record holds (``None`` for a new one): saved unchanged, it is kept
+    even when a new choice of it would be refused (see :meth:`CustomFieldDef.validate`).
+    """
+
+    def __init__(self, definition: CustomFieldDef, current=None):
         self.definition = definition
+        self.current = current
 
     def __call__(self, form, field):
         d = self.definition
@@ -72,7 +77,8 @@ class _Check:
                     value = Money(value.amount, currency or value.currency)
             else:
                 value = d.parse(field.data or "")
-            d.validate(value, current_user if current_user and current_user.is_authenticated else None)
+            user = current_user if current_user and current_user.is_authenticated else None
+            d.validate(value, user, self.current)
         except ValueError as exc:
             field.value = None
             raise ValidationError(str(exc)) from None
@@ -82,7 +88,7 @@ class _Check:
 def _form_field(d: CustomFieldDef, current):
     """The WTForms field of definition ``d`` (``current``: the record's value, kept among the choices)."""
     label, description = d.label, d.help
-    checks = [_Check(d)]  # empty values too: "required" is one of the definition's rules
+    checks = [_Check(d, current)]  # empty values too: "required" is one of the definition's rules
     render = {"required": True} if d.required and d.type not in ("checkbox", "multi_picklist") else {}
     kwargs = {"description": description, "validators": checks, "render_kw": render}
     if d.type == "text":

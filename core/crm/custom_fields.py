@@ -14,6 +14,7 @@ The API other modules (forms, lists, the REST API, import, export) use::
         field.key, field.label, field.type, field.required, field.options
         value = field.parse("1,234.50")       # text -> value; ValueError with a translated message
         field.validate(value)                 # the rules (required, min/max, length, regex, range...)
+        field.validate(value, user, current)  # ... a lookup the user may see; the record's held value stays
         field.format(value)                   # value -> text for a page, in the reader's language
 
     custom_fields.get_values(customer)                        # {key: value}
@@ -249,18 +250,21 @@ class CustomFieldDef:
         raise ValueError(_("“%(value)s” is not yes or no.", value=text))
 
     # -- rules ----------------------------------------------------------------------------------
-    def validate(self, value, user=None) -> None:
+    def validate(self, value, user=None, current=None) -> None:
         """Check ``value`` (a parsed value) against the field's rules; ``ValueError`` (translated) if not.
 
-        With ``user``, a lookup must name a record that user may see.
+        With ``user``, a lookup must name a record that user may see. ``current`` is the value the record
+        holds now (``None`` for a new record): what it already holds is kept even where a new choice would be
+        refused — an option an administrator has since removed (deactivated), a lookup of a record ``user``
+        may not see (or a user since deactivated). Only a newly chosen value is checked for those.
         """
         if value is None or value == "" or value == []:
             if self.required:
                 raise ValueError(_("This field is required."))
             return
-        getattr(self, f"_check_{self.type}")(value, user)
+        getattr(self, f"_check_{self.type}")(value, user, current)
 
-    def _check_text(self, value, _user) -> None:
+    def _check_text(self, value, _user, _current) -> None:
         if not isinstance(value, str):
             raise ValueError(_("Must be a string."))
         limit = self.max_length
@@ -296,7 +300,7 @@ class CustomFieldDef:
         if abs(value) >= NUMBER_LIMIT:
             raise ValueError(_("The number is too large."))
 
-    def _check_number(self, value, _user) -> None:
+    def _check_number(self, value, _user, _current) -> None:
         if isinstance(value, bool) or not isinstance(value, Decimal | int):
             raise ValueError(_("Must be a number."))
         value = Decimal(value)
@@ -305,7 +309,7 @@ class CustomFieldDef:
         self._check_decimals(value)
         self._check_range(value)
 
-    def _check_money(self, value, _user) -> None:
+    def _check_money(self, value, _user, _current) -> None:
         if not isinstance(value, Money):
             raise ValueError(_("Must be an amount with its currency."))
         if not Decimal(value.amount).is_finite():
@@ -319,7 +323,7 @@ class CustomFieldDef:
             raise ValueError(_("The number is too large."))
         self._check_range(value.amount)
 
-    def _check_date(self, value, _user) -> None:
+    def _check_date(self, value, _user, _current) -> None:
         if isinstance(value, datetime) or not isinstance(value, date):
             raise ValueError(_("Must be a date like 2026-05-31."))
         low, high = _iso_date(self.rules.get("date_min")), _iso_date(self.rules.get("date_max"))
@@ -333,25 +337,36 @@ class CustomFieldDef:
 
         return {row.code for row in picklist_values(self.picklist, active_only=True)}
 
-    def _check_picklist(self, value, _user) -> None:
-        if not isinstance(value, str) or value not in self._active_codes():
+    @staticmethod
+    def _held_codes(current) -> set[str]:
+        """The codes a record holds now (kept on save even when since deactivated)."""
+        if isinstance(current, str):
+            return {current}
+        if isinstance(current, list | tuple):
+            return {code for code in current if isinstance(code, str)}
+        return set()
+
+    def _check_picklist(self, value, _user, current) -> None:
+        if not isinstance(value, str) or value not in self._active_codes() | self._held_codes(current):
             raise ValueError(_("“%(value)s” is not a value of this list.", value=value))
 
-    def _check_multi_picklist(self, value, _user) -> None:
+    def _check_multi_picklist(self, value, _user, current) -> None:
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             raise ValueError(_("Must be a list of values."))
-        codes = self._active_codes()
+        codes = self._active_codes() | self._held_codes(current)
         for code in value:
             if code not in codes:
                 raise ValueError(_("“%(value)s” is not a value of this list.", value=code))
 
-    def _check_lookup(self, value, user) -> None:
+    def _check_lookup(self, value, user, current) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(_("Must be the id of a record."))
+        if value == current and not isinstance(current, bool):
+            return  # the record's own value: kept, whether or not this user may see it
         if not _lookup_exists(self.rules.get("target", "customer"), value, user):
             raise ValueError(_("There is no such record, or you may not see it."))
 
-    def _check_checkbox(self, value, _user) -> None:
+    def _check_checkbox(self, value, _user, _current) -> None:
         if not isinstance(value, bool):
             raise ValueError(_("Must be true or false."))
 
@@ -587,11 +602,13 @@ def get_values(record, *, active_only: bool = True) -> dict:
 def set_values(record, values: dict, *, user=None) -> None:
     """Set the custom fields of ``values`` (``{key: value}``, Python values; ``None`` clears one) on
     ``record``; the other keys keep their values. Validated first: nothing is set if one value is refused
-    (:class:`CustomFieldErrors`, ``errors`` = ``{key: translated message}``). With ``user``, lookups must
-    name records that user may see.
+    (:class:`CustomFieldErrors`, ``errors`` = ``{key: translated message}``). With ``user``, a newly set
+    lookup must name a record that user may see; the values the record holds now are kept as they are (see
+    :meth:`CustomFieldDef.validate`).
     """
     object_name = _object_or_error(record)
     known = {d.key: d for d in definitions(object_name)}
+    held = getattr(record, "custom", None) or {}
     errors, updates = {}, {}
     for key, value in values.items():
         d = known.get(key)
@@ -605,7 +622,7 @@ def set_values(record, values: dict, *, user=None) -> None:
                 errors[key] = str(exc)
                 continue
         try:
-            d.validate(value, user)
+            d.validate(value, user, d.from_json(held.get(key)))
         except ValueError as exc:
             errors[key] = str(exc)
             continue
@@ -932,7 +949,8 @@ def api_input(model, raw, user, record=None, present: bool = True) -> tuple[dict
         return None, {"custom": _("Must be an object of custom field values.")}
     raw = raw if isinstance(raw, dict) and present else {}
     known = {d.key: d for d in definitions(object_name)}
-    merged = dict((getattr(record, "custom", None) or {}) if record is not None else {})
+    held = (getattr(record, "custom", None) or {}) if record is not None else {}
+    merged = dict(held)
     for key, value in raw.items():
         d = known.get(key)
         if d is None:
@@ -940,7 +958,7 @@ def api_input(model, raw, user, record=None, present: bool = True) -> tuple[dict
             continue
         try:
             parsed = d.api_parse(value, user)
-            d.validate(parsed, user)
+            d.validate(parsed, user, d.from_json(held.get(key)))
         except ValueError as exc:
             errors[f"custom.{key}"] = str(exc)
             continue

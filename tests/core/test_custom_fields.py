@@ -16,7 +16,7 @@ from core.crm.custom_field_models import CustomField
 from core.crm.models import Contact, Customer, PicklistValue
 from core.extensions import db
 from core.models import Role, RolePermission
-from tests.core.crm_fixtures import client_for, setup_team
+from tests.core.crm_fixtures import PASSWORD, client_for, setup_team
 
 FIELDS = {
     # key: (type, extra form data)
@@ -490,3 +490,157 @@ def test_permission_to_define_fields_can_be_granted(mosaic_app_factory):
     mgr = client_for(app, "mgr")
     assert mgr.get("/admin/custom-fields").status_code == 200
     assert _define(mgr, "customer", "by_manager", "checkbox").status_code == 302
+
+
+def _input_tags(page: str, name: str) -> list[str]:
+    return re.findall(rf'<input[^>]*\bname="{name}"[^>]*>', page)
+
+
+def _input_value(page: str, name: str) -> str:
+    (tag,) = _input_tags(page, name)
+    return re.search(r'\bvalue="([^"]*)"', tag).group(1)
+
+
+def test_a_lookup_field_is_drawn_once_on_the_customer_and_contact_forms(mosaic_app_factory):
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    admin = _admin(app)
+    assert _define(admin, "customer", "partner", "lookup", target="customer").status_code == 302
+    assert _define(admin, "contact", "referrer", "lookup", target="contact").status_code == 302
+    partner = ids["customers"]["rep1"]
+    for url, name in (("/customers/new", "cf_partner"), ("/contacts/new", "cf_referrer"),
+                      (f"/customers/{partner}/edit", "cf_partner")):
+        page = admin.get(url).get_data(as_text=True)
+        assert len(_input_tags(page, name)) == 1, url
+        assert page.count(f'id="{name}"') == 1 and page.count(f'id="dl-{name}"') == 1, url
+        assert page.count(f'data-custom-field="{name[3:]}"') == 1, url
+    # the owner and parent references are still drawn, once each
+    page = admin.get("/customers/new").get_data(as_text=True)
+    assert len(_input_tags(page, "owner")) == 1 and len(_input_tags(page, "parent")) == 1
+    assert len(_input_tags(admin.get("/contacts/new").get_data(as_text=True), "customer")) == 1
+    # the one input's value is saved, and a refused value shows its error once
+    response = admin.post("/customers/new", data=_customer_form("Lookup once", partner=f"x #{partner}"))
+    assert response.status_code == 302, _errors(response.get_data(as_text=True))
+    with app.app_context():
+        saved = db.session.execute(select(Customer).where(Customer.name == "Lookup once")).scalar_one()
+        assert saved.custom == {"partner": partner}
+    refused = admin.post("/customers/new", data=_customer_form("Lookup bad", partner="nobody"))
+    assert refused.status_code == 400
+    message = "“nobody” names no record; pick one from the suggestions."
+    assert _errors(refused.get_data(as_text=True)).count(message) == 1
+
+
+def test_a_rep_saves_a_record_holding_a_lookup_they_may_not_see(mosaic_app_factory):
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    admin = _admin(app)
+    assert _define(admin, "customer", "partner", "lookup", target="customer").status_code == 302
+    assert _define(admin, "contact", "referrer", "lookup", target="customer").status_code == 302
+    own, hidden = ids["customers"]["rep1"], ids["customers"]["rep2"]
+    with app.app_context():
+        other = Customer(name="另一个秘密客户", owner_id=ids["users"]["mgr"])
+        db.session.add(other)
+        db.session.commit()
+        other_hidden = other.id
+    # the admin points rep1's customer (and contact) at rep2's customer
+    response = admin.post(f"/customers/{own}/edit", data=_customer_form("上海某某科技有限公司", partner=f"x #{hidden}"))
+    assert response.status_code == 302, _errors(response.get_data(as_text=True))
+    with app.test_request_context():
+        contact = db.session.get(Contact, ids["contacts"]["rep1"])
+        custom_fields.set_values(contact, {"referrer": hidden})
+        db.session.commit()
+
+    rep1 = client_for(app, "rep1")
+    edit = rep1.get(f"/customers/{own}/edit").get_data(as_text=True)
+    shown = _input_value(edit, "cf_partner")
+    assert shown == f"#{hidden}"  # the name stays hidden
+    response = rep1.post(f"/customers/{own}/edit", data=_customer_form("上海某某科技 (renamed)", partner=shown))
+    assert response.status_code == 302, _errors(response.get_data(as_text=True))
+    with app.app_context():
+        customer = db.session.get(Customer, own)
+        assert customer.name == "上海某某科技 (renamed)" and customer.custom == {"partner": hidden}
+    # the contact form too
+    edit = rep1.get(f"/contacts/{ids['contacts']['rep1']}/edit").get_data(as_text=True)
+    response = rep1.post(f"/contacts/{ids['contacts']['rep1']}/edit", data={
+        "name": "rep1联系人 (renamed)", "customer": f"x #{own}", "decision_role": "",
+        "cf_referrer": _input_value(edit, "cf_referrer")})
+    assert response.status_code == 302, _errors(response.get_data(as_text=True))
+    with app.app_context():
+        assert db.session.get(Contact, ids["contacts"]["rep1"]).custom == {"referrer": hidden}
+    # a newly chosen record the rep may not see is still refused, on the form and through the API
+    response = rep1.post(f"/customers/{own}/edit", data=_customer_form("x", partner=f"#{other_hidden}"))
+    assert response.status_code == 400
+    assert "There is no such record, or you may not see it." in _errors(response.get_data(as_text=True))
+    headers = _api_token(app, "rep1", PASSWORD)
+    api = app.test_client()
+    kept = api.patch(f"/api/v1/customers/{own}", headers=headers, json={"custom": {"partner": hidden}})
+    assert kept.status_code == 200, kept.json
+    refused = api.patch(f"/api/v1/customers/{own}", headers=headers, json={"custom": {"partner": other_hidden}})
+    assert refused.status_code == 400 and refused.json["error"]["fields"] == {
+        "custom.partner": "There is no such record, or you may not see it."}
+    with app.app_context():
+        assert db.session.get(Customer, own).custom == {"partner": hidden}
+    # clearing it is always allowed
+    response = rep1.post(f"/customers/{own}/edit", data=_customer_form("x", partner=""))
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(Customer, own).custom is None
+
+
+def test_a_record_keeps_an_option_the_admin_removed(mosaic_app_factory):
+    app = mosaic_app_factory()
+    setup_team(app)
+    admin = _admin(app)
+    for key in ("grade", "channels"):
+        kind, extra = FIELDS[key]
+        assert _define(admin, "customer", key, kind, **extra).status_code == 302
+    response = admin.post("/customers/new", data=_customer_form("Old grade", grade="b", channels=["web", "fair"]))
+    assert response.status_code == 302
+    kept_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    response = admin.post("/customers/new", data=_customer_form("New grade", grade="a", channels=["web"]))
+    assert response.status_code == 302
+    new_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    # the admin removes "b" and "fair": they are deactivated
+    with app.app_context():
+        fields = {f.key: f.id for f in db.session.execute(select(CustomField)).scalars()}
+    for key, options in (("grade", "a | 甲级 | Grade A | 甲級"), ("channels", "web | 网站 | Web | 網站")):
+        response = admin.post(f"/admin/custom-fields/{fields[key]}/edit", data={
+            "key": key, "type": FIELDS[key][0], "label_en": key.title(), "active": "y", "options": options})
+        assert response.status_code == 302, response.get_data(as_text=True)
+    edit = admin.get(f"/customers/{kept_id}/edit").get_data(as_text=True)
+    assert re.search(r'<option selected value="b">|<option value="b" selected>', edit), "b offered and selected"
+    assert re.search(r'value="fair"[^>]*checked|checked[^>]*value="fair"', edit)
+    # saving the record unchanged (or changing another field) keeps the old values
+    response = admin.post(f"/customers/{kept_id}/edit", data=_customer_form(
+        "Old grade (renamed)", grade="b", channels=["web", "fair"]))
+    assert response.status_code == 302, _errors(response.get_data(as_text=True))
+    response = admin.post(f"/customers/{kept_id}/edit", data=_customer_form(
+        "Old grade (renamed)", grade="b", channels=["fair"]))  # dropping an active one keeps the inactive one
+    assert response.status_code == 302, _errors(response.get_data(as_text=True))
+    with app.app_context():
+        assert db.session.get(Customer, kept_id).custom == {"grade": "b", "channels": ["fair"]}
+    with app.test_request_context():  # set_values (the importer) keeps a held value too
+        customer = db.session.get(Customer, kept_id)
+        custom_fields.set_values(customer, {"grade": "b", "channels": ["fair", "web"]})
+        assert customer.custom == {"grade": "b", "channels": ["fair", "web"]}
+        db.session.rollback()
+    # a NEW choice of a removed option is refused
+    response = admin.post(f"/customers/{new_id}/edit", data=_customer_form("New grade", grade="b", channels=["web"]))
+    assert response.status_code == 400
+    assert "“b” is not a value of this list." in _errors(response.get_data(as_text=True))
+    response = admin.post(f"/customers/{new_id}/edit", data=_customer_form(
+        "New grade", grade="a", channels=["web", "fair"]))
+    assert response.status_code == 400
+    assert "“fair” is not a value of this list." in _errors(response.get_data(as_text=True))
+    response = admin.post("/customers/new", data=_customer_form("Brand new", grade="b"))
+    assert response.status_code == 400
+    assert "“b” is not a value of this list." in _errors(response.get_data(as_text=True))
+    headers = _api_token(app)
+    api = app.test_client()
+    assert api.patch(f"/api/v1/customers/{kept_id}", headers=headers,
+                     json={"custom": {"grade": "b", "channels": ["fair"]}}).status_code == 200
+    refused = api.patch(f"/api/v1/customers/{new_id}", headers=headers, json={"custom": {"grade": "b"}})
+    assert refused.status_code == 400 and refused.json["error"]["fields"] == {
+        "custom.grade": "“b” is not a value of this list."}
+    with app.app_context():
+        assert db.session.get(Customer, new_id).custom == {"grade": "a", "channels": ["web"]}
