@@ -56,6 +56,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    update,
 )
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, attributes, mapped_column, relationship
@@ -379,13 +380,51 @@ def history(model, record_id: int, limit: int = HISTORY_LIMIT) -> list[AuditEntr
     """The newest ``limit`` entries of one record (the caller has checked that the user may see it)."""
     pending = _PENDING_PROVIDERS.get(model)
     entries = list(pending(record_id)) if pending else []
-    entries += db.session.execute(
-        select(AuditEntry).where(AuditEntry.object == audit_object(model), AuditEntry.record_id == record_id)
-        .order_by(AuditEntry.id.desc()).limit(limit - len(entries))
-    ).scalars()
+    stmt = select(AuditEntry).where(AuditEntry.object == audit_object(model), AuditEntry.record_id == record_id)
+    ended = _ended_before(audit_object(model), record_id)
+    if ended is not None:  # the entries of an earlier record that had this id are not this one's
+        stmt = stmt.where(AuditEntry.id > ended)
+    entries += db.session.execute(stmt.order_by(AuditEntry.id.desc()).limit(limit - len(entries))).scalars()
     if len(entries) < limit:  # the oldest: its creation by a bulk write
         entries += created_in_range(model, record_id)[:limit - len(entries)]
     return entries
+
+
+def _ended_before(obj: str, record_id: int) -> int | None:
+    """The last entry of an earlier record that had ``record_id`` (its deletion), or ``None``.
+
+    SQLite hands the largest freed id to the next new row: a record deleted for good, or waiting in the recycle
+    bin, leaves its entries under an id that a new record may take. Its last ``delete`` not followed by a
+    ``restore`` ends it (a record restored under its own id goes on with its history; one restored under a new
+    id takes its entries along: :func:`move_entries`)."""
+    deleted, restored = db.session.execute(select(
+        func.max(case((AuditEntry.action == "delete", AuditEntry.id))),
+        func.max(case((AuditEntry.action == "restore", AuditEntry.id)))).where(
+        AuditEntry.object == obj, AuditEntry.record_id == record_id)).one()
+    return deleted if deleted is not None and (restored is None or restored < deleted) else None
+
+
+def move_entries(model, old_id: int, new_id: int) -> None:
+    """A record restored under a new id (its own was taken meanwhile) takes its entries along: those up to its
+    deletion (the id's later entries are the new record's), and its creation by a bulk write."""
+    obj = audit_object(model)
+    ended = _ended_before(obj, old_id)
+    if ended is None:
+        return
+    db.session.execute(update(AuditEntry).where(
+        AuditEntry.object == obj, AuditEntry.record_id == old_id, AuditEntry.id <= ended).values(record_id=new_id)
+        .execution_options(synchronize_session=False))
+    found = _range_of(obj, old_id)
+    if found is not None:
+        db.session.add(AuditRange(object=obj, first_id=new_id, last_id=new_id, action=found.action,
+                                  user_id=found.user_id, at=found.at, batch=found.batch))
+
+
+def _range_of(obj: str, record_id: int) -> AuditRange | None:
+    found = db.session.execute(
+        select(AuditRange).where(AuditRange.object == obj, AuditRange.first_id <= record_id)
+        .order_by(AuditRange.first_id.desc()).limit(1)).scalar()
+    return found if found is not None and found.last_id >= record_id else None
 
 
 def created_in_range(model, record_id: int) -> list[AuditEntry]:
@@ -393,15 +432,15 @@ def created_in_range(model, record_id: int) -> list[AuditEntry]:
     from core.models import User
 
     obj = audit_object(model)
-    found = db.session.execute(
-        select(AuditRange).where(AuditRange.object == obj, AuditRange.first_id <= record_id)
-        .order_by(AuditRange.first_id.desc()).limit(1)).scalar()
-    if found is None or found.last_id < record_id:
+    found = _range_of(obj, record_id)
+    if found is None:
         return []
     table = model.__table__
     fields, json_fields = audited_fields(model), audited_json_fields(model)
-    current = db.session.execute(select(*[table.c[f] for f in fields + json_fields])
-                                 .where(table.c.id == record_id)).first()
+    stmt = select(*[table.c[f] for f in fields + json_fields]).where(table.c.id == record_id)
+    if "created_at" in table.c:  # the range's record, not a later one that took a freed id (see _ended_before)
+        stmt = stmt.where(table.c.created_at == found.at)
+    current = db.session.execute(stmt).first()
     if current is None:
         return []
     values = {f: as_text(v) for f, v in zip(fields, current, strict=False)}

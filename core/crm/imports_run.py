@@ -10,7 +10,11 @@ page shows it as interrupted, and what it did can be undone.
 
 **Undo** deletes the records the import created — through the recycle bin (:func:`core.crm.recycle.trash`,
 so they can still be restored) — and puts back the old values of the records it updated, with audit
-entries. Records that other records came to refer to in the meantime are kept, and counted.
+entries. Records that other records came to refer to in the meantime are kept, and counted; so are those the
+user may no longer change (given to someone outside their reach since). Only records the import created are
+deleted: a record is known as the import's by its id range *and* its creation time (the import's, to the
+microsecond) — SQLite hands the largest freed id to the next new record, so an id in the range may belong to a
+record someone created after one of the import's was deleted.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from core.crm import audit
 from core.crm.imports_fields import header_key, header_norm
@@ -151,9 +155,14 @@ def work(app, batch_id: int, job: str) -> None:
                     if job == "undo":
                         counts = undo(batch, user)
                         final = "undone"
+                        kept = []
                         if counts["kept"]:
-                            message = _("%(count)d created records were kept: other records refer to them now.",
-                                        count=counts["kept"])
+                            kept.append(_("%(count)d created records were kept: other records refer to them now.",
+                                          count=counts["kept"]))
+                        if counts["not_yours"]:
+                            kept.append(_("%(count)d created records were kept: you may no longer change them.",
+                                          count=counts["not_yours"]))
+                        message = " ".join(kept)
                     else:
                         Importer(batch, user, file_path(batch), error_path(batch)).run()
                         final = "validated" if job == "dry_run" else "done"
@@ -192,9 +201,13 @@ def _models(batch: ImportBatch) -> dict:
 def undo(batch: ImportBatch, user) -> dict:
     """Put back the old values of the updated records, then delete the created ones (recycle bin).
 
-    Commits as it goes (per chunk). Returns ``{"restored": n, "deleted": n, "kept": n}``.
+    Commits as it goes (per chunk). Returns ``{"restored": n, "deleted": n, "kept": n, "not_yours": n}``.
     """
-    counts = {"restored": 0, "deleted": 0, "kept": 0}
+    from core.crm.visibility import visible_to
+
+    counts = {"restored": 0, "deleted": 0, "kept": 0, "not_yours": 0}
+    created_at = db.session.scalar(select(func.min(audit.AuditRange.at)).where(
+        audit.AuditRange.batch == batch.audit_batch)) if batch.audit_batch else None
     models = _models(batch)
     for object_name in models:
         changes = db.session.execute(select(ImportChange.first_id, ImportChange.old_values).where(
@@ -209,11 +222,18 @@ def undo(batch: ImportBatch, user) -> dict:
             ImportChange.batch_id == batch.id, ImportChange.object == object_name,
             ImportChange.action == "create").order_by(ImportChange.first_id)).all()
         model = models[object_name]
+        table = model.__table__
         for lo, hi in ranges:
             for start in range(lo, hi + 1, UNDO_CHUNK):
-                ids = list(db.session.execute(select(model.id).where(
-                    model.id.between(start, min(hi, start + UNDO_CHUNK - 1)))).scalars())
-                deleted, kept = _delete(model, ids, batch, user)
+                stmt = select(model.id).where(model.id.between(start, min(hi, start + UNDO_CHUNK - 1)))
+                if created_at is not None and "created_at" in table.c:  # the import's own, not a reused id
+                    stmt = stmt.where(table.c.created_at == created_at)
+                ids = list(db.session.execute(stmt).scalars())
+                writable = set(ids) if not ids or not hasattr(model, "__visibility_object__") else set(
+                    db.session.execute(visible_to(user, select(model.id).where(model.id.in_(ids)), model,
+                                                  access="write")).scalars())
+                counts["not_yours"] += len(ids) - len(writable)
+                deleted, kept = _delete(model, [i for i in ids if i in writable], batch, user)
                 counts["deleted"] += deleted
                 counts["kept"] += kept
                 _beat(batch)

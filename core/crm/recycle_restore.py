@@ -171,6 +171,10 @@ def restore_payload(entry: RecycleEntry) -> dict:
     links = [{**link, "old": dict(link["old"])} for link in payload.get("links", ())]
     remap = _renumber(groups, links, tables)
     _check(groups, entry)
+    for (table_name, old_id), new_id in remap.items():  # its history goes with the record to its new id
+        model = model_for_table(table_name)
+        if model is not None:
+            audit.move_entries(model, old_id, new_id)
     for table, rows in groups:
         _insert_group(table, rows)
     for link in links:

@@ -735,6 +735,35 @@ def test_undo_deletes_what_was_created_and_restores_what_was_updated(team):
     assert "cannot be undone" in text(rep1.get(f"/import/{bid}"))
 
 
+def test_undo_deletes_only_what_the_import_created_and_the_user_may_still_change(team):
+    """SQLite hands the largest freed id to the next new record: an id of the import's range may be someone
+    else's record by the time of the undo. And a record given meanwhile to someone out of the user's reach is
+    kept (and counted) rather than deleted by them."""
+    from core.crm.recycle_models import RecycleEntry
+
+    app, ids = team
+    rep1 = client_for(app, "rep1")
+    lines = ["客户名称,电话", "撤销甲有限公司,021-77700001", "撤销乙有限公司,021-77700002"]
+    bid, state = import_file(rep1, csv_bytes(lines))
+    assert state["created"] == 2, state
+    with app.app_context():
+        first, second = db.session.execute(select(Customer.id).where(Customer.name.like("撤销%")).order_by(
+            Customer.id)).scalars().all()
+    assert rep1.post(f"/customers/{second}/delete").status_code == 302
+    with app.app_context():  # a new record takes the freed id (explicit: the same on both databases)
+        db.session.add(Customer(id=second, name="经理手工客户", owner_id=ids["users"]["mgr"]))
+        db.session.get(Customer, first).owner_id = ids["users"]["rep2"]  # given to another team since
+        db.session.commit()
+    assert rep1.post(f"/import/{bid}/undo").status_code == 302
+    state = wait(rep1, bid)
+    assert state["status"] == "undone", state
+    assert "1 created records were kept: you may no longer change them." in text(rep1.get(f"/import/{bid}"))
+    with app.app_context():
+        assert db.session.get(Customer, second).name == "经理手工客户"  # not the import's: untouched
+        assert db.session.get(Customer, first).name == "撤销甲有限公司"  # rep2's now: kept
+        assert db.session.scalar(select(func.count()).select_from(RecycleEntry)) == 1  # the deleted one only
+
+
 def test_progress_page_and_status_endpoint(team):
     app, _ids = team
     rep1 = client_for(app, "rep1")

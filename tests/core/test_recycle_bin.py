@@ -371,6 +371,40 @@ def test_a_record_whose_id_was_taken_meanwhile_comes_back_under_a_new_one_with_i
         assert later.id not in (cid, restored.id)
 
 
+def test_a_records_history_stays_its_own_when_its_id_is_taken_meanwhile(mosaic_app_factory):
+    """The entries of a deleted record are not shown on a new record that took its id (they named the old
+    record's phone, owner...), and they come back with the record when it is restored under a new id."""
+    from core.crm import audit
+
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    cid, rep1 = ids["customers"]["rep1"], ids["users"]["rep1"]
+    rep = client_for(app, "rep1")
+    with app.app_context(), audit.acting_as(rep1):
+        db.session.get(Customer, cid).phone = "021-11112222"
+        db.session.commit()
+    rep.post(f"/customers/{cid}/delete")
+    rep.get("/customers/")  # (its flash message names the deleted customer)
+    with app.app_context(), audit.acting_as(ids["users"]["mgr"]):
+        db.session.add(Customer(id=cid, name="新客户占用了编号", owner_id=rep1))
+        db.session.commit()
+        shown = audit.history(Customer, cid)
+        assert shown and {e.action for e in shown} == {"create"}
+        assert {e.new_value for e in shown if e.field == "name"} == {"新客户占用了编号"}
+        assert "021-11112222" not in {e.new_value for e in shown}
+    assert OWN not in rep.get(f"/customers/{cid}").get_data(as_text=True)
+    [entry] = _entries(app)
+    assert rep.post(f"/recycle/{entry.id}/restore").status_code == 302
+    with app.app_context():
+        restored = db.session.execute(select(Customer).where(Customer.name == OWN)).scalar_one()
+        assert restored.id != cid
+        moved = audit.history(Customer, restored.id)
+        assert {"update", "delete", "restore"} <= {e.action for e in moved}
+        assert "021-11112222" in {e.new_value for e in moved if e.field == "phone"}
+        assert "021-11112222" not in {e.new_value for e in audit.history(Customer, cid)}
+        assert {e.new_value for e in audit.history(Customer, cid) if e.field == "name"} == {"新客户占用了编号"}
+
+
 def test_a_pooled_customer_comes_back_into_the_pool(mosaic_app_factory):
     from core.crm import pool
     from core.crm.models import PoolEntry
