@@ -61,6 +61,7 @@ from core.crm.dedup_match import (  # noqa: F401 - values_keys, Keys: the import
     visible_ids,
 )
 from core.crm.dedup_models import ACTIONS, MATCHES, DedupRule
+from core.crm.dedup_normalise import name_key
 from core.extensions import db
 from core.hookspecs import hookimpl
 from core.plugins import flatten
@@ -263,7 +264,12 @@ def check(object_name: str, values: dict, *, exclude_id: int | None = None, limi
     obj = objects().get(object_name)
     if obj is None:
         raise KeyError(object_name)
-    rule_list = rules(object_name)
+    return _check(obj, rules(object_name), values, exclude_id=exclude_id, limit=limit, user=user)
+
+
+def _check(obj: DuplicateObject, rule_list: list[Rule], values: dict, *, exclude_id: int | None, limit: int,
+           user) -> list[Match]:
+    """:func:`check` with the rules to evaluate given (an edit evaluates only those its changes concern)."""
     if not rule_list:
         return []
     used = _used_fields(rule_list)
@@ -467,12 +473,59 @@ class Verdict:
         return not self.blocking and (not self.warnings or self.confirmed)
 
 
-def form_verdict(object_name: str, form, record=None) -> Verdict:
-    """Check a validated form of ``object_name`` before its record is saved.
+def changed_rules(object_name: str, record, values: dict) -> list[Rule]:
+    """The active rules of ``object_name`` that an edit of ``record`` to ``values`` concerns: those comparing a
+    field whose **normalised key** changes — ``021 6000 0274`` for ``021-6000-0274`` or 北京华信科技 for
+    北京华信科技有限公司 is no change; a name compared with its region prefix (``strip_region`` off) changes with
+    it. A field ``values`` does not name keeps the record's value. A field no rule compares (an address, a
+    customer's e-mail by default) concerns no rule."""
+    obj = objects().get(object_name)
+    if obj is None:
+        return []
+    rule_list = rules(object_name)
+    used = _used_fields(rule_list)
+    stored = {s: getattr(record, s, None) or "" for f in obj.fields if f.name in used for s in _sources(f)}
+    before = values_keys(obj, stored, used)
+    after = values_keys(obj, {**stored, **{k: v for k, v in values.items() if k in stored}}, used)
+    kinds = kinds_of(obj)
 
-    Skipped (an empty verdict) when editing a record whose compared fields did not change, so that an old
-    duplicate does not stop other edits. "Save anyway" (the ``dedup_confirm`` checkbox, holding the ids of the
-    warned records) lets warnings pass, never blocks.
+    def differs(rule: Rule, name: str) -> bool:
+        if kinds.get(name) == "name" and not rule.strip_region:
+            return name_key(before.raw.get(name, ""), False) != name_key(after.raw.get(name, ""), False)
+        return set(before.keys.get(name, ())) != set(after.keys.get(name, ()))
+
+    return [r for r in rule_list if any(differs(r, c.field) for c in r.conditions)]
+
+
+def edit_matches(object_name: str, values: dict, record, *, limit: int = 10, user=None) -> list[Match]:
+    """What the rules say of ``values`` about to be saved: every active rule for a new record (``record``
+    ``None``); for an edit, only :func:`changed_rules`.
+
+    README: "Editing other fields of an existing record is never stopped by an old duplicate: the check runs
+    when a compared field changes." Decided precisely so: an edit that changes no compared field's key is not
+    checked at all; one that does is checked against the rules comparing a changed field only — a new phone
+    number is checked for phone duplicates (and by a rule comparing the name *and* the phone, since the pair is
+    new), while a rule comparing only the unchanged name does not stop it, although that name still has its
+    old duplicate (which "Find duplicates" and merging are for)."""
+    obj = objects().get(object_name)
+    if obj is None:
+        raise KeyError(object_name)
+    if record is None:
+        return _check(obj, rules(object_name), values, exclude_id=None, limit=limit, user=user)
+    rule_list = changed_rules(object_name, record, values)
+    if not rule_list:
+        return []
+    stored = {s: str(getattr(record, s, None) or "") for f in obj.fields for s in _sources(f)}
+    return _check(obj, rule_list, {**stored, **values}, exclude_id=record.id, limit=limit, user=user)
+
+
+def form_verdict(object_name: str, form, record=None) -> Verdict:
+    """Check a validated form of ``object_name`` before its record is saved (:func:`edit_matches`).
+
+    When editing, only the rules comparing a field whose normalised key the form changes are evaluated — none
+    (an empty verdict) when no compared field changes: an old duplicate stops neither the edit of another
+    field nor a new value of a field its rule does not compare. "Save anyway" (the ``dedup_confirm`` checkbox,
+    holding the signature of the warned records) lets warnings pass, never blocks.
     """
     obj = objects().get(object_name)
     if obj is None:
@@ -481,10 +534,7 @@ def form_verdict(object_name: str, form, record=None) -> Verdict:
     values = {s: (getattr(form, s).data or "").strip() for s in sources if hasattr(form, s)}
     values.setdefault(obj.title_field, (getattr(form, obj.title_field, None).data or "")
                       if hasattr(form, obj.title_field) else "")
-    if record is not None and all((getattr(record, s, "") or "").strip() == v for s, v in values.items()):
-        return Verdict(object_name)
-    matches = check(object_name, values, exclude_id=record.id if record is not None else None, limit=10)
-    verdict = Verdict(object_name, matches)
+    verdict = Verdict(object_name, edit_matches(object_name, values, record, limit=10))
     confirmed = request.form.get("dedup_confirm") if has_request_context() else None
     verdict.confirmed = bool(verdict.warnings) and confirmed == verdict.signature
     return verdict
@@ -557,7 +607,7 @@ def api_check(object_name: str, sources: tuple[str, ...]):
     """An ``ApiResource.check`` (``check(record, values, user)``) running the object's duplicate rules before
     a REST create or update: a **blocking** match refuses it with 409 and the matches (``error.matches``),
     as the form refuses it; warnings do not stop an API client (it has no "save anyway" button). An update
-    that does not change the compared fields is not checked (an old duplicate does not stop other edits)."""
+    is checked as the form's edit is (:func:`edit_matches`): an old duplicate does not stop other edits."""
 
     def check(record, values: dict, user) -> None:
         from flask_babel import gettext as _
@@ -566,19 +616,11 @@ def api_check(object_name: str, sources: tuple[str, ...]):
 
         if object_name not in objects():
             return
-        probe = {k: (values[k] if k in values else getattr(record, k, None) if record is not None else None) or ""
-                 for k in sources}
-        if record is not None and all((getattr(record, k, None) or "") == probe[k] for k in sources):
-            return
-        blocking = [m for m in check_values(object_name, probe, record, user) if m.action == "block"]
+        probe = {k: str((values[k] if k in values else getattr(record, k, None) if record is not None else None)
+                        or "") for k in sources}
+        blocking = [m for m in edit_matches(object_name, probe, record, limit=10, user=user) if m.action == "block"]
         if blocking:
             raise ApiError(409, "duplicate", _("Not saved: this record duplicates existing records."),
                            extra={"matches": [as_json(m) for m in blocking]})
 
     return check
-
-
-def check_values(object_name: str, probe: dict, record, user) -> list[Match]:
-    return check(object_name, {k: str(v) for k, v in probe.items()},
-                 exclude_id=record.id if record is not None else None, limit=10, user=user)
-

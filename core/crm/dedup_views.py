@@ -9,10 +9,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
-from wtforms import BooleanField, FieldList, Form, FormField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, FieldList, FormField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from core.crm import dedup, dedup_finder, dedup_match
+from core.crm import dedup, dedup_finder, dedup_match, merge
 from core.crm.dedup_models import DedupGroup, DedupRule
 from core.extensions import db
 from core.security import permission_required
@@ -54,7 +54,14 @@ def check(object_name: str):
 
 
 # -- the rules ----------------------------------------------------------------------------------------
-class ConditionForm(Form):
+class ConditionForm(FlaskForm):
+    """A condition row of :class:`RuleForm`: a FlaskForm (not a plain ``wtforms.Form``) so that WTForms' own
+    messages ("Number must be between 0 and 100.") come in the user's language, as on every other form; no CSRF
+    token of its own (the rule form carries it)."""
+
+    class Meta:
+        csrf = False
+
     field = SelectField(_l("Field"), validate_choice=True)
     match = SelectField(_l("Comparison"), choices=list(MATCH_LABELS.items()), default="exact")
     threshold = IntegerField(_l("Threshold"), validators=[Optional(), NumberRange(0, 100)], default=90)
@@ -207,9 +214,12 @@ def _group_rows(obj, groups):
         if len(members) < 2:
             continue
         shown = [m["id"] for m in members if m["id"] is not None]
-        merge_url = (url_for("crm_merge.page", object_name=obj.name, ids=shown)
+        # a merge takes at most merge.MAX_RECORDS records: the link carries the first ones (the group's order) and
+        # the page says so; once they are merged, the group lists the survivor and the rest, linked again
+        merge_url = (url_for("crm_merge.page", object_name=obj.name, ids=shown[:merge.MAX_RECORDS])
                      if obj.merge and len(shown) > 1 else None)
         out.append({"score": group.score, "members": members, "merge_url": merge_url,
+                    "merge_count": len(shown), "merge_partial": merge_url is not None and len(shown) > merge.MAX_RECORDS,
                     "rules": [rules[r] for r in group.rule_ids if r in rules]})
     return out
 
@@ -229,7 +239,8 @@ def finder(object_name: str):
             .offset((page - 1) * GROUPS_PER_PAGE).limit(GROUPS_PER_PAGE)
         ).scalars().all()
     return render_template("core/crm/dedup_finder.html", obj=obj, run=run, groups=_group_rows(obj, groups),
-                           page=page, per_page=GROUPS_PER_PAGE, action_form=ActionForm())
+                           page=page, per_page=GROUPS_PER_PAGE, action_form=ActionForm(),
+                           merge_max=merge.MAX_RECORDS)
 
 
 @bp.route("/dedup/<object_name>/duplicates/run", methods=["POST"])

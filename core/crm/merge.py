@@ -103,26 +103,34 @@ def move_rows(model, column: str, survivor_id: int, loser_ids, exclude=(), only=
     return MergeMove(table=table.name, column=column, moved=moved)
 
 
-def _ancestors(customer_id: int | None) -> list[int]:
-    chain, seen = [], set()
-    while customer_id is not None and customer_id not in seen and len(chain) < 100:
-        seen.add(customer_id)
-        chain.append(customer_id)
-        customer_id = db.session.execute(select(Customer.parent_id).where(Customer.id == customer_id)).scalar()
-    return chain
+def _check_parent(survivor: Customer, loser_ids: list[int], chosen: bool) -> None:
+    """The survivor's new parent, as the merge leaves it: never the survivor, never a loser (it goes to the
+    bin), and never a customer whose chain of parents reaches the survivor — counted *after* the merge, when
+    the losers' subsidiaries hang under the survivor (a parent ``P`` whose chain passes through a loser would
+    end up under the survivor: ``survivor → P → … → survivor``). Raises :class:`MergeRefused` otherwise.
 
-
-def _check_parent(survivor: Customer, loser_ids: list[int]) -> None:
-    """The survivor's new parent must not be merged away, nor become its subsidiary (a cycle)."""
-    if survivor.parent_id in loser_ids or survivor.parent_id == survivor.id:
-        survivor.parent_id = None
-    chain = _ancestors(survivor.parent_id)
-    if not chain:
+    ``chosen``: the parent is a loser's value the user picked. The survivor's *own* parent being merged away
+    into it (a parent merged into its subsidiary) leaves it without a parent, as it always did; a picked value
+    naming the survivor or a loser is refused, as is a cycle either way.
+    """
+    losers = set(loser_ids)
+    parent_id = survivor.parent_id
+    if parent_id is None:
         return
-    parents = dict(db.session.execute(select(Customer.id, Customer.parent_id).where(Customer.id.in_(chain))).all())
-    if any(cid in loser_ids or parents.get(cid) in loser_ids for cid in chain):
-        raise MergeRefused(_("These customers cannot be merged this way: the surviving customer would become a "
-                             "subsidiary of its own subsidiary. Choose another parent customer."))
+    if parent_id == survivor.id or parent_id in losers:
+        if chosen:
+            raise MergeRefused(_("These customers cannot be merged this way: the surviving customer would become "
+                                 "its own parent customer. Choose another parent customer."))
+        survivor.parent_id = None
+        return
+    with db.session.no_autoflush:  # the stored chain, not the survivor's new parent
+        seen, node = set(), parent_id
+        while node is not None and node not in seen and len(seen) < 1000:
+            if node == survivor.id or node in losers:  # a loser's subsidiaries move to the survivor
+                raise MergeRefused(_("These customers cannot be merged this way: the surviving customer would "
+                                     "become a subsidiary of its own subsidiary. Choose another parent customer."))
+            seen.add(node)
+            node = db.session.execute(select(Customer.parent_id).where(Customer.id == node)).scalar()
 
 
 def _snapshot_value(value):
@@ -165,7 +173,7 @@ def merge(object_name: str, survivor, losers: list, choices: dict, user=None):
         if values != (survivor.custom or {}):
             survivor.custom = values or None
     if object_name == "customer":
-        _check_parent(survivor, loser_ids)
+        _check_parent(survivor, loser_ids, chosen=choices.get("parent_id") in loser_ids)
     db.session.flush()
     # the survivor's values as the merge left them: an undo gives back only the fields not edited since
     after = {f: _snapshot_value(getattr(survivor, f)) for f in previous}

@@ -293,6 +293,93 @@ def test_contact_form_warns_on_the_same_mobile(mosaic_app_factory):
             "+8613900000001"
 
 
+def test_an_old_duplicate_stops_no_edit_that_leaves_its_compared_fields_as_they_were(mosaic_app_factory):
+    """README: "Editing other fields of an existing record is never stopped by an old duplicate: the check runs
+    when a compared field changes." Changed means its normalised key changed, and only the rules comparing a
+    changed field are evaluated: a new phone number is checked for phone duplicates, not for the old name."""
+    app = mosaic_app_factory()
+    ids = _team(app)
+    rep1_id = ids["users"]["rep1"]
+    with app.app_context():  # two customers sharing a name key, from before the rules (an import, a migration)
+        old = Customer(name="北京华信科技有限公司", phone="021-6000-0274", owner_id=rep1_id)
+        twin = Customer(name="华信科技", phone="010-6111 2222", owner_id=rep1_id)
+        other = Customer(name="杭州不相干贸易", phone="0571-8888 6666", owner_id=rep1_id)
+        db.session.add_all([old, twin, other])
+        db.session.commit()
+        old_id = old.id
+    rep1 = client_for(app, "rep1")
+    zh = {"Accept-Language": "zh-CN"}
+    base = _customer_form(name="北京华信科技有限公司", phone="021-6000-0274", owner=f"REP1 #{rep1_id}")
+    for change in ({"address": "新地址"}, {"email": "info@huaxin.cn"},  # no rule compares the e-mail
+                   {"phone": "021 6000 0274"},  # the same number, spaced differently
+                   {"name": "北京华信科技"},  # the same name key
+                   {"phone": "021-6000-0999"}):  # a new number nobody has: the old name twin does not block it
+        response = rep1.post(f"/customers/{old_id}/edit", data={**base, **change}, headers=zh)
+        assert response.status_code == 302, (change, response.get_data(as_text=True)[-3000:])
+        base.update(change)
+    # a number another customer has is still refused — for that customer, not for the old twin
+    refused = rep1.post(f"/customers/{old_id}/edit", data={**base, "phone": "+86 571 8888 6666"}, headers=zh)
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "杭州不相干贸易" in text and "电话相同" in text
+    assert "名称相同" not in text
+    # a rule comparing the name and the phone together (instead of the phone alone): the phone changed, so it is
+    # evaluated, and the unchanged name takes part in it
+    with app.app_context():
+        for rule in db.session.execute(select(DedupRule).where(DedupRule.object == "customer")).scalars():
+            rule.active = rule.name != "电话相同"
+        db.session.add(DedupRule(object="customer", name="名称和电话", action="block", active=True, strip_region=True,
+                                 sort=100, conditions=[{"field": "name", "match": "exact", "threshold": 100},
+                                                       {"field": "phone", "match": "exact", "threshold": 100}]))
+        db.session.commit()
+        dedup.forget_rules()
+    refused = rep1.post(f"/customers/{old_id}/edit", data={**base, "phone": "010 6111 2222"}, headers=zh)
+    assert refused.status_code == 400 and "名称和电话" in refused.get_data(as_text=True)
+    assert rep1.post(f"/customers/{old_id}/edit", data={**base, "phone": "0571 8888 6666"}).status_code == 302
+    with app.app_context():
+        for rule in db.session.execute(select(DedupRule).where(DedupRule.object == "customer")).scalars():
+            rule.active = rule.name != "名称和电话"
+        db.session.commit()
+        dedup.forget_rules()
+    base["phone"] = "0571 8888 6666"
+    assert rep1.post(f"/customers/{old_id}/edit", data={**base, "email": "sales@huaxin.cn"}).status_code == 302
+    with app.app_context():
+        saved = db.session.get(Customer, old_id)
+        assert (saved.phone, saved.email) == ("0571 8888 6666", "sales@huaxin.cn")
+
+    # the API's update follows the same rule
+    with app.test_request_context():
+        check = dedup.api_check("customer", ("name", "phone", "email"))
+        record = db.session.get(Customer, old_id)
+        check(record, {"email": "api@huaxin.cn"}, None)  # not refused
+        check(record, {"phone": "0571-88886666"}, None)  # the same number: the old duplicate does not count
+        from core.crm.api_auth import ApiError
+
+        with pytest.raises(ApiError):
+            check(record, {"phone": "010 6111 2222"}, None)  # the twin's number
+
+
+def test_an_old_contact_duplicate_does_not_warn_on_other_edits(mosaic_app_factory):
+    app = mosaic_app_factory()
+    ids = _team(app)
+    rep1_id, customer_id = ids["users"]["rep1"], ids["customers"]["rep1"]
+    with app.app_context():  # the same mobile as rep1's contact, from before the rules
+        twin = Contact(customer_id=customer_id, name="同号联系人", owner_id=rep1_id, mobile="13900000001")
+        db.session.add(twin)
+        db.session.commit()
+    rep1 = client_for(app, "rep1")
+    contact_id = ids["contacts"]["rep1"]
+    base = {"customer": f"x #{customer_id}", "name": "rep1联系人", "mobile": "13900000001",
+            "email": "REP1@Example.CN", "decision_role": ""}
+    for change in ({"name": "rep1 联系人改名"}, {"mobile": "139 0000 0001"}, {"email": "rep1@example.cn"},
+                   {"email": "new@example.cn"}, {"title": "经理"}):
+        response = rep1.post(f"/contacts/{contact_id}/edit", data={**base, **change})
+        assert response.status_code == 302, (change, response.get_data(as_text=True)[-3000:])
+        base.update(change)
+    # a mobile another contact has still warns
+    warned = rep1.post(f"/contacts/{contact_id}/edit", data={**base, "mobile": "", "phone": "13900000002"})
+    assert warned.status_code == 400 and "rep2联系人" in warned.get_data(as_text=True)
+
+
 # -- rules through the admin pages --------------------------------------------------------------------
 def test_rules_crud_through_the_admin_pages(mosaic_app_factory):
     app = mosaic_app_factory()
@@ -349,6 +436,32 @@ def test_rules_crud_through_the_admin_pages(mosaic_app_factory):
     rep1 = client_for(app, "rep1")
     assert rep1.get("/admin/dedup").status_code == 403
     assert rep1.post("/admin/dedup/customer/new", data=form).status_code == 403
+
+
+def test_rule_form_errors_are_in_the_users_language(mosaic_app_factory):
+    """The conditions are sub-forms: WTForms' own messages come in the user's language as on every other form."""
+    app = mosaic_app_factory()
+    _team(app)
+    admin = _admin(app)
+    form = {"name": "相似名称", "action": "warn", "active": "y", "strip_region": "y",
+            "conditions-0-field": "name", "conditions-0-match": "fuzzy", "conditions-0-threshold": "150",
+            "conditions-1-field": "", "conditions-1-match": "exact", "conditions-2-field": "",
+            "conditions-2-match": "exact"}
+    cases = (({"conditions-0-threshold": "150"}, "数值大小必须介于 0 到 100 之间。", "Number must be between 0 and 100."),
+             ({"conditions-0-threshold": "-5"}, "数值大小必须介于 0 到 100 之间。", "Number must be between 0 and 100."),
+             ({"conditions-0-threshold": "abc"}, "不是有效的整数。", "Not a valid integer value."),
+             ({"conditions-0-match": "similar"}, "不是有效的选择。", "Not a valid choice."))
+    for change, chinese, english in cases:
+        # (繁體: WTForms' messages are read for the locale zh_Hant_TW, which finds its simplified catalogue —
+        # as on every form of the application; here only: not in English)
+        for language, expected in (("zh-CN", chinese), ("zh-TW", None), ("en", english)):
+            response = admin.post("/admin/dedup/customer/new", data={**form, **change},
+                                  headers={"Accept-Language": language})
+            text = response.get_data(as_text=True)
+            assert response.status_code == 400 and (expected is None or expected in text), (change, language)
+            if language != "en":
+                assert english not in text, (change, language)
+    assert "相似名称" not in _rules(app, "customer")
 
 
 def test_default_rule_names_are_shown_in_the_readers_language(mosaic_app_factory):
@@ -463,6 +576,44 @@ def test_find_duplicates_groups_scores_links_and_visibility(mosaic_app_factory):
     assert rep1.get("/dedup/customer/duplicates").status_code == 403
     assert 'href="/dedup/customer/duplicates"' not in rep1.get("/customers/").get_data(as_text=True)
     assert rep1.post("/dedup/customer/duplicates/run").status_code == 403
+
+
+def test_a_group_bigger_than_a_merge_links_its_first_records(mosaic_app_factory):
+    """A merge takes at most merge.MAX_RECORDS records: the link of a bigger group carries the first ones (in the
+    group's order) and the page says so; the link opens the merge page."""
+    import re
+
+    from core.crm import merge
+
+    app = mosaic_app_factory()
+    ids = _team(app, find=True)
+    with app.app_context():
+        made = []
+        for i in range(merge.MAX_RECORDS + 2):  # the same phone number twelve times, from before the rules
+            customer = Customer(name=f"重复客户{i}", phone="021-6000 0274", owner_id=ids["users"]["rep1"])
+            db.session.add(customer)
+            db.session.flush()
+            made.append(customer.id)
+        db.session.commit()
+    rep1 = client_for(app, "rep1")
+    assert rep1.post("/dedup/customer/duplicates/run").status_code == 302
+    assert _wait(app, "customer")[0] == "done"
+    page = rep1.get("/dedup/customer/duplicates", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    links = re.findall(r'href="(/merge/customer\?[^"]*)"', page)
+    [link] = [x for x in links if f"ids={made[0]}&" in x]
+    link = link.replace("&amp;", "&")
+    assert re.findall(r"ids=(\d+)", link) == [str(i) for i in made[:merge.MAX_RECORDS]]
+    opened = rep1.get(link)
+    assert opened.status_code == 200 and 'name="survivor"' in opened.get_data(as_text=True)
+    english = rep1.get("/dedup/customer/duplicates", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert f"Merge opens the first {merge.MAX_RECORDS} of these {merge.MAX_RECORDS + 2} records" in english
+    # once they are merged, the group's link carries the survivor and the others
+    survivor = made[0]
+    assert rep1.post(link, data={"survivor": str(survivor)}).status_code == 302
+    page = rep1.get("/dedup/customer/duplicates").get_data(as_text=True)
+    rest = [survivor, *made[merge.MAX_RECORDS:]]
+    assert "/merge/customer?" + "&amp;".join(f"ids={i}" for i in rest) + '"' in page
+    assert "Merge opens the first" not in page
 
 
 def test_a_big_search_is_summed_up_with_its_numbers_as_the_language_writes_them(mosaic_app_factory):

@@ -234,6 +234,69 @@ def test_a_subsidiary_cannot_swallow_its_parent_into_a_cycle(mosaic_app_factory)
         assert db.session.get(Customer, gid).parent_id == d["child"]
 
 
+def test_a_chosen_parent_whose_chain_reaches_the_survivor_is_refused(mosaic_app_factory):
+    """S ← C ← L (C's parent S, L's parent C): merging L into S with L's parent (C) would make S the parent of C
+    and C the parent of S. Refused in the user's language, nothing changed."""
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    owner = ids["users"]["rep1"]
+    with app.app_context():
+        s = Customer(name="母公司S", owner_id=owner)
+        db.session.add(s)
+        db.session.flush()
+        c = Customer(name="子公司C", owner_id=owner, parent_id=s.id)
+        db.session.add(c)
+        db.session.flush()
+        l_ = Customer(name="孙公司L", owner_id=owner, parent_id=c.id)
+        db.session.add(l_)
+        db.session.commit()
+        s_id, c_id, l_id = s.id, c.id, l_.id
+    rep = client_for(app, "rep1")
+    url = f"/merge/customer?ids={s_id}&ids={l_id}"
+    response = rep.post(url, data={"survivor": str(s_id), "keep_parent_id": str(l_id)},
+                        headers={"Accept-Language": "zh-CN"})
+    assert response.status_code == 400
+    assert "保留的客户会成为它自己子公司的子公司" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Customer, s_id).parent_id is None
+        assert db.session.get(Customer, c_id).parent_id == s_id
+        assert db.session.get(Customer, l_id).parent_id == c_id
+        assert db.session.execute(select(RecycleEntry)).first() is None
+    # a chain reaching the survivor only once the losers' subsidiaries move to it: X's parent is the loser L2
+    with app.app_context():
+        l2 = Customer(name="另一个L2", owner_id=owner)
+        db.session.add(l2)
+        db.session.flush()
+        x = Customer(name="X公司", owner_id=owner, parent_id=l2.id)
+        db.session.add(x)
+        db.session.flush()
+        l3 = Customer(name="L3", owner_id=owner, parent_id=x.id)
+        db.session.add(l3)
+        db.session.commit()
+        l2_id, x_id, l3_id = l2.id, x.id, l3.id
+    # survivor S takes L3's parent X, whose parent L2 is merged into S: S → X → S
+    response = rep.post(f"/merge/customer?ids={s_id}&ids={l2_id}&ids={l3_id}",
+                        data={"survivor": str(s_id), "keep_parent_id": str(l3_id)})
+    assert response.status_code == 400 and "subsidiary of its own subsidiary" in response.get_data(as_text=True)
+    # the chosen parent is the survivor itself (L's parent once C is the survivor): refused too
+    response = rep.post(f"/merge/customer?ids={c_id}&ids={l_id}", data={"survivor": str(c_id),
+                                                                          "keep_parent_id": str(l_id)})
+    assert response.status_code == 400 and "Choose another parent customer." in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Customer, x_id).parent_id == l2_id
+        assert db.session.get(Customer, c_id).parent_id == s_id
+        assert db.session.execute(select(RecycleEntry)).first() is None
+    # a parent outside the chain is fine: S and L merged keeping S, S keeps no parent; C stays under S
+    assert rep.post(url, data={"survivor": str(s_id), "keep_parent_id": str(s_id)}).status_code == 302
+    with app.app_context():
+        assert db.session.get(Customer, s_id).parent_id is None
+        assert db.session.get(Customer, c_id).parent_id == s_id
+    edit = rep.post(f"/customers/{c_id}/edit", data={
+        "name": "子公司C", "classification": "normal", "status": "active", "industry": "", "region": "", "type": "",
+        "owner": f"REP1 #{owner}", "parent": f"母公司S #{s_id}", "address": "新地址"})
+    assert edit.status_code == 302
+
+
 def test_merging_contacts_moves_their_activities_and_the_list_action_opens_the_page(mosaic_app_factory):
     app = mosaic_app_factory()
     ids = setup_team(app)
