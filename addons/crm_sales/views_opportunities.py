@@ -255,8 +255,8 @@ def _apply(form, opportunity_or_values, user):
     from core.crm.models import Contact
 
     opportunity = opportunity_or_values if isinstance(opportunity_or_values, Opportunity) else None
-    customer = resolve_customer(form.customer, user)
-    owner = resolve_owner(form.owner, user)
+    customer = resolve_customer(form.customer, user, opportunity.customer if opportunity is not None else None)
+    owner = resolve_owner(form.owner, user, opportunity.owner if opportunity is not None else None)
     contact_id = int(form.contact_id.data) if (form.contact_id.data or "").isdigit() else None
     ok = customer is not None and owner is not None
     if contact_id is not None and customer is not None:

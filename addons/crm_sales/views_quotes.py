@@ -82,7 +82,8 @@ def _header(form, quote) -> dict:
             opportunity_id is None:
         raise quotes.QuoteError(_("The contact or the opportunity is not valid."))
     quotes.check_links(customer_id, contact_id, opportunity_id, form.currency.data, current_user)
-    owner = resolve_owner(form.owner, quote.owner if quote is not None else current_user)
+    owner = resolve_owner(form.owner, quote.owner if quote is not None else current_user,
+                          quote.owner if quote is not None else None)
     if owner is None:
         raise quotes.QuoteError(_("Pick an active user from the suggestions."))
     if form.valid_until.data and form.valid_until.data < form.quote_date.data:

@@ -95,9 +95,9 @@ def edit_contact(contact_id: int | None = None):
     form = custom_field_forms.extend_form(ContactForm, "contact", contact)(data=data)
     form.set_choices(contact)
     if form.validate_on_submit():
-        customer = resolve_customer(form.customer, current_user)
+        customer = resolve_customer(form.customer, current_user, contact.customer if contact is not None else None)
         default_owner = contact.owner if contact is not None else (customer.owner if customer is not None else None)
-        owner = resolve_owner(form.owner, default_owner)
+        owner = resolve_owner(form.owner, default_owner, contact.owner if contact is not None else None)
         verdict = None
         if customer is not None and owner is not None and not form.owner.errors:
             verdict = dedup.form_verdict("contact", form, contact)

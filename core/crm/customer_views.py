@@ -154,11 +154,15 @@ def customer_ref(customer) -> str:
     return f"{customer.name} #{customer.id}" if customer is not None else ""
 
 
-def resolve_owner(form_field, default):
-    """The active user a reference field names (``default`` when empty); ``None`` with an error set."""
+def resolve_owner(form_field, default, current=None):
+    """The active user a reference field names (``default`` when empty); ``None`` with an error set.
+    ``current``: the edited record's owner, kept as it is when the field still names it (even deactivated
+    since: the record's other fields can be saved)."""
     if not (form_field.data or "").strip():
         return default
     user_id = lists.reference_id(form_field.data)
+    if current is not None and user_id == current.id:
+        return current
     user = db.session.get(User, user_id) if user_id else None
     if user is None or not user.active:
         form_field.errors.append(_("Pick an active user from the suggestions."))
@@ -166,9 +170,14 @@ def resolve_owner(form_field, default):
     return user
 
 
-def resolve_customer(form_field, user):
-    """The visible customer a reference field names; ``None`` with an error set."""
-    customer = get_visible(user, Customer, lists.reference_id(form_field.data))
+def resolve_customer(form_field, user, current=None):
+    """The visible customer a reference field names; ``None`` with an error set. ``current``: the customer the
+    edited record refers to now, kept when the field still names it, whether or not ``user`` may see it (a
+    rep's customer whose parent is the manager's, a rep's contact of a customer handed to someone else)."""
+    customer_id = lists.reference_id(form_field.data)
+    if current is not None and customer_id == current.id:
+        return current
+    customer = get_visible(user, Customer, customer_id)
     if customer is None:
         form_field.errors.append(_("Pick a customer from the suggestions."))
     return customer
@@ -200,10 +209,11 @@ def edit(customer_id: int | None = None):
     form = custom_field_forms.extend_form(CustomerForm, "customer", customer)(data=data)
     form.set_choices(customer)
     if form.validate_on_submit():
-        owner = resolve_owner(form.owner, customer.owner if customer is not None else current_user)
+        owner = resolve_owner(form.owner, customer.owner if customer is not None else current_user,
+                              customer.owner if customer is not None else None)
         parent = None
         if (form.parent.data or "").strip():
-            parent = resolve_customer(form.parent, current_user)
+            parent = resolve_customer(form.parent, current_user, customer.parent if customer is not None else None)
             if parent is not None and customer is not None and _creates_cycle(customer, parent):
                 form.parent.errors.append(_("A customer cannot be its own parent or a parent of its parents."))
                 parent = None

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from core.crm.models import Activity, Contact, Customer
 from core.extensions import db
 from core.hookspecs import hookimpl
+from core.models import User
 from core.registry import CustomerPanel
 from core.testing import index_definitions
 
@@ -148,6 +149,55 @@ def test_create_and_edit_store_search_keys_and_refuse_bad_input(mosaic_app_facto
     bad_date = admin.post("/contacts/new", data={"customer": f"#{new_id}", "name": "x", "birthday": "1980-02-30",
                                                  "decision_role": ""})
     assert bad_date.status_code == 400
+
+
+def test_references_the_editor_may_not_see_are_kept_when_unchanged(mosaic_app_factory):
+    """A rep edits their customer whose parent is another team's, and their contact of a customer handed to
+    another team, and their customer owned meanwhile by a deactivated user: the references stay as they are
+    (every save was refused: "Pick a customer from the suggestions."); choosing a hidden one is still refused."""
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    mine, hidden = ids["customers"]["rep1"], ids["customers"]["rep2"]
+    with app.app_context():
+        db.session.get(Customer, mine).parent_id = hidden
+        db.session.commit()
+    rep = client_for(app, "rep1")
+    form = {"name": OWN, "classification": "normal", "status": "active", "owner": f"REP1 #{ids['users']['rep1']}",
+            "parent": f"北京秘密客户有限公司 #{hidden}", "address": "上海市徐汇区"}
+    saved = rep.post(f"/customers/{mine}/edit", data=form)
+    assert saved.status_code == 302, saved.get_data(as_text=True)[:2000]
+    assert (_customer(app, mine).parent_id, _customer(app, mine).address) == (hidden, "上海市徐汇区")
+    with app.app_context():  # a subsidiary of rep2's, shown to nobody on rep1's team
+        other = Customer(name="北京秘密子公司", owner_id=ids["users"]["rep2"])
+        db.session.add(other)
+        db.session.commit()
+        other_id = other.id
+    refused = rep.post(f"/customers/{mine}/edit", data={**form, "parent": f"x #{other_id}"})
+    assert "Pick a customer from the suggestions." in refused.get_data(as_text=True)
+    assert _customer(app, mine).parent_id == hidden
+    # a contact of a customer handed to another team
+    contact_id = ids["contacts"]["rep1"]
+    with app.app_context():
+        db.session.get(Contact, contact_id).customer_id = hidden
+        db.session.commit()
+    contact = rep.post(f"/contacts/{contact_id}/edit", data={
+        "name": "rep1联系人", "customer": f"北京秘密客户有限公司 #{hidden}", "owner": f"REP1 #{ids['users']['rep1']}",
+        "title": "采购"})
+    assert contact.status_code == 302, contact.get_data(as_text=True)[:2000]
+    with app.app_context():
+        assert (db.session.get(Contact, contact_id).title, db.session.get(Contact, contact_id).customer_id) == (
+            "采购", hidden)
+        # an owner deactivated since (left the company, not yet handed over)
+        db.session.get(User, ids["users"]["rep2"]).active = False
+        db.session.commit()
+    manager = client_for(app, "mgr")
+    kept = manager.post(f"/customers/{hidden}/edit", data={
+        "name": "北京秘密客户有限公司", "classification": "normal", "status": "active",
+        "owner": f"REP2 #{ids['users']['rep2']}", "address": "北京市朝阳区"})
+    assert kept.status_code == 302, kept.get_data(as_text=True)[:2000]
+    assert (_customer(app, hidden).owner_id, _customer(app, hidden).address) == (ids["users"]["rep2"], "北京市朝阳区")
+    refused = manager.post(f"/customers/{mine}/edit", data={**form, "owner": f"REP2 #{ids['users']['rep2']}"})
+    assert "Pick an active user from the suggestions." in refused.get_data(as_text=True)  # a new choice
 
 
 def test_pinyin_initials_and_phone_search(mosaic_app_factory):
