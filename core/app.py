@@ -187,6 +187,8 @@ def _install_request_hooks(app: Flask, runtime: AddonRuntime) -> None:
 
         return db.session.get(User, int(user_id))
 
+    app.before_request(i18n.wtforms_translations)
+
     @app.before_request
     def addon_gate():
         """Keep the enabled set current; a disabled addon's pages answer 404; pages need a login."""

@@ -109,6 +109,22 @@ DOMAIN = MosaicDomain()
 _babel.domain_instance = DOMAIN  # overrides Flask-Babel's cached_property
 
 
+@functools.cache
+def _wtforms_catalogue(code: str) -> Translations:
+    from wtforms.i18n import messages_path
+
+    return Translations.load(messages_path(), [code], domain="wtforms")
+
+
+def wtforms_translations() -> None:
+    """WTForms' own messages ("Not a valid integer value.") in our language: Flask-WTF looks its catalogue up by
+    Babel's locale, and for ``zh_Hant_TW`` gettext finds WTForms' ``zh`` (Simplified) catalogue before its
+    ``zh_TW`` one — a 繁體 user read 简体 messages. Flask-WTF takes the catalogue a request already holds
+    (``request.wtforms_translations``): set it to the one of our code (a request hook, :mod:`core.app`)."""
+    if current_language() == "zh_TW":
+        request.wtforms_translations = _wtforms_catalogue("zh_TW")
+
+
 def instance_language() -> str:
     from core.models import Setting
 
