@@ -77,7 +77,7 @@ def fallback() -> tuple[str, int | None]:
 
     kind = Setting.get(FALLBACK_KEY) or "none"
     raw = (Setting.get(FALLBACK_USER_KEY) or "").strip()
-    return (kind if kind in FALLBACKS else "none"), (int(raw) if raw.isdigit() else None)
+    return (kind if kind in FALLBACKS else "none"), (int(raw) if raw.isascii() and raw.isdigit() else None)
 
 
 def save_fallback(kind: str, user_id: int | None) -> None:

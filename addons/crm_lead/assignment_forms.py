@@ -137,7 +137,8 @@ class ActionForm(FlaskForm):
 def _number_check(maximum: int, message):
     def check(_form, field):
         value = (field.data or "").strip()
-        if value and (not value.isdigit() or int(value) > maximum):
+        # ASCII digits only: str.isdigit() is true for "²", which int() refuses
+        if value and (not (value.isascii() and value.isdigit()) or int(value) > maximum):
             raise ValidationError(message)
 
     return check

@@ -49,13 +49,18 @@ def register_jobs():
 @hookimpl
 def handover_records(from_user_id, to_user_id, dry_run):
     """The departing user's leads — open, converted and disqualified alike — in one UPDATE; a lead waiting
-    in the pool belongs to the pool, not to its last owner, and stays there."""
+    in the pool belongs to the pool, not to its last owner, and stays there. The team follows the new owner,
+    as on a claim, an assignment and an opportunity's handover."""
+    from core.models import User
+
     owned = (Lead.owner_id == from_user_id) & ~Lead.in_pool
     if dry_run:
         count = db.session.scalar(select(func.count()).select_from(Lead).where(owned))
     else:
-        audit.record_set_change(Lead, owned, {"owner_id": to_user_id})  # before the UPDATE: old owners
+        values = {"owner_id": to_user_id,
+                  "team_id": db.session.scalar(select(User.department_id).where(User.id == to_user_id))}
+        audit.record_set_change(Lead, owned, values)  # before the UPDATE: the old owners and teams
         count = db.session.execute(
-            update(Lead).where(owned).values(owner_id=to_user_id).execution_options(synchronize_session=False)
+            update(Lead).where(owned).values(values).execution_options(synchronize_session=False)
         ).rowcount
     return [HandoverResult(object="crm_lead.lead", label=_l("Leads"), count=int(count or 0))]

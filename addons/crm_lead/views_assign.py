@@ -178,7 +178,7 @@ def assign_page():
     status = 200
     if request.method == "POST":
         owner = form.owner.data or ""
-        if form.validate_on_submit() and owner.isdigit():
+        if form.validate_on_submit() and owner.isascii() and owner.isdigit():
             try:
                 changed = assignment.assign(leads, int(owner), by_user=current_user)
             except assignment.AssignError as exc:

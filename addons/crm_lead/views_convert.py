@@ -138,7 +138,7 @@ def _form_data(lead: Lead) -> dict:
 
 def _picked_id(name: str) -> int | None:
     value = (request.form.get(name) or "").strip()
-    return int(value) if value.isdigit() and len(value) < 12 else None
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 12 else None
 
 
 OPTION_MAX = 255

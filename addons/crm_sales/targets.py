@@ -254,7 +254,8 @@ def _sees_department(user) -> bool:
 def _root_for(user, department_id) -> Department | None:
     """The node the table starts at: the requested one if the reader may see it, else their own."""
     r = reach(user, Opportunity.__visibility_object__)
-    wanted = db.session.get(Department, int(department_id)) if str(department_id or "").isdigit() else None
+    wanted = db.session.get(Department, int(department_id)) if (
+        str(department_id or "").isascii() and str(department_id or "").isdigit()) else None
     if department_id and wanted is None:
         raise ReportError(_("Unknown department."))
     own = db.session.get(Department, user.department_id) if user.department_id else None

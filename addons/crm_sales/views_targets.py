@@ -107,7 +107,7 @@ def _grid_params():
         year = date.today().year
     year = min(max(year, 1900), 2999)
     node = None
-    if (args.get("department_id") or "").isdigit():
+    if (args.get("department_id") or "").isascii() and (args.get("department_id") or "").isdigit():
         node = db.session.get(Department, int(args["department_id"]))
     if node is None and current_user.department_id:
         node = db.session.get(Department, current_user.department_id)
@@ -162,7 +162,7 @@ def _posted_cells(subject, periods) -> dict:
     for name, raw in request.form.items():
         prefix, _sep, rest = name.partition("-")
         sid, _sep, period_key = rest.partition("-")
-        if prefix != "cell" or not sid.isdigit() or period_key not in valid:
+        if prefix != "cell" or not (sid.isascii() and sid.isdigit()) or period_key not in valid:
             continue
         cells[(int(sid), period_key)] = (raw, _cell_label(subject, int(sid), period_key))
     return cells

@@ -44,7 +44,7 @@ def with_people(stmt):
 
 def _int_arg(name: str) -> int | None:
     value = request.args.get(name, "")
-    return int(value) if value.isdigit() and len(value) < 13 else None
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 13 else None
 
 
 def filtered_activities(user, args) -> tuple:
@@ -55,7 +55,7 @@ def filtered_activities(user, args) -> tuple:
         show = "all"
     mine = args.get("mine") == "1"
     raw = args.get("customer_id", "")
-    customer_id = int(raw) if raw.isdigit() and len(raw) < 13 else None
+    customer_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 13 else None
     stmt = select(Activity)
     if mine:
         stmt = stmt.where(Activity.owner_id == user.id)

@@ -24,6 +24,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from wtforms import BooleanField, SelectField
 
 from core.crm import audit
@@ -44,7 +45,17 @@ HISTORY_LIMIT = 50
 
 
 class HandoverFailed(Exception):
-    """An implementation of ``handover_records`` raised; the transaction was rolled back."""
+    """An implementation of ``handover_records`` raised; the transaction was rolled back.
+
+    Its text is the reason to show the user: a database error's own text (SQL, parameters, the driver's
+    words) only goes to the log, the user reads a translated sentence instead.
+    """
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, SQLAlchemyError):
+        return _("a database error occurred (the details are in the server log)")
+    return str(exc) or type(exc).__name__
 
 
 # -- the core's records -------------------------------------------------------------------------------
@@ -95,7 +106,7 @@ def preview(from_user_id: int, to_user_id: int) -> list[HandoverResult]:
         return _collect(from_user_id, to_user_id, dry_run=True)
     except Exception as exc:
         log.exception("handover preview %s -> %s failed", from_user_id, to_user_id)
-        raise HandoverFailed(str(exc) or type(exc).__name__) from exc
+        raise HandoverFailed(_reason(exc)) from exc
     finally:
         db.session.rollback()
 
@@ -116,6 +127,8 @@ def hand_over(from_user, to_user, by_user=None, deactivate: bool = False) -> Han
             to_user_id=to_id,
             by_user_id=by_id,
             at=utcnow(),
+            # the label in the runner's language is only a fallback: a report is shown in the reader's
+            # language, by its object names (see report_labels)
             report=[{"object": r.object, "label": str(r.label), "count": int(r.count)} for r in results],
             deactivated=bool(deactivate),
         )
@@ -124,9 +137,28 @@ def hand_over(from_user, to_user, by_user=None, deactivate: bool = False) -> Han
     except Exception as exc:
         db.session.rollback()
         log.exception("handover %s -> %s failed; rolled back", from_id, to_id)
-        raise HandoverFailed(str(exc) or type(exc).__name__) from exc
+        raise HandoverFailed(_reason(exc)) from exc
     log.info("handover %s -> %s by %s: %s", from_id, to_id, by_id, record.report)
     return record
+
+
+def report_labels(report: list[dict]) -> list[dict]:
+    """The items of a stored report with their labels in the current user's language.
+
+    A report stores each object's label as the administrator who ran it read it; the labels are asked
+    again, by object name, from the implementations of ``handover_records`` — a dry run for no user (id 0),
+    which counts nothing and changes nothing. An object no implementation answers for any more (its addon
+    disabled since), or a failing implementation, keeps the stored label.
+    """
+    try:
+        labels = {r.object: r.label for r in _collect(0, 0, dry_run=True)}
+    except Exception:
+        log.exception("handover labels could not be asked; the stored ones are shown")
+        labels = {}
+    finally:
+        db.session.rollback()
+    return [{**item, "label": labels.get(item.get("object"), item.get("label") or item.get("object"))}
+            for item in report]
 
 
 def warnings(from_user_id: int) -> list[str]:
@@ -187,7 +219,9 @@ def _check(form: HandoverForm, running: bool) -> Choice | None:
 
     def user(field):
         value = (field.data or "").strip()
-        return db.session.get(User, int(value)) if value.isdigit() else None
+        # ASCII digits of a possible id only: str.isdigit() is true for "²", which int() refuses, and a
+        # 20-digit number overflows PostgreSQL's integer
+        return db.session.get(User, int(value)) if value.isascii() and value.isdigit() and len(value) < 10 else None
 
     fields = (form.from_user, form.to_user, form.confirm)
     for field in fields:
@@ -252,4 +286,6 @@ def view(handover_id: int):
     record = db.session.get(Handover, handover_id)
     if record is None:
         abort(404)
-    return render_template("core/crm/handover_view.html", record=record, warnings=warnings(record.from_user_id))
+    items = report_labels(record.report or [])
+    return render_template("core/crm/handover_view.html", record=record, items=items,
+                           warnings=warnings(record.from_user_id))

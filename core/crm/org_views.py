@@ -71,7 +71,8 @@ def edit_department(dept_id: int | None = None):
         else:
             form.parent.data = request.args.get("parent", "")
             if form.parent.data:
-                parent = db.session.get(Department, int(form.parent.data)) if form.parent.data.isdigit() else None
+                parent = db.session.get(Department, int(form.parent.data)) if (
+                    form.parent.data.isascii() and form.parent.data.isdigit()) else None
                 if parent is not None and parent.kind in KINDS:
                     form.kind.data = KINDS[min(KINDS.index(parent.kind) + 1, len(KINDS) - 1)]
     if form.validate_on_submit() and _check_department(form, dept):

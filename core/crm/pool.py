@@ -91,7 +91,7 @@ def _int_setting(key: str) -> int:
     from core.models import Setting
 
     value = (Setting.get(key) or "").strip()
-    return int(value) if value.isdigit() else 0
+    return int(value) if value.isascii() and value.isdigit() else 0
 
 
 def pool_settings() -> PoolSettings:
@@ -175,12 +175,14 @@ def _pending_history(customer_id: int) -> list:
 audit.register_pending(Customer, _pending_history)
 
 
-def _leave_pool(customer_id: int, entry_row, changes: dict) -> None:
-    """Audit a customer leaving the pool: the job's pending "into the pool" entry first, then ``changes``."""
+def _leave_pool(customer_id: int, entry_row, changes: dict, *, user_id: int | None = None,
+                at: datetime | None = None) -> None:
+    """Audit a customer leaving the pool: the job's pending "into the pool" entry first, then ``changes``
+    (by ``user_id`` at ``at``; default: the acting user, now)."""
     pooled_at, audited = entry_row
     if not audited:
         audit.record_entries(Customer, customer_id, {"in_pool": (False, True)}, at=pooled_at)
-    audit.record_entries(Customer, customer_id, changes)
+    audit.record_entries(Customer, customer_id, changes, user_id=user_id, at=at)
 
 
 # -- claiming and releasing ---------------------------------------------------------------------------
@@ -188,12 +190,40 @@ def _day_start(now: datetime) -> datetime:
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def _claims_since(user_id, day_start: datetime):
+    """How many customers ``user_id`` has claimed from the pool since ``day_start``: a scalar subquery.
+
+    A claim is counted from the audit trail, not from ``owner_id``: a handover (or any later change of owner)
+    moves a claimed customer but not the claim, so the receiver's cap is untouched and the giver gets no room
+    back. :func:`claim` writes, at ``claimed_at``, an ``in_pool`` true → false entry and an ``owner_id`` → the
+    claimer entry, both by the claimer (claims made before this rule was written wrote the same pair, in one
+    statement, by the signed-in claimer). Only customers whose ``claimed_at`` is in the period are looked at —
+    every claim of the period leaves its customer's ``claimed_at`` in it — so the audit table is reached
+    through its ``(object, record_id)`` index, never scanned. Without a schema change there is no column
+    "claimed by"; the audit trail is the record of who claimed.
+    """
+    customers, entries = Customer.__table__, audit.AuditEntry.__table__
+    owner = entries.alias("claim_owner")
+    obj = audit.audit_object(Customer)
+    return (
+        select(func.count()).select_from(
+            entries.join(customers, and_(entries.c.object == obj, entries.c.record_id == customers.c.id)))
+        .where(
+            customers.c.claimed_at >= day_start,
+            entries.c.field == "in_pool", entries.c.new_value == "false",
+            entries.c.user_id == user_id, entries.c.at >= day_start,
+            exists().where(owner.c.object == obj, owner.c.record_id == entries.c.record_id,
+                           owner.c.field == "owner_id", owner.c.new_value == str(user_id),
+                           owner.c.user_id == user_id, owner.c.at == entries.c.at),
+        )
+        .scalar_subquery()
+    )
+
+
 def claimed_today(user_id: int, now: datetime | None = None) -> int:
+    """How many customers ``user_id`` claimed from the pool today (UTC), whoever owns them now."""
     now = now or utcnow()
-    return db.session.execute(
-        select(func.count()).select_from(Customer)
-        .where(Customer.owner_id == user_id, Customer.claimed_at >= _day_start(now))
-    ).scalar() or 0
+    return db.session.execute(select(_claims_since(user_id, _day_start(now)))).scalar() or 0
 
 
 def claim(user, customer_id: int, now: datetime | None = None) -> tuple[bool, str | None]:
@@ -211,12 +241,7 @@ def claim(user, customer_id: int, now: datetime | None = None) -> tuple[bool, st
     if cap:
         # PostgreSQL: serialise one rep's claims on their user row, so the count below is current
         db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
-        mine = (
-            select(func.count()).select_from(Customer.__table__)
-            .where(Customer.__table__.c.owner_id == user.id, Customer.__table__.c.claimed_at >= _day_start(now))
-            .scalar_subquery()
-        )
-        conditions.append(mine < cap)
+        conditions.append(_claims_since(user.id, _day_start(now)) < cap)
     entry = db.session.execute(
         select(entries.c.pooled_at, entries.c.audited).where(entries.c.customer_id == customer_id)).first()
     won = entry is not None and db.session.execute(delete(entries).where(and_(*conditions))).rowcount == 1
@@ -227,15 +252,21 @@ def claim(user, customer_id: int, now: datetime | None = None) -> tuple[bool, st
             .values(owner_id=user.id, claimed_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-        _leave_pool(customer_id, entry, {"owner_id": (old_owner, user.id), "in_pool": (True, False)})
-        audit.record_set_change(Contact, Contact.customer_id == customer_id, {"owner_id": user.id})
+        # by the claimer at the claim's time: the cap counts these entries (see _claims_since)
+        _leave_pool(customer_id, entry, {"owner_id": (old_owner, user.id), "in_pool": (True, False)},
+                    user_id=user.id, at=now)
+        audit.record_set_change(Contact, Contact.customer_id == customer_id, {"owner_id": user.id},
+                                user_id=user.id)
         db.session.execute(
             update(Contact).where(Contact.customer_id == customer_id).values(owner_id=user.id)
             .execution_options(synchronize_session=False)
         )
         db.session.expire_all()  # the identity map may hold the customer with its pool entry
         return True, None
-    if entry is not None and cap:
+    # nothing removed: the cap refused it only if the entry is still there (else another claim was first)
+    still_pooled = entry is not None and db.session.execute(
+        select(entries.c.customer_id).where(entries.c.customer_id == customer_id)).first() is not None
+    if still_pooled and cap:
         return False, ngettext(
             "You have reached your limit of %(num)d customer claimed from the pool today.",
             "You have reached your limit of %(num)d customers claimed from the pool today.", cap)
@@ -316,7 +347,8 @@ class PoolSettingsForm(FlaskForm):
         value = (field.data or "").strip()
         if not value:
             return 0
-        if not value.isdigit() or int(value) > maximum:
+        # ASCII digits only: str.isdigit() is true for "²", which int() refuses
+        if not (value.isascii() and value.isdigit()) or int(value) > maximum:
             raise ValidationError(message)
         return int(value)
 

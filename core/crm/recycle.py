@@ -78,7 +78,7 @@ def purge_days() -> int:
     from core.models import Setting
 
     value = (Setting.get(DAYS_KEY) or "").strip()
-    return int(value) if value.isdigit() and 0 < int(value) <= MAX_DAYS else DEFAULT_DAYS
+    return int(value) if value.isascii() and value.isdigit() and 0 < int(value) <= MAX_DAYS else DEFAULT_DAYS
 
 
 def save_purge_days(days: int) -> None:

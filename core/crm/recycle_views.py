@@ -37,7 +37,7 @@ class RecycleSettingsForm(FlaskForm):
 
     def validate_days(self, field):
         value = (field.data or "").strip()
-        if not value.isdigit() or not 0 < int(value) <= recycle.MAX_DAYS:
+        if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= recycle.MAX_DAYS:
             raise ValidationError(_l("Enter a whole number of days from 1 to %(max)d.", max=recycle.MAX_DAYS))
 
 
@@ -58,7 +58,7 @@ def index():
     stmt = recycle.visible_entries(current_user, select(RecycleEntry))
     if object_name:
         stmt = stmt.where(RecycleEntry.object == object_name)
-    if before.isdigit() and len(before) < 13:
+    if before.isascii() and before.isdigit() and len(before) < 13:
         stmt = stmt.where(RecycleEntry.id < int(before))
     rows = db.session.execute(
         # the snapshots can be large: only a merge entry's is read (for the survivor's name), when drawn

@@ -258,3 +258,80 @@ def test_the_report_writes_big_counts_as_the_language_does(team):
     report = text(admin.get(run(admin, rep1, rep2).headers["Location"]))
     assert 'data-object="customer"><td>Customers</td><td class="count">1,203<' in report
     assert "Handover done: 1,208 records moved." in report  # 1,203 customers, 2 contacts, 3 activities
+
+
+def test_the_report_speaks_the_readers_language(team):
+    app, ids, admin = team
+    rep1, rep2 = ids["users"]["rep1"], ids["users"]["rep2"]
+    admin.post("/language", data={"language": "zh_CN", "next": "/"})
+    location = run(admin, rep1, rep2).headers["Location"]
+    assert 'data-object="customer"><td>客户</td>' in text(admin.get(location))
+    admin.post("/language", data={"language": "en", "next": "/"})
+    report = text(admin.get(location))
+    assert 'data-object="customer"><td>Customers</td>' in report
+    assert 'data-object="crm_lead.lead"><td>Leads</td>' in report
+    assert "客户" not in report
+    # a report stored by an earlier version, or naming an object no implementation answers for any more,
+    # shows its stored label
+    with app.app_context():
+        record = db.session.get(Handover, int(location.rstrip("/").rsplit("/", 1)[1]))
+        record.report = [*record.report, {"object": "gone_addon.thing", "label": "旧东西", "count": 4}]
+        db.session.commit()
+    report = text(admin.get(location))
+    assert 'data-object="gone_addon.thing"><td>旧东西</td>' in report
+    assert 'data-object="customer"><td>Customers</td>' in report
+
+
+def test_the_history_formats_the_record_total(team):
+    app, ids, admin = team
+    with app.app_context():
+        db.session.add(Handover(from_user_id=ids["users"]["rep1"], to_user_id=ids["users"]["rep2"],
+                                by_user_id=ids["admin"], at=utcnow(), deactivated=False,
+                                report=[{"object": "customer", "label": "Customers", "count": 1200},
+                                        {"object": "contact", "label": "Contacts", "count": 71}]))
+        db.session.commit()
+    history = text(admin.get(URL)).split('id="handover-history"', 1)[1]
+    assert "<td>1,271</td>" in history
+
+
+@pytest.mark.parametrize("value", ["²", "１", "99999999999999999999"])
+def test_odd_digits_are_refused_not_a_server_error(team, value):
+    app, ids, admin = team
+    response = admin.post(URL, data={"from_user": value, "to_user": str(ids["users"]["rep2"]), "action": "preview"})
+    assert response.status_code == 400
+    assert "Choose the departing user from the list." in text(response)
+    response = admin.post(URL, data={"from_user": str(ids["users"]["rep1"]), "to_user": value, "action": "preview"})
+    assert response.status_code == 400
+    assert "Choose an active user to receive the records." in text(response)
+
+
+class DatabaseErrorAddon:
+    """Fails with a database error on a real run."""
+
+    @hookimpl(trylast=True)
+    def handover_records(self, dry_run):
+        if not dry_run:
+            db.session.execute(text_sql("UPDATE no_such_table_xyz SET owner_id = 1"))
+        return []
+
+
+def text_sql(statement):
+    from sqlalchemy import text as sql_text
+
+    return sql_text(statement)
+
+
+def test_a_database_error_is_reported_readably_and_logged(team, caplog):
+    app, ids, admin = team
+    rep1, rep2 = ids["users"]["rep1"], ids["users"]["rep2"]
+    app.extensions["mosaic"].pm.register(DatabaseErrorAddon(), name="db_error_addon")
+    before = owned(app, rep1), owned(app, rep2)
+    with caplog.at_level("ERROR", logger="core.crm.handover"):
+        response = run(admin, rep1, rep2)
+    page = text(response)
+    assert response.status_code == 500
+    assert "The handover was stopped and nothing was moved: a database error occurred" in page
+    assert "no_such_table_xyz" not in page and "UPDATE" not in page
+    assert "no_such_table_xyz" in caplog.text  # the details are in the log
+    assert (owned(app, rep1), owned(app, rep2)) == before
+    assert handovers(app) == []

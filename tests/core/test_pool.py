@@ -353,3 +353,75 @@ def test_the_pool_list_pages_newest_first_through_the_pool_table(mosaic_app_fact
                 break
             args = page.next_args()
     assert seen == [made[4], made[3], made[2], made[1], made[0]]
+
+
+def _pooled_customers(app, owner_id: int, count: int) -> list[int]:
+    with app.app_context():
+        made = [Customer(name=f"公海客户{i}", owner_id=owner_id) for i in range(count)]
+        db.session.add_all(made)
+        db.session.commit()
+        ids = [c.id for c in made]
+    for cid in ids:
+        _pool_customer(app, cid)
+    return ids
+
+
+def test_a_handover_moves_the_claimed_customers_but_not_the_claims(mosaic_app_factory):
+    """The cap counts the claims a rep made, not the claimed customers they own now."""
+    from core.crm import handover
+
+    app = mosaic_app_factory()
+    ids = _team(app, cap=2)
+    rep1_id, rep2_id = ids["users"]["rep1"], ids["users"]["rep2"]
+    first, second, third, fourth = _pooled_customers(app, ids["users"]["mgr"], 4)
+    rep1, rep2 = client_for(app, "rep1"), client_for(app, "rep2")
+    for cid in (first, second):
+        assert rep1.post(f"/pool/{cid}/claim").headers["Location"].endswith(f"/customers/{cid}")
+    with app.app_context():
+        handover.hand_over(db.session.get(User, rep1_id), db.session.get(User, rep2_id),
+                           db.session.get(User, ids["admin"]))
+        assert {db.session.get(Customer, cid).owner_id for cid in (first, second)} == {rep2_id}
+        assert (pool.claimed_today(rep1_id), pool.claimed_today(rep2_id)) == (2, 0)
+    assert "Claimed today: 0 of 2." in rep2.get("/pool/").get_data(as_text=True)
+    assert rep2.post(f"/pool/{third}/claim").headers["Location"].endswith(f"/customers/{third}")
+    # the giver does not get their claims back
+    assert "Claimed today: 2 of 2." in rep1.get("/pool/").get_data(as_text=True)
+    refused = rep1.post(f"/pool/{fourth}/claim", follow_redirects=True).get_data(as_text=True)
+    assert "You have reached your limit of 2 customers claimed from the pool today." in refused
+    assert _state(app, fourth)[0] is True
+
+
+def test_the_loser_of_a_race_is_told_someone_else_was_first_not_the_cap(mosaic_app_factory):
+    app = mosaic_app_factory()
+    ids = _team(app, cap=5)
+    cid = ids["customers"]["rep1"]
+    _pool_customer(app, cid)
+
+    def someone_else_first(_conn, cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("DELETE FROM CORE_POOL_ENTRY"):
+            cursor.execute(f"DELETE FROM core_pool_entry WHERE customer_id = {int(cid)}")
+
+    with app.app_context():
+        user = db.session.get(User, ids["users"]["rep2"])
+        from sqlalchemy import event
+
+        event.listen(db.engine, "before_cursor_execute", someone_else_first)
+        try:
+            won, message = pool.claim(user, cid)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", someone_else_first)
+        db.session.rollback()
+    assert won is False
+    assert message == "This customer is no longer in the pool: someone else claimed it first."
+
+
+def test_the_settings_refuse_non_ascii_digits(mosaic_app_factory):
+    app = mosaic_app_factory()
+    admin = app.test_client()
+    app.login(admin, "admin")
+    for field, value in (("days_normal", "²"), ("days_vip", "１２"), ("days_strategic", "٣")):
+        response = admin.post("/admin/pool", data={field: value})
+        assert response.status_code == 400, (field, value)
+        assert "Enter a whole number of days from 0 to 3650" in response.get_data(as_text=True)
+    response = admin.post("/admin/pool", data={"claim_cap": "³"})
+    assert response.status_code == 400 and "Enter a whole number of customers" in response.get_data(as_text=True)

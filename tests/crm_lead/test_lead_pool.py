@@ -258,3 +258,77 @@ def test_handover_moves_the_departing_reps_leads(mosaic_app_factory):
         assert db.session.execute(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.object == "lead", AuditEntry.field == "owner_id", AuditEntry.action == "update",
             AuditEntry.new_value == str(rep2), AuditEntry.user_id == ids["admin"])).scalar() == 2
+
+
+def test_a_handover_moves_the_claimed_leads_but_not_the_claims(mosaic_app_factory):
+    """The cap counts the claims a rep made, not the claimed leads they own now."""
+    app = mosaic_app_factory(addons=["crm_lead"])
+    ids = setup_leads_team(app)
+    rep1_id, rep2_id = ids["users"]["rep1"], ids["users"]["rep2"]
+    first, second, third, fourth = (_pooled(app, ids["users"]["mgr"], name=f"池{i}") for i in range(4))
+    with app.app_context():
+        pool.save_settings({}, 2)
+        db.session.commit()
+    rep1, rep2 = client_for(app, "rep1"), client_for(app, "rep2")
+    for lead_id in (first, second):
+        assert rep1.post(f"/crm_lead/pool/{lead_id}/claim").headers["Location"].endswith(f"/crm_lead/{lead_id}")
+    with app.app_context():
+        handover.hand_over(db.session.get(User, rep1_id), db.session.get(User, rep2_id),
+                           db.session.get(User, ids["admin"]))
+        assert {db.session.get(Lead, i).owner_id for i in (first, second)} == {rep2_id}
+        assert (pool.claimed_today(rep1_id), pool.claimed_today(rep2_id)) == (2, 0)
+    assert "Claimed today: 0 of 2." in rep2.get("/crm_lead/pool").get_data(as_text=True)
+    assert rep2.post(f"/crm_lead/pool/{third}/claim").headers["Location"].endswith(f"/crm_lead/{third}")
+    assert "Claimed today: 2 of 2." in rep1.get("/crm_lead/pool").get_data(as_text=True)
+    refused = rep1.post(f"/crm_lead/pool/{fourth}/claim", follow_redirects=True).get_data(as_text=True)
+    assert "You have reached your limit of 2 leads claimed from the pool today." in refused
+
+
+def test_the_loser_of_a_race_is_told_someone_else_was_first_not_the_cap(mosaic_app_factory):
+    app = mosaic_app_factory(addons=["crm_lead"])
+    ids = setup_leads_team(app)
+    lead_id = _pooled(app, ids["users"]["rep1"])
+    with app.app_context():
+        pool.save_settings({}, 5)
+        db.session.commit()
+
+    def someone_else_first(_conn, cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("UPDATE CRM_LEAD_LEAD"):
+            cursor.execute(f"UPDATE crm_lead_lead SET in_pool = FALSE WHERE id = {int(lead_id)}")
+
+    with app.app_context():
+        user = db.session.get(User, ids["users"]["rep2"])
+        event.listen(db.engine, "before_cursor_execute", someone_else_first)
+        try:
+            result = pool.claim(user, lead_id)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", someone_else_first)
+        db.session.rollback()
+    assert result == (False, "This lead is no longer in the pool: someone else claimed it first.")
+
+
+def test_the_settings_refuse_non_ascii_digits(mosaic_app_factory):
+    app = mosaic_app_factory(addons=["crm_lead"])
+    setup_leads_team(app)
+    admin = app.test_client()
+    app.login(admin, "admin")
+    for data in ({"days_new": "²"}, {"days_working": "１２"}, {"claim_cap": "³"}):
+        response = admin.post("/crm_lead/pool/settings", data={"days_new": "", "days_working": "", "claim_cap": "",
+                                                                **data})
+        assert response.status_code == 400, data
+        assert "Enter a whole number of" in response.get_data(as_text=True)
+
+
+def test_a_handover_gives_the_leads_the_receivers_team(mosaic_app_factory):
+    app = mosaic_app_factory(addons=["crm_lead"])
+    ids = setup_leads_team(app)
+    rep1, rep2 = ids["users"]["rep1"], ids["users"]["rep2"]
+    with app.app_context():
+        lead_id = _lead(rep1, name="换队", team_id=ids["teams"]["A"])
+        db.session.commit()
+        handover.hand_over(db.session.get(User, rep1), db.session.get(User, rep2), db.session.get(User, ids["admin"]))
+        lead = db.session.get(Lead, lead_id)
+        assert (lead.owner_id, lead.team_id) == (rep2, ids["teams"]["B"])
+        assert db.session.execute(select(AuditEntry.old_value, AuditEntry.new_value).where(
+            AuditEntry.object == "lead", AuditEntry.record_id == lead_id, AuditEntry.field == "team_id",
+            AuditEntry.action == "update")).all() == [(str(ids["teams"]["A"]), str(ids["teams"]["B"]))]
