@@ -31,6 +31,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from core.crm import audit
 from core.crm.lists import BulkAction
 from core.extensions import db
+from core.params import ascii_int
 from core.timeutil import utcnow
 
 from .assignment_models import OPEN_LEAD_SQL, AssignRule
@@ -77,7 +78,7 @@ def fallback() -> tuple[str, int | None]:
 
     kind = Setting.get(FALLBACK_KEY) or "none"
     raw = (Setting.get(FALLBACK_USER_KEY) or "").strip()
-    return (kind if kind in FALLBACKS else "none"), (int(raw) if raw.isascii() and raw.isdigit() else None)
+    return (kind if kind in FALLBACKS else "none"), (ascii_int(raw))
 
 
 def save_fallback(kind: str, user_id: int | None) -> None:

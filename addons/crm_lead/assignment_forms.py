@@ -12,6 +12,7 @@ from wtforms import BooleanField, FieldList, Form, FormField, SelectField, Strin
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from core.extensions import db
+from core.params import ascii_int
 
 from . import assignment
 from .assignment_models import DISTRIBUTIONS
@@ -137,8 +138,7 @@ class ActionForm(FlaskForm):
 def _number_check(maximum: int, message):
     def check(_form, field):
         value = (field.data or "").strip()
-        # ASCII digits only: str.isdigit() is true for "²", which int() refuses
-        if value and (not (value.isascii() and value.isdigit()) or int(value) > maximum):
+        if value and (ascii_int(value) is None or ascii_int(value) > maximum):
             raise ValidationError(message)
 
     return check

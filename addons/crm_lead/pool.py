@@ -29,6 +29,7 @@ from sqlalchemy.orm.util import identity_key
 
 from core.crm import audit, lists
 from core.extensions import db
+from core.params import ascii_int
 from core.timeutil import utcnow
 
 from .models import Lead
@@ -55,7 +56,7 @@ def _int_setting(key: str) -> int:
     from core.models import Setting
 
     value = (Setting.get(key) or "").strip()
-    return int(value) if value.isascii() and value.isdigit() else 0
+    return ascii_int(value) or 0
 
 
 def pool_settings() -> PoolSettings:

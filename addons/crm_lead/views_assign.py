@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from core.crm import lists
 from core.crm.visibility import visible_to
 from core.extensions import db
+from core.params import ascii_int
 from core.security import permission_required
 
 from . import assignment, pool
@@ -178,9 +179,9 @@ def assign_page():
     status = 200
     if request.method == "POST":
         owner = form.owner.data or ""
-        if form.validate_on_submit() and owner.isascii() and owner.isdigit():
+        if form.validate_on_submit() and ascii_int(owner) is not None:
             try:
-                changed = assignment.assign(leads, int(owner), by_user=current_user)
+                changed = assignment.assign(leads, ascii_int(owner), by_user=current_user)
             except assignment.AssignError as exc:
                 db.session.rollback()
                 form.owner.errors = [str(exc)]

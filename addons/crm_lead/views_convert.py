@@ -21,6 +21,7 @@ from core.crm.picklists import picklist_choices, picklist_label
 from core.crm.visibility import get_visible, get_visible_or_404
 from core.extensions import db
 from core.models import User
+from core.params import ascii_int
 from core.plugins import flatten
 from core.security import permission_required
 
@@ -138,7 +139,7 @@ def _form_data(lead: Lead) -> dict:
 
 def _picked_id(name: str) -> int | None:
     value = (request.form.get(name) or "").strip()
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 12 else None
+    return ascii_int(value)
 
 
 OPTION_MAX = 255

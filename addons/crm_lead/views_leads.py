@@ -17,6 +17,7 @@ from core.crm.picklists import picklist_choices, picklist_label
 from core.crm.visibility import get_visible_or_404
 from core.extensions import db
 from core.models import User
+from core.params import ascii_int
 from core.security import permission_required
 
 from . import duplicates, leads
@@ -59,7 +60,7 @@ def day_formatter():
 @permission_required(READ)
 def index():
     owner = request.args.get("owner", "")
-    owner_filter = db.session.get(User, int(owner)) if owner.isdigit() and len(owner) < 12 else None
+    owner_filter = db.session.get(User, n) if (n := ascii_int(owner)) is not None else None
     filter_choices = {attr: picklist_choices(name) for attr, name in LEAD_PICKLISTS.items()}
     row_labels = {attr: dict(choices) for attr, choices in filter_choices.items()}
     return list_views.list_page(LEADS, "crm_lead.index", "crm_lead/list.html", filter_choices=filter_choices,
@@ -189,7 +190,7 @@ def check():
     if not any(v.strip() for v in values.values()):
         return jsonify({"matches": [], "block": False})
     exclude = request.args.get("exclude", "")
-    exclude_id = int(exclude) if exclude.isdigit() and len(exclude) < 12 else None
+    exclude_id = ascii_int(exclude)
     matches = duplicates.live_check(values, exclude_id=exclude_id, user=current_user)
     db.session.commit()  # the default rules, the first time
     return jsonify({"matches": [dedup.as_json(m) for m in matches],

@@ -21,6 +21,7 @@ from sqlalchemy import func, select, update
 from core.crm import audit
 from core.extensions import db
 from core.models import User
+from core.params import ascii_int
 from core.registry import HandoverResult, RecycleDependents
 
 from .models import Competitor, Expense, Opportunity, OpportunityProduct, Order, Quote
@@ -117,6 +118,24 @@ def dependents(object_name: str) -> list[RecycleDependents] | None:
 
 
 # -- export of the opportunity list ---------------------------------------------------------------------
+#: the opportunity list's parameters (the export's too; paging aside)
+LIST_PARAMS = ("q", "status", "stage")
+
+
+def bad_filter(args) -> str | None:
+    """The first of the list's filters in ``args`` whose value the list would ignore (so showing more), else
+    ``None``: an action or an export over "the list" refuses it rather than take a wider list."""
+    from .models import STATUSES
+
+    status = str(args.get("status") or "")
+    if status and status not in STATUSES:
+        return "status"
+    stage = str(args.get("stage") or "")
+    if stage and not 0 < (ascii_int(stage) or 0) < 2**31:
+        return "stage"
+    return None
+
+
 def list_select(user, args):
     """The opportunity list's select (``/crm_sales/``): its filters (status, stage, search on the name) within
     the reader's visibility, unordered — what the list pages through and the export streams."""
@@ -143,10 +162,12 @@ def list_select(user, args):
 def export_source():
     """The opportunity list to CSV / XLSX (``/export/crm_sales.opportunities.csv?status=…``): its filters, the
     reader's visibility, newest first; headers named as the import recognises them (an export re-imports by id)."""
+    from flask_babel import gettext as _
     from sqlalchemy.orm import aliased
 
     from core.crm.export import (
         Column,
+        ExportError,
         ExportSource,
         cell,
         labels_of,
@@ -154,6 +175,7 @@ def export_source():
         mapped,
         owner_column,
         picklist_labels,
+        refuse_unknown,
         user_timezone,
     )
     from core.crm.models import Contact, Customer
@@ -195,6 +217,10 @@ def export_source():
         ]
 
     def rows(user, args):
+        refuse_unknown(args, (*LIST_PARAMS, "after", "before"))
+        bad = bad_filter(args)
+        if bad:
+            raise ExportError(_("The filter “%(name)s” was ignored: its value is not valid.", name=bad))
         return list_select(user, args), Opportunity.id, False
 
     return ExportSource(

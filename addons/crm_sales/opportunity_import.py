@@ -40,6 +40,7 @@ from core.crm import money, normalise
 from core.crm.imports_fields import ImportField, ImportObject
 from core.extensions import db
 from core.models import User
+from core.params import ascii_int
 from core.timeutil import utcnow
 
 from . import stages
@@ -66,8 +67,8 @@ def prepare(values: dict) -> None:
     """The name's search key; an id cell as a number (the key of "update by id")."""
     if "name" in values:
         values["search_name"] = normalise.search_key(values["name"])
-    if "id" in values and str(values["id"]).strip().isdigit():
-        values["id"] = int(str(values["id"]).strip())
+    if "id" in values and ascii_int(values["id"]) is not None:
+        values["id"] = ascii_int(values["id"])
 
 
 def fields() -> list[ImportField]:

@@ -27,6 +27,7 @@ from core.crm.models import Department, Product
 from core.crm.visibility import reach, scope_of
 from core.extensions import db
 from core.models import User
+from core.params import ascii_int
 
 from .funnel import fen_sum, yuan
 from .hooks_targets import TARGET_MANAGE
@@ -254,8 +255,8 @@ def _sees_department(user) -> bool:
 def _root_for(user, department_id) -> Department | None:
     """The node the table starts at: the requested one if the reader may see it, else their own."""
     r = reach(user, Opportunity.__visibility_object__)
-    wanted = db.session.get(Department, int(department_id)) if (
-        str(department_id or "").isascii() and str(department_id or "").isdigit()) else None
+    wanted_id = ascii_int(department_id)
+    wanted = db.session.get(Department, wanted_id) if wanted_id is not None else None
     if department_id and wanted is None:
         raise ReportError(_("Unknown department."))
     own = db.session.get(Department, user.department_id) if user.department_id else None

@@ -106,14 +106,19 @@ def bulk():
             abort(400)
         every = request.form.get("scope") == "all"
         if every:  # every opportunity of the filtered list (all its pages) the user may change
+            from .data_links import bad_filter
             from .views_opportunities import filtered
 
+            back = url_for("crm_sales.index", **{k: v for k in ("q", "status", "stage")
+                                                 if (v := request.form.get(k))})
+            bad = bad_filter(request.form)
+            if bad:  # the list ignores it: deleting "the list" would delete more than it shows
+                flash(_("Nothing was changed: the filter “%(name)s” is not valid for this list.", name=bad), "error")
+                return redirect(back)
             stmt = visible_to(current_user, filtered(request.form), Opportunity, access="write")
             records = list(db.session.execute(stmt.order_by(Opportunity.id.desc()).limit(MAX_BULK + 1))
                            .unique().scalars())
             ids = [r.id for r in records]
-            back = url_for("crm_sales.index", **{k: v for k in ("q", "status", "stage")
-                                                 if (v := request.form.get(k))})
         if not ids:
             flash(_("Select the opportunities to delete."), "error")
             return redirect(back)

@@ -21,6 +21,7 @@ from core.crm.normalise import prefix_upper_bound
 from core.crm.picklists import picklist_choices
 from core.crm.visibility import get_visible, get_visible_or_404, visible_to
 from core.extensions import db
+from core.params import ascii_int
 from core.security import permission_required
 
 from . import processes, stages
@@ -214,12 +215,12 @@ def _lines(form, opportunity, currency: str | None) -> tuple[list, list] | None:
 
     held = {line.product_id for line in (opportunity.products if opportunity is not None else [])}
     rows = [entry.form for entry in form.products if not entry.form.remove.data and not entry.form.is_blank()]
-    wanted = {int(row.product_id.data) for row in rows if str(row.product_id.data or "").isdigit()}
+    wanted = {n for row in rows if (n := ascii_int(row.product_id.data)) is not None}
     known = {p.id: p for p in db.session.scalars(select(Product).where(Product.id.in_(wanted or {0})))}
     ok, lines = True, []
     for row in rows:
         raw = str(row.product_id.data or "")
-        product = known.get(int(raw)) if raw.isdigit() else None
+        product = known.get(ascii_int(raw))
         if product is None:
             row.product_id.errors = [*row.product_id.errors, _("Unknown product.")]
             ok = False
@@ -257,7 +258,7 @@ def _apply(form, opportunity_or_values, user):
     opportunity = opportunity_or_values if isinstance(opportunity_or_values, Opportunity) else None
     customer = resolve_customer(form.customer, user, opportunity.customer if opportunity is not None else None)
     owner = resolve_owner(form.owner, user, opportunity.owner if opportunity is not None else None)
-    contact_id = int(form.contact_id.data) if (form.contact_id.data or "").isdigit() else None
+    contact_id = ascii_int(form.contact_id.data)
     ok = customer is not None and owner is not None
     if contact_id is not None and customer is not None:
         if db.session.scalar(select(Contact.customer_id).where(Contact.id == contact_id)) != customer.id:
@@ -319,7 +320,7 @@ def _chosen_process(form):
     raw = (form.process_id.data or "").strip()
     if not raw:
         return stages.default_process()
-    process = db.session.get(stages.SalesProcess, int(raw)) if raw.isdigit() else None
+    process = db.session.get(stages.SalesProcess, n) if (n := ascii_int(raw)) is not None else None
     if process is None or not process.active:
         form.process_id.errors = [*form.process_id.errors, _("Choose one of the active sales processes.")]
         return None

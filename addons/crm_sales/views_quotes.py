@@ -17,6 +17,7 @@ from core.crm import audit, custom_field_forms, custom_fields, list_views, lists
 from core.crm.customer_forms import ActionForm
 from core.crm.visibility import get_visible, get_visible_or_404, visible_to
 from core.extensions import db
+from core.params import ascii_int
 from core.security import permission_required
 
 from . import quotes
@@ -76,8 +77,8 @@ def _header(form, quote) -> dict:
     from core.crm.customer_views import resolve_owner
 
     customer_id = lists.reference_id(form.customer.data or "")
-    contact_id = int(form.contact_id.data) if (form.contact_id.data or "").isdigit() else None
-    opportunity_id = int(form.opportunity_id.data) if (form.opportunity_id.data or "").isdigit() else None
+    contact_id = ascii_int(form.contact_id.data)
+    opportunity_id = ascii_int(form.opportunity_id.data)
     if (form.contact_id.data or "") and contact_id is None or (form.opportunity_id.data or "") and \
             opportunity_id is None:
         raise quotes.QuoteError(_("The contact or the opportunity is not valid."))

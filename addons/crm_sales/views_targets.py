@@ -18,6 +18,7 @@ from core.crm.models import Department, Product
 from core.crm.visibility import reach
 from core.extensions import db
 from core.models import User
+from core.params import ascii_int
 from core.security import permission_required
 
 from . import targets
@@ -107,8 +108,8 @@ def _grid_params():
         year = date.today().year
     year = min(max(year, 1900), 2999)
     node = None
-    if (args.get("department_id") or "").isascii() and (args.get("department_id") or "").isdigit():
-        node = db.session.get(Department, int(args["department_id"]))
+    if (department_id := ascii_int(args.get("department_id"))) is not None:
+        node = db.session.get(Department, department_id)
     if node is None and current_user.department_id:
         node = db.session.get(Department, current_user.department_id)
     if node is None and current_user.is_admin:
@@ -162,9 +163,10 @@ def _posted_cells(subject, periods) -> dict:
     for name, raw in request.form.items():
         prefix, _sep, rest = name.partition("-")
         sid, _sep, period_key = rest.partition("-")
-        if prefix != "cell" or not (sid.isascii() and sid.isdigit()) or period_key not in valid:
+        subject_id = ascii_int(sid)
+        if prefix != "cell" or subject_id is None or period_key not in valid:
             continue
-        cells[(int(sid), period_key)] = (raw, _cell_label(subject, int(sid), period_key))
+        cells[(subject_id, period_key)] = (raw, _cell_label(subject, subject_id, period_key))
     return cells
 
 

@@ -16,6 +16,7 @@ from core.crm.activity_forms import ActivityForm, CommentForm, CompleteForm
 from core.crm.models import Activity, ActivityComment, Contact, Customer
 from core.crm.visibility import get_visible_or_404, visible_to
 from core.extensions import db
+from core.params import ascii_int
 from core.timeutil import utcnow
 
 PAGE_SIZE = 50
@@ -44,7 +45,7 @@ def with_people(stmt):
 
 def _int_arg(name: str) -> int | None:
     value = request.args.get(name, "")
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 13 else None
+    return ascii_int(value)
 
 
 def filtered_activities(user, args) -> tuple:
@@ -55,7 +56,7 @@ def filtered_activities(user, args) -> tuple:
         show = "all"
     mine = args.get("mine") == "1"
     raw = args.get("customer_id", "")
-    customer_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 13 else None
+    customer_id = ascii_int(raw)
     stmt = select(Activity)
     if mine:
         stmt = stmt.where(Activity.owner_id == user.id)

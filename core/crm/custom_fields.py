@@ -48,6 +48,7 @@ from sqlalchemy import or_, select, update
 
 from core.crm.custom_field_models import CustomField
 from core.extensions import db
+from core.params import ascii_int
 from core.plugins import flatten
 
 COUNTER = "custom_fields"
@@ -917,8 +918,8 @@ def audit_display(object_name: str, key: str, values, user) -> tuple[str, dict]:
             shown[text] = ", ".join(d.option_label(code.strip()) for code in text.split(","))
         elif d.type == "checkbox":
             shown[text] = str(_("Yes") if text == "true" else _("No"))
-        elif d.type == "lookup" and text.isdigit():
-            label = lookup_labels(d.rules.get("target", "customer"), [int(text)], user).get(int(text))
+        elif d.type == "lookup" and (record_id := ascii_int(text)) is not None:
+            label = lookup_labels(d.rules.get("target", "customer"), [record_id], user).get(record_id)
             shown[text] = label or f"#{text}"
     return d.label, shown
 

@@ -24,6 +24,7 @@ from core.crm.models import Activity, Customer, Tag, customer_tags
 from core.crm.visibility import get_visible, get_visible_or_404, visible_to
 from core.extensions import db
 from core.models import User
+from core.params import ascii_int
 from core.plugins import flatten
 from core.security import permission_required
 
@@ -119,7 +120,7 @@ CUSTOMERS = lists.ListSpec(
 @permission_required(CUSTOMER_READ)
 def index():
     owner = request.args.get("owner", "")
-    owner_filter = db.session.get(User, int(owner)) if owner.isdigit() else None
+    owner_filter = db.session.get(User, n) if (n := ascii_int(owner)) is not None else None
     filter_choices = {attr: picklist_choices(name) for attr, name in CUSTOMER_PICKLISTS.items()}
     return list_views.list_page(CUSTOMERS, "crm_customers.index", "core/crm/customer_list.html",
                                 filter_choices=filter_choices, owner_filter=owner_filter, **labels())

@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from core.crm import dedup, dedup_finder, dedup_match, merge
 from core.crm.dedup_models import DedupGroup, DedupRule
 from core.extensions import db
+from core.params import ascii_int
 from core.security import permission_required
 
 bp = Blueprint("crm_dedup", __name__)
@@ -44,7 +45,7 @@ def check(object_name: str):
     sources = {s for f in obj.fields for s in (f.sources or (f.name,))} | {obj.title_field}
     values = {s: (request.args.get(s) or "")[:MAX_VALUE] for s in sources}
     exclude = request.args.get("exclude", "")
-    exclude_id = int(exclude) if exclude.isdigit() and len(exclude) < 12 else None
+    exclude_id = ascii_int(exclude)
     if not any(v.strip() for v in values.values()):
         return jsonify({"matches": [], "block": False})
     matches = dedup.check(object_name, values, exclude_id=exclude_id, limit=5, user=current_user)
@@ -230,7 +231,7 @@ def finder(object_name: str):
     obj = _object_or_404(object_name)
     run = dedup_finder.latest(object_name)
     page = request.args.get("page", "1")
-    page = max(1, min(int(page), 100_000)) if page.isdigit() else 1
+    page = max(1, min(ascii_int(page) or 1, 100_000))
     groups = []
     if run is not None and run.status == "done":
         groups = db.session.execute(

@@ -46,6 +46,14 @@ class ExportError(ValueError):
     """The export's parameters are not valid: ``str(exc)`` is a translated message (answered with 400)."""
 
 
+def refuse_unknown(args, known) -> None:
+    """Raise :class:`ExportError` naming every key of ``args`` not in ``known``: an export never drops a
+    parameter it does not know (the file would hold a wider list than the one asked for)."""
+    unknown = [key for key in args if key not in known]
+    if unknown:
+        raise ExportError(" ".join(_("Unknown parameter “%(name)s”.", name=key) for key in unknown))
+
+
 @dataclass(frozen=True)
 class Column:
     """One column: ``header`` (lazily translated), the SQL expressions it reads (labelled: the row passed

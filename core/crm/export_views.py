@@ -29,9 +29,11 @@ from core.crm.export import (
     mapped,
     owner_column,
     picklist_labels,
+    refuse_unknown,
     user_timezone,
 )
 from core.hookspecs import hookimpl
+from core.params import ascii_int
 from core.plugins import flatten
 from core.registry import Permission
 from core.timeutil import utcnow
@@ -52,6 +54,8 @@ def list_rows(spec: lists.ListSpec):
     (``view=<id>`` alone opens the view's filters, as on the list page); bad parameters are refused."""
 
     def rows(user, args):
+        # the query string's keys, not a saved view's (opened below as the list page opens it)
+        refuse_unknown(args, {*spec.param_keys, "view", *lists.CURSOR_KEYS})
         view_id = args.get("view")
         if view_id:
             view = lists.get_view(user, spec.object, view_id)
@@ -172,9 +176,16 @@ def _activity_source() -> ExportSource:
     person = aliased(Contact, name="activity_contact")
 
     def rows(user, args):
+        refuse_unknown(args, ("show", "mine", "customer_id", *lists.CURSOR_KEYS))
         show = args.get("show")
         if show and show not in ("all", "overdue", "today", "planned", "done"):
             raise ExportError(_("The filter “%(name)s” was ignored: its value is not valid.", name="show"))
+        # values the list page ignores (so showing more) are refused: the file would hold more than asked
+        customer_id = args.get("customer_id") or ""
+        for name, bad in (("mine", (args.get("mine") or "") not in ("", "1")),
+                          ("customer_id", bool(customer_id) and ascii_int(customer_id) is None)):
+            if bad:
+                raise ExportError(_("The filter “%(name)s” was ignored: its value is not valid.", name=name))
         stmt, _show, _mine, _customer = filtered_activities(user, args)
         return stmt, Activity.id, False  # newest first, like the list
 

@@ -31,6 +31,7 @@ from core.crm import audit
 from core.crm.handover_models import Handover
 from core.extensions import db
 from core.hookspecs import hookimpl
+from core.params import ascii_int
 from core.plugins import flatten
 from core.registry import HandoverResult, MenuItem, Permission
 from core.security import permission_required
@@ -221,7 +222,8 @@ def _check(form: HandoverForm, running: bool) -> Choice | None:
         value = (field.data or "").strip()
         # ASCII digits of a possible id only: str.isdigit() is true for "²", which int() refuses, and a
         # 20-digit number overflows PostgreSQL's integer
-        return db.session.get(User, int(value)) if value.isascii() and value.isdigit() and len(value) < 10 else None
+        user_id = ascii_int(value, max_digits=9)  # (PostgreSQL's integer: 10 digits may overflow it)
+        return db.session.get(User, user_id) if user_id is not None else None
 
     fields = (form.from_user, form.to_user, form.confirm)
     for field in fields:

@@ -64,6 +64,7 @@ from core.crm.models import SavedView
 from core.crm.normalise import phone_digits, prefix_upper_bound, search_key
 from core.crm.visibility import owner_partition, visible_to
 from core.extensions import db
+from core.params import ascii_int
 
 PAGE_SIZE = 50
 #: up to this many owners, a list is paged owner by owner (see _merged_page); beyond, one plain query
@@ -278,10 +279,20 @@ def normalise_params(spec: ListSpec, args) -> tuple[dict, list]:
         errors.append(_l("Unknown sort order “%(sort)s”; the list is shown in its usual order.", sort=sort))
         params.pop("sort")
     owner = params.get("owner")
-    if owner and owner != "me" and not owner.isdigit():
+    if owner and owner != "me" and ascii_int(owner) is None:
         errors.append(_l("The owner filter must be a user; it was ignored."))
         params.pop("owner")
     return params, errors
+
+
+def unknown_params(spec: ListSpec, args, allowed=()) -> list[str]:
+    """The keys of ``args`` that are none of ``spec``'s parameters (nor in ``allowed``), in their order.
+
+    :func:`normalise_params` drops them, which suits a list page; an action or an export over "the list" must
+    refuse them instead, since dropping a filter (a misspelt key, a custom field deactivated since the page
+    was drawn) widens what it takes."""
+    known = {*spec.param_keys, *allowed}
+    return [key for key in args if key not in known]
 
 
 def filtered_select(spec: ListSpec, user, params: dict, errors: list):
@@ -489,13 +500,31 @@ def writable(spec: ListSpec, user, ids) -> list:
 def every_writable(spec: ListSpec, user, form) -> tuple[list, Any]:
     """Every record of the list that ``user`` may change, on all its pages: the list's filters come as
     ``f.<key>`` fields (the bulk bar sends the page's filters so). ``([], message)`` when a filter is not valid
-    (ignoring it would widen the list) or when more than ``spec.bulk_limit`` records would change."""
+    — an unknown key (misspelt, or a custom field deactivated since the page was drawn), a bad value, one key
+    sent with two values — since ignoring it would widen the list, or when more than ``spec.bulk_limit``
+    records would change."""
     items = form.items(multi=True) if hasattr(form, "getlist") else form.items()
-    params, errors = normalise_params(spec, {key[2:]: value for key, value in items if key.startswith("f.")})
+    sent: dict = {}
+    for key, value in items:
+        if not key.startswith("f."):
+            continue
+        key = key[2:]
+        if key in sent and sent[key] != value:
+            return [], _refused_filter(key)
+        sent[key] = value
+    unknown = unknown_params(spec, sent)
+    if unknown:
+        return [], _refused_filter(unknown[0])
+    params, errors = normalise_params(spec, sent)
     params.pop("sort", None)
     stmt = filtered_select(spec, user, params, errors)
     if errors:
         return [], errors[0]
+    # a filter sent with a value must still be there: anything dropped on the way would widen the list
+    dropped = [key for key, value in sent.items()
+               if key != "sort" and isinstance(value, str) and value.strip() and key not in params]
+    if dropped:
+        return [], _refused_filter(dropped[0])
     model = spec.model
     listed = stmt.with_only_columns(model.id).order_by(None)
     records = list(db.session.execute(
@@ -505,6 +534,10 @@ def every_writable(spec: ListSpec, user, form) -> tuple[list, Any]:
         return [], _l("You may change more than %(max)d rows of this list: narrow it with its filters (at most "
                       "%(max)d rows at once).", max=spec.bulk_limit)
     return records, None
+
+
+def _refused_filter(key: str):
+    return _l("Nothing was changed: the filter “%(name)s” is not valid for this list.", name=key)
 
 
 def bulk(spec: ListSpec, user, form) -> tuple[int, Any]:
@@ -578,6 +611,6 @@ def reference_id(text) -> int | None:
     """The id of a reference field's text: ``"42"`` or ``"上海某某科技 #42"`` (what the suggestions fill in)."""
     text = (text or "").strip()
     if text.isdigit():
-        return int(text)
+        return ascii_int(text)
     match = _REF_ID.search(text)
-    return int(match.group(1)) if match else None
+    return ascii_int(match.group(1)) if match else None

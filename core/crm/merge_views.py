@@ -18,6 +18,7 @@ from core.crm import audit, merge, recycle
 from core.crm.customers import CONTACT_DELETE, CONTACT_WRITE, CUSTOMER_DELETE, CUSTOMER_WRITE
 from core.crm.visibility import visible_to
 from core.extensions import db
+from core.params import ascii_int
 
 bp = Blueprint("crm_merge", __name__)
 
@@ -46,7 +47,7 @@ def _spec(object_name: str) -> dict | None:
 def _owner_names(values) -> dict:
     from core.models import User
 
-    ids = {int(v) for v in values if v.isdigit()}
+    ids = {n for v in values if (n := ascii_int(v)) is not None}
     rows = db.session.execute(select(User).where(User.id.in_(ids))).scalars() if ids else ()
     return {str(u.id): u.label for u in rows}
 
@@ -60,7 +61,7 @@ def _ids(values) -> tuple[list[int], bool]:
     ids, bad = [], False
     for value in values:
         value = (value or "").strip()
-        if not value.isdigit() or len(value) > 12:
+        if ascii_int(value) is None:
             bad = True
             continue
         if int(value) not in ids:
@@ -157,14 +158,14 @@ def page(object_name: str):
             abort(400)
         survivor_id = request.form.get("survivor", "")
         choices: dict[str, int] = {}
-        if not survivor_id.isdigit() or int(survivor_id) not in found:
+        if ascii_int(survivor_id) not in found:
             error = _("Choose the record that stays.")
         else:
             for row in rows:
                 picked = request.form.get(f"keep_{row['field']}")
                 if picked is None or not row["differs"]:
                     continue
-                if not picked.isdigit() or int(picked) not in found:
+                if ascii_int(picked) not in found:
                     error = _("Choose, for each field, the value of one of the records being merged.")
                     break
                 choices[row["field"]] = int(picked)
@@ -194,7 +195,7 @@ def page(object_name: str):
             rows = _rows(object_name, records)
     status = 400 if error is not None else 200
     picked = request.form.get("survivor", "")
-    survivor_id = int(picked) if picked.isdigit() and int(picked) in found else ids[0]
+    survivor_id = n if (n := ascii_int(picked)) in found else ids[0]
     return render_template(
         "core/crm/merge.html", object_name=object_name, title=spec["title"], records=records, rows=rows,
         form=form, ids=ids, back=back, survivor_id=survivor_id, record_url=lambda r: _record_url(object_name, r.id),

@@ -26,6 +26,7 @@ from core.crm.org import (
 from core.crm.org_forms import ActionForm, DepartmentForm, SharingRuleForm
 from core.extensions import db
 from core.models import User
+from core.params import ascii_int
 from core.security import permission_required
 
 
@@ -71,8 +72,8 @@ def edit_department(dept_id: int | None = None):
         else:
             form.parent.data = request.args.get("parent", "")
             if form.parent.data:
-                parent = db.session.get(Department, int(form.parent.data)) if (
-                    form.parent.data.isascii() and form.parent.data.isdigit()) else None
+                parent_id = ascii_int(form.parent.data)
+                parent = db.session.get(Department, parent_id) if parent_id is not None else None
                 if parent is not None and parent.kind in KINDS:
                     form.kind.data = KINDS[min(KINDS.index(parent.kind) + 1, len(KINDS) - 1)]
     if form.validate_on_submit() and _check_department(form, dept):

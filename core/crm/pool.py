@@ -64,6 +64,7 @@ from core.crm import audit, lists
 from core.crm.models import CLASSIFICATIONS, Contact, Customer, PoolEntry
 from core.extensions import db
 from core.hookspecs import hookimpl
+from core.params import ascii_int
 from core.registry import CustomerPanel, Job, MenuItem, Permission
 from core.security import permission_required
 from core.timeutil import utcnow
@@ -91,7 +92,7 @@ def _int_setting(key: str) -> int:
     from core.models import Setting
 
     value = (Setting.get(key) or "").strip()
-    return int(value) if value.isascii() and value.isdigit() else 0
+    return ascii_int(value) or 0
 
 
 def pool_settings() -> PoolSettings:
@@ -347,10 +348,10 @@ class PoolSettingsForm(FlaskForm):
         value = (field.data or "").strip()
         if not value:
             return 0
-        # ASCII digits only: str.isdigit() is true for "²", which int() refuses
-        if not (value.isascii() and value.isdigit()) or int(value) > maximum:
+        number = ascii_int(value)
+        if number is None or number > maximum:
             raise ValidationError(message)
-        return int(value)
+        return number
 
     def _check_days(self, field):
         self._number(field, MAX_DAYS, _l("Enter a whole number of days from 0 to %(max)d (0 or empty: never "

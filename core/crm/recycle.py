@@ -44,6 +44,7 @@ from core.crm import audit
 from core.crm.recycle_models import RecycleEntry
 from core.extensions import db
 from core.hookspecs import hookimpl
+from core.params import ascii_int
 from core.plugins import flatten
 from core.registry import Job, MenuItem, Permission, RecycleDependents
 from core.timeutil import utcnow
@@ -78,7 +79,8 @@ def purge_days() -> int:
     from core.models import Setting
 
     value = (Setting.get(DAYS_KEY) or "").strip()
-    return int(value) if value.isascii() and value.isdigit() and 0 < int(value) <= MAX_DAYS else DEFAULT_DAYS
+    days = ascii_int(value)
+    return days if days is not None and 0 < days <= MAX_DAYS else DEFAULT_DAYS
 
 
 def save_purge_days(days: int) -> None:

@@ -15,6 +15,7 @@ from wtforms.validators import ValidationError
 from core.crm import recycle
 from core.crm.recycle_models import RecycleEntry
 from core.extensions import db
+from core.params import ascii_int
 from core.security import permission_required
 
 bp = Blueprint("crm_recycle", __name__)
@@ -37,7 +38,7 @@ class RecycleSettingsForm(FlaskForm):
 
     def validate_days(self, field):
         value = (field.data or "").strip()
-        if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= recycle.MAX_DAYS:
+        if not 0 < (ascii_int(value) or 0) <= recycle.MAX_DAYS:
             raise ValidationError(_l("Enter a whole number of days from 1 to %(max)d.", max=recycle.MAX_DAYS))
 
 
@@ -58,8 +59,8 @@ def index():
     stmt = recycle.visible_entries(current_user, select(RecycleEntry))
     if object_name:
         stmt = stmt.where(RecycleEntry.object == object_name)
-    if before.isascii() and before.isdigit() and len(before) < 13:
-        stmt = stmt.where(RecycleEntry.id < int(before))
+    if (before_id := ascii_int(before)) is not None:
+        stmt = stmt.where(RecycleEntry.id < before_id)
     rows = db.session.execute(
         # the snapshots can be large: only a merge entry's is read (for the survivor's name), when drawn
         stmt.options(selectinload(RecycleEntry.owner), selectinload(RecycleEntry.deleted_by),

@@ -200,6 +200,32 @@ def test_references_the_editor_may_not_see_are_kept_when_unchanged(mosaic_app_fa
     assert "Pick an active user from the suggestions." in refused.get_data(as_text=True)  # a new choice
 
 
+def test_odd_digits_in_requests_are_no_server_error(mosaic_app_factory):
+    """"²" and "①" are digits to str.isdigit() but not to int(): ids, pages and filters read from requests take
+    ASCII digits only (core.params.ascii_int), whatever page they reach."""
+    from core.params import ascii_int
+
+    assert [ascii_int(v) for v in ("42", " 7 ", "²", "①", "１２", "-3", "", None, "1" * 13, 5)] == [
+        42, 7, None, None, None, None, None, None, None, 5]
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    admin = app.test_client()
+    app.login(admin, "admin")
+    mine = ids["customers"]["rep1"]
+    for url in ("/customers/?owner=²", "/dedup/check/customer?name=上海&exclude=²",
+                "/dedup/customer/duplicates?page=²", f"/merge/customer?ids={mine}&ids=²", "/activities/?customer_id=²"):
+        response = admin.get(url)
+        assert response.status_code in (200, 302, 400), (url, response.status_code)
+    typed = admin.post("/customers/new", data={"name": "上标客户", "classification": "normal", "status": "active",
+                                               "industry": "", "region": "", "type": "", "owner": "²"})
+    assert typed.status_code == 400 and "Pick an active user from the suggestions." in typed.get_data(as_text=True)
+    typed = admin.post("/customers/new", data={"name": "上标客户", "classification": "normal", "status": "active",
+                                               "industry": "", "region": "", "type": "", "parent": "x #²"})
+    assert typed.status_code == 400 and "Pick a customer from the suggestions." in typed.get_data(as_text=True)
+    merged = admin.post(f"/merge/customer?ids={mine}&ids={ids['customers']['rep2']}", data={"survivor": "①"})
+    assert merged.status_code in (200, 302, 400) and _customer(app, mine) is not None
+
+
 def test_pinyin_initials_and_phone_search(mosaic_app_factory):
     app = mosaic_app_factory(edition="sales")
     ids = setup_team(app)

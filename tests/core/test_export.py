@@ -238,3 +238,60 @@ def test_permission_and_bad_parameters(mosaic_app_factory, caplog):
     assert len(rows) == 2
     assert any("export customers.csv by user" in r.getMessage() and "1 rows" in r.getMessage()
                for r in caplog.records)
+
+
+def test_unknown_parameters_are_refused_by_every_list_export(mosaic_app_factory):
+    """README: unknown parameters answer 400 with the reason (naming the parameter), never a different file —
+    on every export source, the shared list helper's (customers, contacts, the pool) and the activities'."""
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    _grant(app, "t_rep", "t_mgr")
+    _grant(app, "t_rep", permission="core.pool.claim")
+    with app.app_context():
+        from core.crm import pool
+
+        pool.release(db.session.get(Customer, ids["customers"]["rep2"]))
+        db.session.commit()
+    manager, rep1 = client_for(app, "mgr"), client_for(app, "rep1")
+    for client, url, name in (
+        (manager, "/export/customers.csv?foo=1", "foo"),
+        (manager, "/export/customers.xlsx?industry=it&foo=", "foo"),
+        (manager, "/export/customers.csv?industy=it", "industy"),  # misspelt: would export every customer
+        (manager, "/export/customers.csv?cf.grade=a", "cf.grade"),  # no such (active) custom field
+        (manager, "/export/contacts.csv?decision_rol=decision_maker", "decision_rol"),
+        (rep1, "/export/pool.csv?tag=vip", "tag"),  # the pool has no tag filter
+        (rep1, "/export/activities.csv?show=done&foo=1", "foo"),
+    ):
+        response = client.get(url)
+        text = response.get_data(as_text=True)
+        assert response.status_code == 400 and f"Unknown parameter “{name}”" in text, (url, text)
+        assert response.mimetype == "text/plain"
+    # a value the activities list would ignore is refused as well (it would widen the file)
+    for url in ("/export/activities.csv?mine=yes", "/export/activities.csv?customer_id=abc"):
+        response = rep1.get(url)
+        assert response.status_code == 400 and "is not valid" in response.get_data(as_text=True), url
+    # what the list pages link to still exports: the list's own parameters, a saved view, paging ignored
+    with app.app_context():
+        view = SavedView(user_id=ids["users"]["mgr"], object="customer", name="all", params={})
+        db.session.add(view)
+        db.session.commit()
+        view_id = view.id
+    assert len(_csv(manager.get(f"/export/customers.csv?view={view_id}&sort=-created&after=abc"))) == 2  # one pooled
+    assert len(_csv(manager.get("/export/customers.csv?q=&industry=&owner=me"))) == 1
+    assert len(_csv(rep1.get("/export/activities.csv?show=all&mine=1&customer_id="))) == 1
+    assert len(_csv(rep1.get("/export/pool.csv?classification=normal"))) == 2
+    # the list pages stay tolerant of the same parameters
+    assert manager.get("/customers/?foo=1").status_code == 200
+    assert rep1.get("/activities/?foo=1").status_code == 200
+
+
+def test_the_reason_of_a_refused_export_is_in_the_users_language(mosaic_app_factory):
+    app = mosaic_app_factory()
+    setup_team(app)
+    _grant(app, "t_mgr")
+    with app.app_context():
+        user = db.session.execute(select(User).where(User.username == "mgr")).scalar_one()
+        user.language = "zh_CN"
+        db.session.commit()
+    response = client_for(app, "mgr").get("/export/customers.csv?foo=1")
+    assert response.status_code == 400 and "foo" in response.get_data(as_text=True)

@@ -269,3 +269,86 @@ def test_a_bulk_action_may_take_every_row_of_the_filtered_list_on_all_its_pages(
     merge = rep.post("/customers/bulk", data={"action": "merge", "scope": "all", "f.industry": "it"},
                      follow_redirects=True)
     assert "takes the ticked rows only" in merge.get_data(as_text=True)
+
+
+def test_every_row_refuses_a_filter_that_is_unknown_or_no_longer_active(mosaic_app_factory):
+    """``scope=all`` with an ``f.<key>`` the list does not know — a custom field deactivated since the page was
+    drawn, a misspelt key — refuses the action: dropping the filter would act on the whole list."""
+    from core.crm import custom_fields
+    from core.crm.models import Contact
+
+    app = mosaic_app_factory(edition="sales")
+    ids = setup_team(app)
+    rep1 = ids["users"]["rep1"]
+    _make_customers(app, rep1, 90)
+    admin = app.test_client()
+    app.login(admin, "admin")
+    created = admin.post("/admin/custom-fields/customer/new", data={
+        "key": "grade", "type": "picklist", "label_en": "Grade", "active": "y",
+        "options": "a | 甲级 | Grade A | 甲級\nb | 乙级 | Grade B | 乙級"})
+    assert created.status_code == 302
+    with app.test_request_context():
+        mine = list(db.session.execute(select(Customer).where(Customer.owner_id == rep1).order_by(Customer.id))
+                    .scalars())
+        for i, customer in enumerate(mine):
+            custom_fields.set_values(customer, {"grade": "a" if i < 55 else "b"})
+        db.session.commit()
+        total = db.session.scalar(select(func.count()).select_from(Customer))
+    rep = client_for(app, "rep1")
+    assert 'name="f.cf.grade" value="a"' in rep.get("/customers/?cf.grade=a").get_data(as_text=True)
+
+    # the administrator deactivates the field while the page is open
+    with app.app_context():
+        from core.crm.custom_field_models import CustomField
+
+        field_id = db.session.execute(select(CustomField.id).where(CustomField.key == "grade")).scalar_one()
+    assert admin.post(f"/admin/custom-fields/{field_id}/toggle").status_code == 302
+    with app.app_context():
+        assert custom_fields.definition("customer", "grade") is None
+
+    def count():
+        with app.app_context():
+            return db.session.scalar(select(func.count()).select_from(Customer))
+
+    refused = rep.post("/customers/bulk", data={"action": "delete", "scope": "all", "f.cf.grade": "a"},
+                       follow_redirects=True)
+    text = html.unescape(refused.get_data(as_text=True))
+    assert "Nothing was changed: the filter “cf.grade” is not valid for this list." in text
+    assert count() == total  # not 90 deleted instead of 55: nothing at all
+    # a misspelt key, alone or next to a good filter, an empty one, or a cursor sent as a filter
+    for form in ({"f.industy": "it"}, {"f.industry": "it", "f.statuss": "active"}, {"f.industy": ""},
+                 {"f.after": "abc"}, {"f.view": "1"}):
+        refused = rep.post("/customers/bulk", data={"action": "add_tag", "tag": "宽了", "scope": "all", **form},
+                           follow_redirects=True)
+        assert "is not valid for this list" in html.unescape(refused.get_data(as_text=True)), form
+    # one filter sent twice with two values is not valid either (which one would the action take?)
+    twice = rep.post("/customers/bulk", data={"action": "delete", "scope": "all", "f.industry": ["it", "retail"]},
+                     follow_redirects=True)
+    assert "“industry” is not valid for this list" in html.unescape(twice.get_data(as_text=True))
+    assert count() == total
+    with app.app_context():
+        assert not any(t.name == "宽了" for c in db.session.execute(select(Customer)).unique().scalars()
+                       for t in c.tags)
+    # the same engine refuses it on the contacts list, and on a direct call
+    contacts = rep.post("/contacts/bulk", data={"action": "delete", "scope": "all", "f.customer_idd": "1"},
+                        follow_redirects=True)
+    assert "“customer_idd” is not valid for this list" in html.unescape(contacts.get_data(as_text=True))
+    with app.app_context():
+        assert db.session.get(Contact, ids["contacts"]["rep1"]) is not None
+    with app.test_request_context():
+        from werkzeug.datastructures import MultiDict
+
+        from core.crm.customer_views import CUSTOMERS
+        from core.models import User
+
+        user = db.session.get(User, rep1)
+        changed, error = lists.bulk(CUSTOMERS, user, MultiDict({"action": "delete", "scope": "all",
+                                                                  "f.cf.grade": "a"}))
+        assert changed == 0 and "cf.grade" in str(error)
+        records, error = lists.every_writable(CUSTOMERS, user, {"f.nothing": "x"})
+        assert records == [] and "nothing" in str(error)
+        # well-formed filters still work: the valid ones only, every page
+        records, error = lists.every_writable(CUSTOMERS, user, MultiDict({"f.industry": "it", "f.sort": "name"}))
+        assert error is None and len(records) == 30
+    # the list page itself stays tolerant: an unknown parameter is not an error page
+    assert rep.get("/customers/?cf.grade=a&foo=1").status_code == 200

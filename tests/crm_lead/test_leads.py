@@ -455,3 +455,25 @@ def test_the_bulk_bar_may_delete_every_lead_of_the_filtered_list(mosaic_app_fact
     with app.app_context():
         assert all(db.session.get(Lead, i) is None for i in cards)
         assert all(db.session.get(Lead, i) is not None for i in [*events, other])
+
+
+def test_every_lead_of_the_list_and_the_export_refuse_an_unknown_filter(mosaic_app_factory):
+    """A misspelt or unknown ``f.<key>`` refuses "every row of this list" (nothing deleted), and the export
+    answers 400 for an unknown parameter: dropping it would widen the action or the file to every lead."""
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    u = ids["users"]
+    cards = [add_lead(app, u["rep1"], name=f"名片{i:02d}", mobile=f"1380000{i:04d}", source="card") for i in range(55)]
+    events = [add_lead(app, u["rep1"], name=f"展会{i}", mobile=f"1390000{i:04d}", source="event") for i in range(3)]
+    mgr = client_for(app, "mgr")
+    for form in ({"f.lead_sourc": "card"}, {"f.source": "card"}, {"f.cf.grade": "a"}):
+        refused = mgr.post("/crm_lead/bulk", data={"action": "delete", "scope": "all", **form},
+                           follow_redirects=True)
+        name = next(iter(form))[2:]
+        assert f"Nothing was changed: the filter “{name}” is not valid for this list." in refused.get_data(as_text=True)
+    with app.app_context():
+        assert all(db.session.get(Lead, i) is not None for i in [*cards, *events])
+    response = mgr.get("/export/crm_lead.leads.csv?lead_sourc=card")
+    assert response.status_code == 400 and "Unknown parameter “lead_sourc”" in response.get_data(as_text=True)
+    assert mgr.get("/export/crm_lead.leads.csv?lead_source=card").status_code == 200
+    assert mgr.get("/crm_lead/?lead_sourc=card").status_code == 200  # the list page stays tolerant

@@ -53,3 +53,19 @@ def test_an_export_reimports_by_id_without_changes_and_needs_the_permission(mosa
     _bid, state = run_import(rep1, body, mode="update", key="id")
     assert state["columns"]["column-0"] == "id" and "customer" in state["columns"].values()
     assert (state["updated"], state["failed"], state["skipped"]) == (0, 0, 4), state
+
+
+def test_unknown_parameters_and_bad_filter_values_are_refused(mosaic_app_factory):
+    """README: unknown parameters answer 400 with the reason; a status or stage the list would ignore too —
+    either would export every opportunity instead of the list's."""
+    app = mosaic_app_factory(edition="sales")
+    _setup(app)
+    grant(app, "core.export.run", role_name="t_mgr")
+    mgr = client_for(app, "mgr")
+    for url, reason in (("?foo=1", "Unknown parameter “foo”"), ("?statu=won", "Unknown parameter “statu”"),
+                        ("?status=bogus", "“status”"), ("?stage=abc", "“stage”")):
+        response = mgr.get(f"/export/crm_sales.opportunities.csv{url}")
+        assert response.status_code == 400 and reason in response.get_data(as_text=True), url
+    # what the list links to (empty filters included) still exports
+    assert len(rows_of(mgr.get("/export/crm_sales.opportunities.csv?q=&status=&stage="))) == 8
+    assert mgr.get("/crm_sales/?foo=1&status=bogus").status_code == 200  # the list page stays tolerant

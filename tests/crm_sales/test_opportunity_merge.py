@@ -236,3 +236,35 @@ def test_deleting_every_opportunity_of_a_filtered_list_across_its_pages(mosaic_a
         entry = db.session.scalar(select(RecycleEntry).where(RecycleEntry.object == "opportunity"))
         assert entry.count == 30
         assert_rollup_matches()
+
+
+def test_deleting_every_opportunity_refuses_a_filter_that_is_not_valid(mosaic_app_factory):
+    """A status or stage the list would ignore (so showing every opportunity) refuses "every opportunity of
+    this list" instead of deleting the whole list."""
+    from addons.crm_sales.opportunities import create_opportunity
+
+    app = mosaic_app_factory(edition="sales")
+    ids = _setup(app)
+    grant(app, DELETE, role_name="t_mgr")
+    with app.test_request_context():
+        user = db.session.get(User, ids["users"]["rep1"])
+        for n in range(3):
+            create_opportunity({"name": f"留下 {n}", "customer_id": ids["customers"]["rep1"],
+                                "amount": Decimal("1"), "owner_id": user.id}, user=user)
+        db.session.commit()
+        before = db.session.scalar(select(func.count()).select_from(Opportunity))
+    mgr = client_for(app, "mgr")
+    for form, name in (({"status": "bogus"}, "status"), ({"stage": "abc"}, "stage"), ({"stage": "-1"}, "stage"),
+                       ({"q": "", "status": "won!", "stage": ""}, "status")):
+        refused = mgr.post("/crm_sales/bulk", data={"action": "delete", "scope": "all", **form},
+                           follow_redirects=True)
+        assert f"Nothing was changed: the filter “{name}” is not valid for this list." in \
+            refused.get_data(as_text=True), form
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Opportunity)) == before
+    # the list's own empty filters still mean "every opportunity of the list"
+    done = mgr.post("/crm_sales/bulk", data={"action": "delete", "scope": "all", "q": "留下", "status": "",
+                                             "stage": ""})
+    assert done.status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Opportunity)) == before - 3
