@@ -289,7 +289,9 @@ def release(customer: Customer, now: datetime | None = None) -> bool:
 
 @event.listens_for(Customer, "before_update")
 def _owner_change_leaves_pool(_mapper, connection, customer: Customer) -> None:
-    """A pooled customer given an owner by hand (form, bulk assign, API) leaves the pool."""
+    """A pooled customer given an owner by hand (form, bulk assign, API) leaves the pool — as taken from it
+    (``claimed_at``: its new owner gets the pool's full number of days before the job may pool it again, as a
+    claimer does; it went straight back the next night)."""
     if not attributes.get_history(customer, "owner_id").has_changes():
         return
     entries = PoolEntry.__table__
@@ -298,6 +300,7 @@ def _owner_change_leaves_pool(_mapper, connection, customer: Customer) -> None:
     if entry is None:
         return
     connection.execute(delete(entries).where(entries.c.customer_id == customer.id))
+    customer.claimed_at = utcnow()  # (a column of the row being updated: written by this UPDATE)
     rows = [] if entry.audited else [(False, True, entry.pooled_at, None)]
     rows.append((True, False, utcnow(), audit.current_user_id()))
     connection.execute(insert(audit.AuditEntry.__table__), [

@@ -278,6 +278,13 @@ def test_a_job_pooled_customer_given_an_owner_by_hand_records_both_changes(mosai
     assert changes[0] == ("in_pool", "false", "true", NOW)
     assert ("in_pool", "true", "false") in [c[:3] for c in changes[1:]]
     assert ("owner_id", str(rep1), str(rep2)) in [c[:3] for c in changes]
+    with app.app_context():  # taken from the pool by hand: the new owner gets the full days, as a claimer does
+        assert db.session.get(Customer, cid).claimed_at is not None
+        later = max(NOW, db.session.get(Customer, cid).claimed_at) + timedelta(days=1)
+        assert pool.recycle(now=later)["normal"] == 0
+        assert db.session.get(PoolEntry, cid) is None
+        pool.recycle(now=later + timedelta(days=10))  # until they have passed
+        assert db.session.get(PoolEntry, cid) is not None
 
 
 def test_entries_of_deleted_customers_are_dropped_by_the_job(mosaic_app_factory):
