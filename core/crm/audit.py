@@ -190,12 +190,20 @@ def json_text(value) -> str | None:
 
 
 def _json_rows(obj, field, old, new, action, user_id, at, batch) -> list[dict]:
+    return json_field_rows(type(obj), obj.id, field, old, new, action, user_id, at, batch)
+
+
+def json_field_rows(model, record_id: int, field: str, old, new, action: str, user_id, at, batch) -> list[dict]:
+    """The entries of a JSON field (``custom``) changed from ``old`` to ``new``: one per key that differs
+    (``custom.budget``), for the ORM's changes and for those of statements (the recycle bin's)."""
     old, new = old if isinstance(old, dict) else {}, new if isinstance(new, dict) else {}
+    obj = audit_object(model)
     rows = []
     for key in sorted(set(old) | set(new)):
         old_text, new_text = json_text(old.get(key)), json_text(new.get(key))
         if old_text != new_text:
-            rows.append(_row(obj, f"{field}.{key}", old_text, new_text, action, user_id, at, batch))
+            rows.append({"object": obj, "record_id": record_id, "field": f"{field}.{key}", "old_value": old_text,
+                         "new_value": new_text, "user_id": user_id, "at": at, "action": action, "batch": batch})
     return rows
 
 

@@ -37,7 +37,7 @@ from decimal import Decimal
 from flask import current_app, has_app_context
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Table, and_, delete, false, or_, select, update
+from sqlalchemy import Table, and_, delete, false, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.crm import audit
@@ -281,6 +281,13 @@ def trash(records, *, reason: str = "delete", user=None, extra: dict | None = No
                     audit.record_set_change(
                         group_model, getattr(group_model, group.column).in_(group.values),
                         {f: None for f in audit.audited_fields(group_model)}, action="delete")
+                if group_model is not None and audit.audited_json_fields(group_model):  # custom values, key by key
+                    json_rows = [e for row in group.rows for f in audit.audited_json_fields(group_model)
+                                 for e in audit.json_field_rows(group_model, row["id"], f, row.get(f),
+                                                                None, "delete", audit.current_user_id(), utcnow(),
+                                                                None)]
+                    if json_rows:
+                        db.session.execute(insert(audit.AuditEntry.__table__), json_rows)
                 db.session.execute(delete(group.table).where(group.table.c[group.column].in_(group.values)))
             entry.payload = {
                 "version": PAYLOAD_VERSION,

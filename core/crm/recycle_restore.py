@@ -103,13 +103,17 @@ def _audit_restored(groups: list[tuple[Table, list[dict]]], entry: RecycleEntry)
     for table, decoded in groups:
         model = model_for_table(table.name)
         fields = audit.audited_fields(model) if model is not None else ()
-        for row in decoded if fields else ():
+        json_fields = audit.audited_json_fields(model) if model is not None else ()
+        for row in decoded if fields or json_fields else ():
             for field in fields:
                 value = audit.as_text(row.get(field))
                 if value is not None:
                     rows.append({"object": audit.audit_object(model), "record_id": row["id"], "field": field,
                                  "old_value": None, "new_value": value, "user_id": user_id, "at": at,
                                  "action": "restore", "batch": batch})
+            for field in json_fields:  # custom values, key by key
+                rows += audit.json_field_rows(model, row["id"], field, None, row.get(field), "restore", user_id, at,
+                                              batch)
     if rows:
         db.session.execute(insert(audit.AuditEntry.__table__), rows)
 

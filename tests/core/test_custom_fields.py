@@ -15,7 +15,7 @@ from core.crm.audit import AuditEntry
 from core.crm.custom_field_models import CustomField
 from core.crm.models import Contact, Customer, PicklistValue
 from core.extensions import db
-from core.models import Role, RolePermission
+from core.models import Role, RolePermission, User
 from tests.core.crm_fixtures import PASSWORD, client_for, setup_team
 
 FIELDS = {
@@ -644,3 +644,33 @@ def test_a_record_keeps_an_option_the_admin_removed(mosaic_app_factory):
         "custom.grade": "“b” is not a value of this list."}
     with app.app_context():
         assert db.session.get(Customer, new_id).custom == {"grade": "a", "channels": ["web"]}
+
+
+def test_a_deleted_and_restored_record_has_its_custom_values_in_its_history(mosaic_app_factory):
+    """Deleting a record writes each custom value's "deleted" line, restoring it the "restored" one, as for
+    the built-in fields."""
+    from core.crm import audit, recycle
+    from core.crm.recycle_models import RecycleEntry
+
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    admin = _admin(app)
+    assert _define(admin, "customer", "budget", "number").status_code == 302
+    cid = ids["customers"]["rep1"]
+    with app.test_request_context():
+        custom_fields.set_values(db.session.get(Customer, cid), {"budget": Decimal("12500")})
+        db.session.commit()
+    rep = client_for(app, "rep1")
+    assert rep.post(f"/customers/{cid}/delete").status_code == 302
+    with app.app_context():
+        entry = db.session.execute(select(RecycleEntry)).scalar_one()
+        deleted = [(e.old_value, e.new_value) for e in db.session.execute(select(audit.AuditEntry).where(
+            audit.AuditEntry.record_id == cid, audit.AuditEntry.field == "custom.budget",
+            audit.AuditEntry.action == "delete")).scalars()]
+        assert deleted == [("12500", None)]
+        user = db.session.get(User, ids["users"]["rep1"])
+        with audit.acting_as(user.id):
+            recycle.restore(entry.id, user)
+        db.session.commit()
+        assert "custom.budget" in {e.field for e in audit.history(Customer, cid) if e.action == "restore"}
+        assert custom_fields.get_values(db.session.get(Customer, cid))["budget"] == Decimal("12500")
