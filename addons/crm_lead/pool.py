@@ -24,10 +24,11 @@ from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import and_, case, exists, func, literal, or_, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.orm.util import identity_key
 
 from core.crm import audit, lists
+from core.crm.pool import claims_since
 from core.extensions import db
 from core.params import ascii_int
 from core.timeutil import utcnow
@@ -123,40 +124,10 @@ def _day_start(now: datetime) -> datetime:
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _claims_since(user_id, day_start: datetime):
-    """How many leads ``user_id`` has claimed from the pool since ``day_start``: a scalar subquery.
-
-    A claim is counted from the audit trail, not from ``owner_id``: a handover (or an assignment by hand)
-    moves a claimed lead but not the claim, so the receiver's cap is untouched and the giver gets no room
-    back. :func:`claim` writes, at ``claimed_at``, an ``in_pool`` true → false and an ``owner_id`` → the
-    claimer entry, both by the claimer (claims made before this rule was written wrote the same entries, in one
-    statement, by the signed-in claimer). Only leads whose ``claimed_at`` is in the period are looked at —
-    every claim of the period leaves its lead's ``claimed_at`` in it — and the audit table is reached through
-    its ``(object, record_id)`` index. Without a schema change there is no "claimed by" column; the audit
-    trail is the record of who claimed.
-    """
-    leads, entries = Lead.__table__, audit.AuditEntry.__table__
-    owner = entries.alias("claim_owner")
-    obj = audit.audit_object(Lead)
-    return (
-        select(func.count()).select_from(
-            entries.join(leads, and_(entries.c.object == obj, entries.c.record_id == leads.c.id)))
-        .where(
-            leads.c.claimed_at >= day_start,
-            entries.c.field == "in_pool", entries.c.new_value == "false",
-            entries.c.user_id == user_id, entries.c.at >= day_start,
-            exists().where(owner.c.object == obj, owner.c.record_id == entries.c.record_id,
-                           owner.c.field == "owner_id", owner.c.new_value == str(user_id),
-                           owner.c.user_id == user_id, owner.c.at == entries.c.at),
-        )
-        .scalar_subquery()
-    )
-
-
 def claimed_today(user_id: int, now: datetime | None = None) -> int:
     """How many leads ``user_id`` claimed from the pool today (UTC), whoever owns them now."""
     now = now or utcnow()
-    return db.session.execute(select(_claims_since(user_id, _day_start(now)))).scalar() or 0
+    return db.session.execute(select(claims_since(Lead, user_id, _day_start(now)))).scalar() or 0
 
 
 def claim(user, lead_id: int, now: datetime | None = None) -> tuple[bool, str | None]:
@@ -177,14 +148,14 @@ def claim(user, lead_id: int, now: datetime | None = None) -> tuple[bool, str | 
     if cap:
         # PostgreSQL: serialise one rep's claims on their user row, so the count below is current
         db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
-        conditions.append(_claims_since(user.id, _day_start(now)) < cap)
+        conditions.append(claims_since(Lead, user.id, _day_start(now)) < cap)
     won = db.session.execute(
         update(table).where(and_(*conditions)).values(
             owner_id=user.id, team_id=user.department_id, in_pool=False, claimed_at=now, assigned_at=now,
             updated_at=now)
     ).rowcount == 1
     if won:
-        # by the claimer at the claim's time: the cap counts these entries (see _claims_since)
+        # by the claimer at the claim's time: the cap counts these entries (see core.crm.pool.claims_since)
         audit.record_entries(Lead, lead_id, {"owner_id": (row.owner_id, user.id),
                                              "team_id": (row.team_id, user.department_id),
                                              "in_pool": (True, False)}, user_id=user.id, at=now)

@@ -191,26 +191,27 @@ def _day_start(now: datetime) -> datetime:
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _claims_since(user_id, day_start: datetime):
-    """How many customers ``user_id`` has claimed from the pool since ``day_start``: a scalar subquery.
+def claims_since(model, user_id, day_start: datetime):
+    """How many records of ``model`` (customers; an addon's pooled object, such as leads) ``user_id`` has
+    claimed from its pool since ``day_start``: a scalar subquery.
 
     A claim is counted from the audit trail, not from ``owner_id``: a handover (or any later change of owner)
-    moves a claimed customer but not the claim, so the receiver's cap is untouched and the giver gets no room
-    back. :func:`claim` writes, at ``claimed_at``, an ``in_pool`` true → false entry and an ``owner_id`` → the
+    moves a claimed record but not the claim, so the receiver's cap is untouched and the giver gets no room
+    back. A claim writes, at ``claimed_at``, an ``in_pool`` true → false entry and an ``owner_id`` → the
     claimer entry, both by the claimer (claims made before this rule was written wrote the same pair, in one
-    statement, by the signed-in claimer). Only customers whose ``claimed_at`` is in the period are looked at —
-    every claim of the period leaves its customer's ``claimed_at`` in it — so the audit table is reached
+    statement, by the signed-in claimer). Only records whose ``claimed_at`` is in the period are looked at —
+    every claim of the period leaves its record's ``claimed_at`` in it — so the audit table is reached
     through its ``(object, record_id)`` index, never scanned. Without a schema change there is no column
     "claimed by"; the audit trail is the record of who claimed.
     """
-    customers, entries = Customer.__table__, audit.AuditEntry.__table__
+    records, entries = model.__table__, audit.AuditEntry.__table__
     owner = entries.alias("claim_owner")
-    obj = audit.audit_object(Customer)
+    obj = audit.audit_object(model)
     return (
         select(func.count()).select_from(
-            entries.join(customers, and_(entries.c.object == obj, entries.c.record_id == customers.c.id)))
+            entries.join(records, and_(entries.c.object == obj, entries.c.record_id == records.c.id)))
         .where(
-            customers.c.claimed_at >= day_start,
+            records.c.claimed_at >= day_start,
             entries.c.field == "in_pool", entries.c.new_value == "false",
             entries.c.user_id == user_id, entries.c.at >= day_start,
             exists().where(owner.c.object == obj, owner.c.record_id == entries.c.record_id,
@@ -224,7 +225,7 @@ def _claims_since(user_id, day_start: datetime):
 def claimed_today(user_id: int, now: datetime | None = None) -> int:
     """How many customers ``user_id`` claimed from the pool today (UTC), whoever owns them now."""
     now = now or utcnow()
-    return db.session.execute(select(_claims_since(user_id, _day_start(now)))).scalar() or 0
+    return db.session.execute(select(claims_since(Customer, user_id, _day_start(now)))).scalar() or 0
 
 
 def claim(user, customer_id: int, now: datetime | None = None) -> tuple[bool, str | None]:
@@ -242,7 +243,7 @@ def claim(user, customer_id: int, now: datetime | None = None) -> tuple[bool, st
     if cap:
         # PostgreSQL: serialise one rep's claims on their user row, so the count below is current
         db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
-        conditions.append(_claims_since(user.id, _day_start(now)) < cap)
+        conditions.append(claims_since(Customer, user.id, _day_start(now)) < cap)
     entry = db.session.execute(
         select(entries.c.pooled_at, entries.c.audited).where(entries.c.customer_id == customer_id)).first()
     won = entry is not None and db.session.execute(delete(entries).where(and_(*conditions))).rowcount == 1
@@ -253,7 +254,7 @@ def claim(user, customer_id: int, now: datetime | None = None) -> tuple[bool, st
             .values(owner_id=user.id, claimed_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-        # by the claimer at the claim's time: the cap counts these entries (see _claims_since)
+        # by the claimer at the claim's time: the cap counts these entries (see claims_since)
         _leave_pool(customer_id, entry, {"owner_id": (old_owner, user.id), "in_pool": (True, False)},
                     user_id=user.id, at=now)
         audit.record_set_change(Contact, Contact.customer_id == customer_id, {"owner_id": user.id},
