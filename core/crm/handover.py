@@ -220,8 +220,6 @@ def _check(form: HandoverForm, running: bool) -> Choice | None:
 
     def user(field):
         value = (field.data or "").strip()
-        # ASCII digits of a possible id only: str.isdigit() is true for "²", which int() refuses, and a
-        # 20-digit number overflows PostgreSQL's integer
         user_id = ascii_int(value, max_digits=9)  # (PostgreSQL's integer: 10 digits may overflow it)
         return db.session.get(User, user_id) if user_id is not None else None
 
