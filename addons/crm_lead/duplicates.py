@@ -89,11 +89,16 @@ def form_values(form) -> dict:
 
 def form_verdict(form, lead=None, user=None) -> dedup.Verdict:
     """What the duplicate rules say of a lead form about to be saved: the lead rules (block or warn) and the
-    customers and contacts it may duplicate (warn). Skipped when an edit changes none of the compared
-    values; "save anyway" confirms exactly the warnings shown."""
+    customers and contacts it may duplicate (warn). An edit is checked as the core checks one
+    (:func:`core.crm.dedup.edit_matches`): by the values whose normalised key it changes — the customers and
+    contacts are looked for by those only (a new e-mail: whose e-mail it is), none when it changes none (the same
+    mobile with other spaces is no change); "save anyway" confirms exactly the warnings shown."""
     values = form_values(form)
-    if lead is not None and all((getattr(lead, k) or "").strip() == v for k, v in values.items() if hasattr(form, k)):
-        return dedup.Verdict(OBJECT)
+    if lead is not None:
+        changed = dedup.changed_fields(OBJECT, lead, {k: v for k, v in values.items() if hasattr(form, k)})
+        if not changed:
+            return dedup.Verdict(OBJECT)
+        values = {k: (v if k in changed else "") for k, v in values.items()}
     lead_verdict = dedup.form_verdict(OBJECT, form, lead)
     verdict = dedup.Verdict(OBJECT, lead_verdict.matches + cross_matches(values, user=user, lead=lead))
     confirmed = request.form.get("dedup_confirm") if has_request_context() else None

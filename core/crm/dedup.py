@@ -497,6 +497,20 @@ def changed_rules(object_name: str, record, values: dict) -> list[Rule]:
     return [r for r in rule_list if any(differs(r, c.field) for c in r.conditions)]
 
 
+def changed_fields(object_name: str, record, values: dict) -> set[str]:
+    """The fields of ``object_name`` whose normalised key an edit of ``record`` to ``values`` changes (the
+    same number with other spaces, a name with another legal suffix: no change), whether or not a rule compares
+    them. A field ``values`` does not name keeps the record's value."""
+    obj = objects().get(object_name)
+    if obj is None:
+        return set()
+    names = {f.name for f in obj.fields}
+    stored = {s: getattr(record, s, None) or "" for f in obj.fields for s in _sources(f)}
+    before = values_keys(obj, stored, names)
+    after = values_keys(obj, {**stored, **{k: v for k, v in values.items() if k in stored}}, names)
+    return {n for n in names if set(before.keys.get(n, ())) != set(after.keys.get(n, ()))}
+
+
 def edit_matches(object_name: str, values: dict, record, *, limit: int = 10, user=None) -> list[Match]:
     """What the rules say of ``values`` about to be saved: every active rule for a new record (``record``
     ``None``); for an edit, only :func:`changed_rules`.

@@ -211,6 +211,16 @@ def test_duplicates_block_warn_and_point_at_customers_and_contacts(mosaic_app_fa
         second = db.session.execute(select(Lead.id).where(Lead.name == "王小伟")).scalar_one()
     response = rep.post(f"/crm_lead/{second}/edit", data=form(name="王小伟", email="WANG@huaxin.cn", title="经理"))
     assert response.status_code == 302
+    # nor by an old customer or contact match when a compared value is only written differently (as keyed)
+    third = add_lead(app, ids["users"]["mgr"], name="赵敏", company="云启信息技术（上海）有限公司",
+                     mobile="139-1111-2222")
+    response = mgr.post(f"/crm_lead/{third}/edit", data=form(name="赵敏", company="云启信息技术（上海）有限公司",
+                                                            mobile="139 1111 2222", title="采购"))
+    assert response.status_code == 302, response.get_data(as_text=True)[:3000]
+    # a new e-mail is looked for alone: whose e-mail it is (the contact's), not the old company match again
+    response = mgr.post(f"/crm_lead/{third}/edit", data=form(name="赵敏", company="云启信息技术（上海）有限公司",
+                                                            mobile="139 1111 2222", email="zhao@new.cn"))
+    assert response.status_code == 302, response.get_data(as_text=True)[:3000]
 
 
 # -- visibility, the list -----------------------------------------------------------------------------
