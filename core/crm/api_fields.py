@@ -224,6 +224,9 @@ def validate(resource, payload, user, record=None) -> dict:
         if name in errors or value is None:
             continue
         spec = specs[name]
+        if record is not None and value == getattr(record, name, None) and not spec.unique:
+            continue  # the value the record holds: kept, as the forms keep it (a parent the user may not see,
+            # an option removed since); only a new value is checked
         if spec.required and value == "":
             errors[name] = _("This field is required.")
         elif spec.choices and value not in spec.choices:

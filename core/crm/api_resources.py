@@ -15,6 +15,7 @@ from core.crm.customers import (
     CUSTOMER_DELETE,
     CUSTOMER_READ,
     CUSTOMER_WRITE,
+    creates_cycle,
 )
 from core.registry import ApiResource
 from core.timeutil import utcnow
@@ -49,6 +50,28 @@ def activity_after_save(activity) -> None:
     """Like the web UI: a done contact activity moves its customer's ``last_contacted_at``."""
     if activity.status == "done" and activity.kind in CONTACT_KINDS and activity.customer_id:
         touch_last_contacted([activity.customer_id])
+
+
+def _customer_check(duplicates):
+    """A customer's API write: a parent that would close a loop is refused as the form refuses it (a loop
+    saved through the API made the customer's form refuse every later save), then the duplicate rules."""
+
+    def check(record, values: dict, user) -> None:
+        from flask_babel import gettext as _
+
+        from core.crm.api_auth import ApiError
+        from core.crm.models import Customer
+        from core.extensions import db
+
+        parent_id = values.get("parent_id")
+        if record is not None and parent_id is not None and parent_id != record.parent_id:
+            parent = db.session.get(Customer, parent_id)
+            if parent is not None and creates_cycle(record, parent):
+                raise ApiError(400, "validation", _("Some parameters are not valid."), {
+                    "parent_id": _("A customer cannot be its own parent or a parent of its parents.")})
+        duplicates(record, values, user)
+
+    return check
 
 
 @lru_cache(maxsize=1)
@@ -86,7 +109,7 @@ def core_resources() -> tuple[ApiResource, ...]:
         filters=("classification", "industry", "region", "type", "status", "owner_id", "parent_id"),
         search=("search_name", "initials", "phone_digits"),
         before_save=customer_keys,
-        check=dedup.api_check("customer", ("name", "phone", "email")),
+        check=_customer_check(dedup.api_check("customer", ("name", "phone", "email"))),
         order=10,
     )
     contacts = ApiResource(

@@ -19,7 +19,7 @@ from core.crm.customer_forms import (
     picklist_choices,
     split_tags,
 )
-from core.crm.customers import CUSTOMER_DELETE, CUSTOMER_READ, CUSTOMER_WRITE, bp
+from core.crm.customers import CUSTOMER_DELETE, CUSTOMER_READ, CUSTOMER_WRITE, bp, creates_cycle
 from core.crm.models import Activity, Customer, Tag, customer_tags
 from core.crm.visibility import get_visible, get_visible_or_404, visible_to
 from core.extensions import db
@@ -184,16 +184,6 @@ def resolve_customer(form_field, user, current=None):
     return customer
 
 
-def _creates_cycle(customer: Customer, parent: Customer) -> bool:
-    node, steps = parent, 0
-    while node is not None and steps < 100:
-        if node.id == customer.id:
-            return True
-        node = db.session.get(Customer, node.parent_id) if node.parent_id else None
-        steps += 1
-    return node is not None
-
-
 @bp.route("/customers/new", methods=["GET", "POST"])
 @bp.route("/customers/<int:customer_id>/edit", methods=["GET", "POST"])
 @permission_required(CUSTOMER_WRITE)
@@ -215,7 +205,7 @@ def edit(customer_id: int | None = None):
         parent = None
         if (form.parent.data or "").strip():
             parent = resolve_customer(form.parent, current_user, customer.parent if customer is not None else None)
-            if parent is not None and customer is not None and _creates_cycle(customer, parent):
+            if parent is not None and customer is not None and creates_cycle(customer, parent):
                 form.parent.errors.append(_("A customer cannot be its own parent or a parent of its parents."))
                 parent = None
         verdict = None

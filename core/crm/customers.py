@@ -23,6 +23,20 @@ from core.registry import CustomerPanel, MenuItem, Permission, SearchProvider
 
 bp = Blueprint("crm_customers", __name__)
 
+
+def creates_cycle(customer: Customer, parent: Customer) -> bool:
+    """Whether ``parent`` as ``customer``'s parent customer closes a loop (it is the customer, or one of its
+    subsidiaries at any depth) — refused by the form and the API alike."""
+    from core.extensions import db
+
+    node, steps = parent, 0
+    while node is not None and steps < 100:
+        if node.id == customer.id:
+            return True
+        node = db.session.get(Customer, node.parent_id) if node.parent_id else None
+        steps += 1
+    return node is not None
+
 CUSTOMER_READ = "core.customer.read"
 CUSTOMER_WRITE = "core.customer.write"
 CUSTOMER_DELETE = "core.customer.delete"

@@ -11,7 +11,8 @@ page shows it as interrupted, and what it did can be undone.
 **Undo** deletes the records the import created — through the recycle bin (:func:`core.crm.recycle.trash`,
 so they can still be restored) — and puts back the old values of the records it updated, with audit
 entries. Records that other records came to refer to in the meantime are kept, and counted; so are those the
-user may no longer change (given to someone outside their reach since). Only records the import created are
+user may no longer change (given to someone outside their reach since) — created or updated. Only records the
+import created are
 deleted: a record is known as the import's by its id range *and* its creation time (the import's, to the
 microsecond) — SQLite hands the largest freed id to the next new record, so an id in the range may belong to a
 record someone created after one of the import's was deleted.
@@ -26,7 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import current_app
-from flask_babel import force_locale
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
@@ -160,8 +161,10 @@ def work(app, batch_id: int, job: str) -> None:
                             kept.append(_("%(count)d created records were kept: other records refer to them now.",
                                           count=counts["kept"]))
                         if counts["not_yours"]:
-                            kept.append(_("%(count)d created records were kept: you may no longer change them.",
-                                          count=counts["not_yours"]))
+                            kept.append(ngettext(
+                                "%(num)d record was left as it is: you may no longer change it.",
+                                "%(num)d records were left as they are: you may no longer change them.",
+                                counts["not_yours"]))
                         message = " ".join(kept)
                     else:
                         Importer(batch, user, file_path(batch), error_path(batch)).run()
@@ -203,8 +206,6 @@ def undo(batch: ImportBatch, user) -> dict:
 
     Commits as it goes (per chunk). Returns ``{"restored": n, "deleted": n, "kept": n, "not_yours": n}``.
     """
-    from core.crm.visibility import visible_to
-
     counts = {"restored": 0, "deleted": 0, "kept": 0, "not_yours": 0}
     created_at = db.session.scalar(select(func.min(audit.AuditRange.at)).where(
         audit.AuditRange.batch == batch.audit_batch)) if batch.audit_batch else None
@@ -214,7 +215,10 @@ def undo(batch: ImportBatch, user) -> dict:
             ImportChange.batch_id == batch.id, ImportChange.object == object_name,
             ImportChange.action == "update").order_by(ImportChange.id.desc())).all()
         for start in range(0, len(changes), UNDO_CHUNK):
-            counts["restored"] += _restore(models[object_name], changes[start:start + UNDO_CHUNK], batch)
+            part = changes[start:start + UNDO_CHUNK]
+            writable = _writable(models[object_name], user, [record_id for record_id, _old in part])
+            counts["not_yours"] += sum(1 for record_id, _old in part if record_id not in writable)
+            counts["restored"] += _restore(models[object_name], [c for c in part if c[0] in writable], batch)
             _beat(batch)
             db.session.commit()
     for object_name in models:  # a customer takes its contacts along
@@ -229,9 +233,7 @@ def undo(batch: ImportBatch, user) -> dict:
                 if created_at is not None and "created_at" in table.c:  # the import's own, not a reused id
                     stmt = stmt.where(table.c.created_at == created_at)
                 ids = list(db.session.execute(stmt).scalars())
-                writable = set(ids) if not ids or not hasattr(model, "__visibility_object__") else set(
-                    db.session.execute(visible_to(user, select(model.id).where(model.id.in_(ids)), model,
-                                                  access="write")).scalars())
+                writable = _writable(model, user, ids)
                 counts["not_yours"] += len(ids) - len(writable)
                 deleted, kept = _delete(model, [i for i in ids if i in writable], batch, user)
                 counts["deleted"] += deleted
@@ -240,6 +242,16 @@ def undo(batch: ImportBatch, user) -> dict:
                 db.session.commit()
     log.info("import %s undone: %s", batch.id, counts)
     return counts
+
+
+def _writable(model, user, ids: list[int]) -> set[int]:
+    """Of ``ids``, those ``user`` may still change (all of them for a model without visibility rules)."""
+    from core.crm.visibility import visible_to
+
+    if not ids or not hasattr(model, "__visibility_object__"):
+        return set(ids)
+    return set(db.session.execute(visible_to(user, select(model.id).where(model.id.in_(ids)), model,
+                                             access="write")).scalars())
 
 
 def _beat(batch: ImportBatch) -> None:

@@ -103,24 +103,21 @@ def move_rows(model, column: str, survivor_id: int, loser_ids, exclude=(), only=
     return MergeMove(table=table.name, column=column, moved=moved)
 
 
-def _check_parent(survivor: Customer, loser_ids: list[int], chosen: bool) -> None:
+def _check_parent(survivor: Customer, loser_ids: list[int]) -> None:
     """The survivor's new parent, as the merge leaves it: never the survivor, never a loser (it goes to the
     bin), and never a customer whose chain of parents reaches the survivor — counted *after* the merge, when
     the losers' subsidiaries hang under the survivor (a parent ``P`` whose chain passes through a loser would
     end up under the survivor: ``survivor → P → … → survivor``). Raises :class:`MergeRefused` otherwise.
 
-    ``chosen``: the parent is a loser's value the user picked. The survivor's *own* parent being merged away
-    into it (a parent merged into its subsidiary) leaves it without a parent, as it always did; a picked value
-    naming the survivor or a loser is refused, as is a cycle either way.
+    A parent that is the survivor itself or a record merged into it — the survivor's own parent merged away into
+    it, or a loser's parent picked (the merge page offers a loser's value by default: merging a parent company
+    with its subsidiary picks the parent's own id) — leaves the survivor without a parent, as it always did.
     """
     losers = set(loser_ids)
     parent_id = survivor.parent_id
     if parent_id is None:
         return
     if parent_id == survivor.id or parent_id in losers:
-        if chosen:
-            raise MergeRefused(_("These customers cannot be merged this way: the surviving customer would become "
-                                 "its own parent customer. Choose another parent customer."))
         survivor.parent_id = None
         return
     with db.session.no_autoflush:  # the stored chain, not the survivor's new parent
@@ -173,7 +170,7 @@ def merge(object_name: str, survivor, losers: list, choices: dict, user=None):
         if values != (survivor.custom or {}):
             survivor.custom = values or None
     if object_name == "customer":
-        _check_parent(survivor, loser_ids, chosen=choices.get("parent_id") in loser_ids)
+        _check_parent(survivor, loser_ids)
     db.session.flush()
     # the survivor's values as the merge left them: an undo gives back only the fields not edited since
     after = {f: _snapshot_value(getattr(survivor, f)) for f in previous}

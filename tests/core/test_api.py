@@ -355,3 +355,36 @@ def test_an_addon_resource_is_served_and_described(mosaic_app_factory):
         pm.unregister(plugin)
     assert api.get("/api/v1/fake_addon.tags", headers=admin).status_code == 404
     assert "/fake_addon.tags" not in app.test_client().get("/api/v1/openapi.json").json["paths"]
+
+
+def test_an_update_keeps_held_references_and_refuses_a_parent_loop(mosaic_app_factory):
+    """GET, change one field, PATCH it all back: the parent the record holds is kept even when the client may
+    not see it (as the form keeps it); a new one is checked. A parent that closes a loop is refused, as on the
+    form (a loop saved through the API made the customer's form refuse every later save)."""
+    app = mosaic_app_factory()
+    ids = _team(app)
+    api = app.test_client()
+    with app.app_context():
+        db.session.get(Customer, ids["mine"]).parent_id = ids["theirs"]  # rep2's: rep1 may not see it
+        db.session.commit()
+    rep1 = _bearer(_token(app, "rep1", "rep1-password"))
+    record = api.get(f"/api/v1/customers/{ids['mine']}", headers=rep1).json["data"]
+    body = {k: record[k] for k in ("name", "classification", "status", "owner_id", "parent_id", "address")}
+    kept = api.patch(f"/api/v1/customers/{ids['mine']}", json={**body, "address": "上海"}, headers=rep1)
+    assert kept.status_code == 200, kept.json
+    assert (kept.json["data"]["parent_id"], kept.json["data"]["address"]) == (ids["theirs"], "上海")
+    with app.app_context():
+        other = Customer(name="Hidden Sub", owner_id=ids["rep2"])
+        db.session.add(other)
+        db.session.commit()
+        other_id = other.id
+    new = api.patch(f"/api/v1/customers/{ids['mine']}", json={"parent_id": other_id}, headers=rep1)
+    assert new.status_code == 400 and "parent_id" in new.json["error"]["fields"]
+    boss = _bearer(_token(app, "boss", "boss-password"))  # sees both: theirs is mine's parent
+    loop = api.patch(f"/api/v1/customers/{ids['theirs']}", json={"parent_id": ids["mine"]}, headers=boss)
+    assert loop.status_code == 400 and loop.json["error"]["fields"]["parent_id"] == (
+        "A customer cannot be its own parent or a parent of its parents.")
+    itself = api.patch(f"/api/v1/customers/{ids['theirs']}", json={"parent_id": ids["theirs"]}, headers=boss)
+    assert itself.status_code == 400
+    with app.app_context():
+        assert db.session.get(Customer, ids["theirs"]).parent_id is None

@@ -757,11 +757,30 @@ def test_undo_deletes_only_what_the_import_created_and_the_user_may_still_change
     assert rep1.post(f"/import/{bid}/undo").status_code == 302
     state = wait(rep1, bid)
     assert state["status"] == "undone", state
-    assert "1 created records were kept: you may no longer change them." in text(rep1.get(f"/import/{bid}"))
+    assert "1 record was left as it is: you may no longer change it." in text(rep1.get(f"/import/{bid}"))
     with app.app_context():
         assert db.session.get(Customer, second).name == "经理手工客户"  # not the import's: untouched
         assert db.session.get(Customer, first).name == "撤销甲有限公司"  # rep2's now: kept
         assert db.session.scalar(select(func.count()).select_from(RecycleEntry)) == 1  # the deleted one only
+
+
+def test_undo_leaves_an_updated_record_the_user_may_no_longer_change_as_it_is(team):
+    app, ids = team
+    rep1 = client_for(app, "rep1")
+    mine = ids["customers"]["rep1"]
+    with app.app_context():
+        db.session.get(Customer, mine).external_id = "MINE"
+        db.session.commit()
+    bid, state = import_file(rep1, csv_bytes(["外部编号,行业", "MINE,教育"]), mode="update", key="external_id")
+    assert state["updated"] == 1, state
+    with app.app_context():
+        db.session.get(Customer, mine).owner_id = ids["users"]["rep2"]  # handed to another team since
+        db.session.commit()
+    assert rep1.post(f"/import/{bid}/undo").status_code == 302
+    assert wait(rep1, bid)["status"] == "undone"
+    assert "1 record was left as it is: you may no longer change it." in text(rep1.get(f"/import/{bid}"))
+    with app.app_context():
+        assert db.session.get(Customer, mine).industry == "education"  # rep2's record: untouched
 
 
 def test_progress_page_and_status_endpoint(team):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from core.crm.audit import AuditEntry
@@ -234,6 +236,33 @@ def test_a_subsidiary_cannot_swallow_its_parent_into_a_cycle(mosaic_app_factory)
         assert db.session.get(Customer, gid).parent_id == d["child"]
 
 
+def test_a_parent_merged_with_its_subsidiary_on_the_pages_own_choices(mosaic_app_factory):
+    """The merge page offers each field's first value: merging a parent company (kept) with its subsidiary
+    preselects the subsidiary's parent — the survivor itself. Sent as the page offers it, the merge goes
+    through and the survivor has no parent (it was refused for a while: "would become its own parent")."""
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    owner = ids["users"]["rep1"]
+    with app.app_context():
+        parent = Customer(name="华信集团", owner_id=owner)
+        db.session.add(parent)
+        db.session.flush()
+        child = Customer(name="华信集团（苏州）", owner_id=owner, parent_id=parent.id)
+        db.session.add(child)
+        db.session.commit()
+        p_id, c_id = parent.id, child.id
+    rep = client_for(app, "rep1")
+    url = f"/merge/customer?ids={p_id}&ids={c_id}"
+    page = rep.get(url).get_data(as_text=True)
+    offered = dict(re.findall(r'<input[^>]*name="(keep_[a-z_]+)"[^>]*value="([^"]*)"[^>]*checked', page))
+    assert offered.get("keep_parent_id") == str(c_id)  # the subsidiary's value, naming the parent itself
+    response = rep.post(url, data={"survivor": str(p_id), **offered})
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    with app.app_context():
+        assert db.session.get(Customer, p_id).parent_id is None
+        assert db.session.get(Customer, c_id) is None  # in the recycle bin
+
+
 def test_a_chosen_parent_whose_chain_reaches_the_survivor_is_refused(mosaic_app_factory):
     """S ← C ← L (C's parent S, L's parent C): merging L into S with L's parent (C) would make S the parent of C
     and C the parent of S. Refused in the user's language, nothing changed."""
@@ -278,10 +307,6 @@ def test_a_chosen_parent_whose_chain_reaches_the_survivor_is_refused(mosaic_app_
     response = rep.post(f"/merge/customer?ids={s_id}&ids={l2_id}&ids={l3_id}",
                         data={"survivor": str(s_id), "keep_parent_id": str(l3_id)})
     assert response.status_code == 400 and "subsidiary of its own subsidiary" in response.get_data(as_text=True)
-    # the chosen parent is the survivor itself (L's parent once C is the survivor): refused too
-    response = rep.post(f"/merge/customer?ids={c_id}&ids={l_id}", data={"survivor": str(c_id),
-                                                                          "keep_parent_id": str(l_id)})
-    assert response.status_code == 400 and "Choose another parent customer." in response.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(Customer, x_id).parent_id == l2_id
         assert db.session.get(Customer, c_id).parent_id == s_id
