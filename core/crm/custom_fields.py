@@ -666,6 +666,8 @@ def _decimal(raw) -> Decimal | None:
         return None
     if isinstance(raw, Decimal):
         return raw
+    if any(ch.isdigit() and not ch.isdecimal() for ch in str(raw)):
+        return None  # "²", "①": NFKC would make digits of them ("1²" -> 12); full-width "１２" are decimals
     text = unicodedata.normalize("NFKC", str(raw)).strip().replace(",", "").replace(" ", "")
     if not re.fullmatch(r"[+\-]?(\d+(\.\d*)?|\.\d+)", text):
         return None

@@ -674,3 +674,21 @@ def test_a_deleted_and_restored_record_has_its_custom_values_in_its_history(mosa
         db.session.commit()
         assert "custom.budget" in {e.field for e in audit.history(Customer, cid) if e.action == "restore"}
         assert custom_fields.get_values(db.session.get(Customer, cid))["budget"] == Decimal("12500")
+
+
+def test_superscript_and_circled_digits_are_no_number(mosaic_app_factory):
+    """NFKC makes "2" of "²": "1²" was stored as 12. Full-width digits stay accepted."""
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    admin = _admin(app)
+    assert _define(admin, "customer", "budget", "number").status_code == 302
+    cid = ids["customers"]["rep1"]
+    for typed in ("1²", "①", "3³"):
+        response = admin.post(f"/customers/{cid}/edit", data={**_customer_form("上海某某科技有限公司", budget=typed),
+                                                              "owner": f"REP1 #{ids['users']['rep1']}"})
+        assert response.status_code == 400, typed
+    response = admin.post(f"/customers/{cid}/edit", data={**_customer_form("上海某某科技有限公司", budget="１２３"),
+                                                          "owner": f"REP1 #{ids['users']['rep1']}"})
+    assert response.status_code == 302
+    with app.app_context():
+        assert custom_fields.get_values(db.session.get(Customer, cid))["budget"] == Decimal("123")
