@@ -437,6 +437,8 @@ class Importer(Writer):
         for o in outcomes:
             if o.action == "update":
                 self._changes(o, known)
+        self._block_updates([o for o in outcomes if o.action == "update" and o.changed])
+        for o in outcomes:
             if not o.action:
                 o.action = "create"
                 if o.row.missing or required_custom:
@@ -448,6 +450,36 @@ class Importer(Writer):
                 for key in o.keys:
                     self.seen.setdefault(key, o.row.line)
         return outcomes
+
+    def _block_updates(self, updates: list[Outcome]) -> None:
+        """An update that gives a record a compared value another record has — a mobile, a phone, a name a
+        blocking rule compares — is refused as the form and the API refuse it (only the import's creations were
+        checked: updating by key made two leads of one mobile). Checked against the database, not against the
+        file's other rows (the in-file index covers those that create)."""
+        if self.dedup_object is None or not updates:
+            return
+        rule_list = [r for r in dedup.rules(self.object_name) if r.action == "block"]
+        compared = {f.name for r in rule_list for c in r.conditions for f in self.dedup_object.fields
+                    if f.name == c.field}
+        columns = {c for f in self.dedup_object.fields if f.name in compared for c in f.columns}
+        moving = [o for o in updates if columns & o.changed.keys()]
+        if not moving:
+            return
+        found = self.check_many(self.object_name, [{**o.old, **o.row.record} for o in moving], user=self.user,
+                                blocking_only=True, within_batch=False)
+        fields = [(f.name, set(f.columns)) for f in self.dedup_object.fields if f.name in compared]
+        for o, matches in zip(moving, found, strict=True):
+            # only the rules comparing a field the update changes: an old duplicate of an unchanged name does not
+            # stop a new phone number (as on the form: core.crm.dedup.edit_matches)
+            changed = {name for name, cols in fields if cols & o.changed.keys()}
+            rule_ids = {r.id for r in rule_list if any(c.field in changed for c in r.conditions)}
+            others = [m for m in matches if m.action == "block" and m.record_id != o.target_id
+                      and m.rule_id in rule_ids]
+            if others:
+                o.duplicates = [self._describe(m, moving) for m in others[:3]]
+                o.action = "skip"
+                o.reason = _("Duplicate of an existing record: %(records)s.",
+                             records="; ".join(d["label"] for d in o.duplicates))
 
     def _changes(self, o: Outcome, known_contacts: set[tuple[int, str]]) -> None:
         """What an update changes: the row's non-empty cells that differ from the record (custom values merged).

@@ -783,6 +783,34 @@ def test_undo_leaves_an_updated_record_the_user_may_no_longer_change_as_it_is(te
         assert db.session.get(Customer, mine).industry == "education"  # rep2's record: untouched
 
 
+def test_an_update_that_would_duplicate_another_record_is_refused(team):
+    """Updating by key is checked by the blocking rules comparing what it changes, as the form is: a phone
+    another customer has is refused (the import's updates were not checked at all); a change of another field of
+    a record with an old duplicate goes through."""
+    app, ids = team
+    rep1 = client_for(app, "rep1")
+    mine = ids["customers"]["rep1"]
+    with app.app_context():
+        db.session.get(Customer, mine).external_id = "MINE"
+        twin = Customer(name="上海某某科技有限公司", owner_id=ids["users"]["rep1"], external_id="TWIN",
+                        phone="021-66660000")
+        db.session.add(twin)
+        db.session.commit()
+        twin_id = twin.id
+    # rep2's customer has the phone +86 138-0013-8002
+    bid, state = import_file(rep1, csv_bytes(["外部编号,电话", "MINE,138 0013 8002"]), mode="update", key="external_id")
+    assert (state["updated"], state["skipped"]) == (0, 1), state
+    assert "Duplicate of an existing record" in text(rep1.get(f"/import/{bid}"))
+    # the twin shares the name (an old duplicate): a new address, and a new phone of its own, go through
+    _bid, state = import_file(rep1, csv_bytes(["外部编号,地址,电话", "TWIN,上海市徐汇区,021-66669999"]),
+                              mode="update", key="external_id")
+    assert (state["updated"], state["skipped"]) == (1, 0), state
+    with app.app_context():
+        assert db.session.get(Customer, mine).phone == "+86 138-0013-8001"
+        assert (db.session.get(Customer, twin_id).address, db.session.get(Customer, twin_id).phone) == (
+            "上海市徐汇区", "021-66669999")
+
+
 def test_progress_page_and_status_endpoint(team):
     app, _ids = team
     rep1 = client_for(app, "rep1")
