@@ -41,7 +41,6 @@ from core.crm.imports_fields import ImportField, ImportObject
 from core.extensions import db
 from core.models import User
 from core.params import ascii_int
-from core.timeutil import utcnow
 
 from . import stages
 from .models import Opportunity, SalesProcess, StageChange
@@ -121,6 +120,11 @@ def _fold(text) -> str:
 
 
 def _money(text: str) -> Decimal:
+    """An amount cell as a Decimal (``ValueError`` if it is none). Full-width digits (decimals) are folded by NFKC;
+    a digit that is not a decimal one (superscript "²", circled "①") is refused before, or NFKC would make "1²"
+    into 12."""
+    if any(ch.isdigit() and not ch.isdecimal() for ch in text):
+        raise ValueError(text)
     folded = unicodedata.normalize("NFKC", text).strip().replace(",", "").replace(" ", "").lstrip("¥$")
     if not _MONEY.match(folded):
         raise ValueError(text)
@@ -330,10 +334,16 @@ def _resolve_row(o, importer, lookups: _Lookups) -> list[str]:  # noqa: C901 - o
         record.setdefault("search_name", normalise.search_key(record.get("name") or ""))
         record["owner_id"] = record.get("owner_id") or importer.user_id
         record["created_by_id"] = importer.user_id
-        now = utcnow()
+        # the import's own time: the writer's created_at too, so that a closed one's cycle is exact
+        now = importer.now
         record["stage_entered_at"] = now
         if stage.kind != "open":
+            # closed as a move closes it (stages.move): the close date is the closing day; and the sales cycle
+            # the ORM event would compute (the bulk insert bypasses it), creation → closing
             record["closed_at"] = now
+            record["close_date"] = now.date()
+            record["created_at"] = now
+            record["cycle_seconds"] = 0
         for column in ("description", "pain_points", "goals", "lost_note"):
             record.setdefault(column, "")
     # a new opportunity enters its stage: the stage's required fields, as a move checks them; an update keeps

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from sqlalchemy import select
 
 from core.crm.picklists import picklist_values
@@ -59,32 +60,38 @@ assert tuple(KIND_LABELS) == STAGE_KINDS
 
 #: the default process "标准销售流程" of the product documents: (name, probability, kind, required, guidance).
 #: Names and guidance are stored as these English texts and shown translated (:func:`stage_label`); an
-#: administrator's own names are shown as typed.
+#: administrator's own names are shown as typed. Stage names have the message context "sales stage":
+#: "Order" the stage (订单) is not "Order" the sort order (顺序), nor "Opportunity" the stage (机会) the record (商机).
 DEFAULT_PROCESS_NAME = _l("Standard sales process")
 DEFAULT_STAGES = (
-    (_l("Opportunity"), 10, "open", (), _l("Qualify the need: who is the customer, what do they want to buy?")),
-    (_l("Project approved"), 20, "open", ("amount", "budget"),
+    (_lp("sales stage", "Opportunity"), 10, "open", (),
+     _l("Qualify the need: who is the customer, what do they want to buy?")),
+    (_lp("sales stage", "Project approved"), 20, "open", ("amount", "budget"),
      _l("The customer has approved the project: confirm the budget and the amount.")),
-    (_l("Key decision maker won"), 50, "open", ("amount", "budget", "decision_maker"),
+    (_lp("sales stage", "Key decision maker won"), 50, "open", ("amount", "budget", "decision_maker"),
      _l("Identify the decision maker among the customer's contacts and win their support.")),
-    (_l("Solution proposal"), 60, "open", ("amount", "budget", "decision_maker", "pain_points", "goals"),
+    (_lp("sales stage", "Solution proposal"), 60, "open",
+     ("amount", "budget", "decision_maker", "pain_points", "goals"),
      _l("Present a solution to the customer's pain points and goals.")),
-    (_l("Bidding"), 70, "open", ("amount", "budget", "decision_maker", "pain_points", "goals", "purchase_date"),
+    (_lp("sales stage", "Bidding"), 70, "open",
+     ("amount", "budget", "decision_maker", "pain_points", "goals", "purchase_date"),
      _l("Prepare the bid; know the expected purchase date and the competitors.")),
-    (_l("Contract negotiation"), 80, "open",
+    (_lp("sales stage", "Contract negotiation"), 80, "open",
      ("amount", "budget", "decision_maker", "pain_points", "goals", "purchase_date"),
      _l("Negotiate the contract and the commercial terms.")),
-    (_l("Order"), 90, "open", ("amount", "budget", "decision_maker", "pain_points", "goals", "purchase_date"),
+    (_lp("sales stage", "Order"), 90, "open",
+     ("amount", "budget", "decision_maker", "pain_points", "goals", "purchase_date"),
      _l("The order is being placed: prepare delivery and invoicing.")),
-    (_l("Won"), 100, "won", ("amount",), _l("Won: hand over to delivery and service.")),
-    (_l("Lost"), 0, "lost", (), _l("Lost: record why, to learn from it.")),
-    (_l("Abandoned"), 0, "abandoned", (), _l("Abandoned: record why.")),
+    (_lp("sales stage", "Won"), 100, "won", ("amount",), _l("Won: hand over to delivery and service.")),
+    (_lp("sales stage", "Lost"), 0, "lost", (), _l("Lost: record why, to learn from it.")),
+    (_lp("sales stage", "Abandoned"), 0, "abandoned", (), _l("Abandoned: record why.")),
 )
 
 
 def _msgid(lazy) -> str:
-    """The untranslated text of a lazy string (what the database stores)."""
-    return lazy._args[0]
+    """The untranslated text of a lazy string (what the database stores): its message id, without the
+    context of a ``lazy_pgettext``."""
+    return lazy._args[-1]
 
 
 _DEFAULT_TEXTS = {_msgid(text): text for row in DEFAULT_STAGES for text in (row[0], row[4])}

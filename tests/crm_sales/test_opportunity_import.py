@@ -9,6 +9,7 @@ import time
 from datetime import date, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from addons.crm_sales.models import Opportunity, StageChange
@@ -189,3 +190,69 @@ def test_stages_by_their_chinese_names_and_a_lost_stage_needs_its_reason(mosaic_
         done = db.session.get(Opportunity, rows["导入机会 丢单"].id)
         assert (done.status, done.lost_reason, done.probability) == ("lost", "price", 0) and done.closed_at
         assert db.session.get(Opportunity, rows["导入机会 立项"].id).stage.name == "Project approved"
+
+
+def test_stages_by_the_readme_names_in_each_language(mosaic_app_factory):
+    """订单 / 訂單 (the 90 % stage) and 机会 / 機會 (the first) are found; 顺序 (the sort order) is not a stage."""
+    app = mosaic_app_factory(edition="sales")
+    _setup(app)
+    grant(app, "core.import.run")
+    full = "50,rep1联系人,痛点,目标,2026-12-01"  # what the 90 % stage requires
+    body = ("机会名称,客户,金额,阶段,预算,决策人,痛点,目标,预计采购日期\n"
+            f"导入机会 订单,上海某某科技有限公司,100,订单,{full}\n"
+            f"导入机会 訂單,上海某某科技有限公司,100,訂單,{full}\n"
+            "导入机会 机会,上海某某科技有限公司,100,机会,,,,,\n"
+            "导入机会 機會,上海某某科技有限公司,100,機會,,,,,\n"
+            f"顺序不是阶段,上海某某科技有限公司,100,顺序,{full}\n")
+    rep1 = client_for(app, "rep1")
+    bid, state = run_import(rep1, body)
+    assert (state["created"], state["failed"]) == (4, 1), (state, errors_of(rep1, bid))
+    assert "no stage called “顺序”" in errors_of(rep1, bid)
+    rows = imported(app)
+    with app.app_context():
+        names = {name: (db.session.get(Opportunity, o.id).stage.name, db.session.get(Opportunity, o.id).probability)
+                 for name, o in rows.items()}
+    assert names == {"导入机会 订单": ("Order", 90), "导入机会 訂單": ("Order", 90),
+                     "导入机会 机会": ("Opportunity", 10), "导入机会 機會": ("Opportunity", 10)}
+
+
+def test_an_imported_closed_opportunity_closes_today_with_its_sales_cycle(mosaic_app_factory):
+    app = mosaic_app_factory(edition="sales")
+    _setup(app)
+    grant(app, "core.import.run")
+    rep1 = client_for(app, "rep1")
+    bid, state = run_import(rep1, "名称,客户,金额,阶段\n导入机会 己,上海某某科技有限公司,100,赢单\n")
+    assert (state["created"], state["failed"]) == (1, 0), (state, errors_of(rep1, bid))
+    with app.app_context():
+        opp = db.session.get(Opportunity, imported(app)["导入机会 己"].id)
+        assert opp.status == "won" and opp.closed_at is not None
+        assert opp.close_date == opp.closed_at.date()  # closing sets the close date to the closing day
+        assert opp.cycle_seconds == round((opp.closed_at - opp.created_at).total_seconds())
+        assert_rollup_matches()
+
+
+@pytest.mark.parametrize("text", ["1²", "①", "12³", "²"])
+def test_amounts_with_digits_that_are_not_decimals_are_refused(text):
+    from addons.crm_sales.opportunity_import import _money
+
+    with pytest.raises(ValueError):
+        _money(text)
+
+
+def test_full_width_amounts_are_still_accepted():
+    from addons.crm_sales.opportunity_import import _money
+
+    assert _money("１２３") == Decimal("123")
+    assert _money("１，２３４．５０") == Decimal("1234.50")
+
+
+def test_an_imported_superscript_amount_fails_the_row(mosaic_app_factory):
+    app = mosaic_app_factory(edition="sales")
+    _setup(app)
+    grant(app, "core.import.run")
+    rep1 = client_for(app, "rep1")
+    bid, state = run_import(rep1, "名称,客户,金额\n导入机会 上标,上海某某科技有限公司,1²\n导入机会 全角,上海某某科技有限公司,１２３\n")
+    assert (state["created"], state["failed"]) == (1, 1), (state, errors_of(rep1, bid))
+    assert "“1²” is not an amount" in errors_of(rep1, bid)
+    with app.app_context():
+        assert db.session.get(Opportunity, imported(app)["导入机会 全角"].id).amount == Decimal("123")

@@ -122,3 +122,27 @@ def test_default_close_date_is_the_end_of_next_month():
     assert default_close_date(date(2026, 1, 31)) == date(2026, 2, 28)
     assert default_close_date(date(2026, 11, 24)) == date(2026, 12, 31)
     assert default_close_date(date(2026, 12, 5)) == date(2027, 1, 31)
+
+
+#: the default stages as the README names them (标准销售流程), in each Chinese language
+README_STAGES = {
+    "zh_CN": ["机会", "立项", "搞定关键决策人", "方案论证", "招投标", "合同及商务", "订单", "赢单", "输单", "放弃"],
+    "zh_TW": ["機會", "立項", "搞定關鍵決策人", "方案論證", "招投標", "合約及商務", "訂單", "贏單", "輸單", "放棄"],
+}
+
+
+@pytest.mark.parametrize("language", sorted(README_STAGES))
+def test_default_stage_names_have_their_own_context(sales_app, language):
+    """"Order" the stage is 订单, not the sort order's 顺序; "Opportunity" the stage is 机会 (README)."""
+    from flask_babel import force_locale
+    from flask_babel import gettext as _
+
+    with sales_app.test_request_context(), force_locale(language):
+        process = stages.default_process()
+        shown = [stages.stage_label(stage.name) for stage in process.stages]
+        assert shown == README_STAGES[language]
+        assert _("Order") == ("顺序" if language == "zh_CN" else "順序")  # the sort order keeps its word
+    with sales_app.test_request_context(), force_locale("en"):
+        assert [stages.stage_label(stage.name) for stage in stages.default_process().stages] == [
+            "Opportunity", "Project approved", "Key decision maker won", "Solution proposal", "Bidding",
+            "Contract negotiation", "Order", "Won", "Lost", "Abandoned"]
