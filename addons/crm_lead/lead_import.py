@@ -4,17 +4,23 @@ The core does the pages, the mapping, the dry run, the background run, the dupli
 object (:mod:`.duplicates`), custom fields, the audit trail and undo; this module says which fields a column
 can go to (with the names people give them in zh_CN, zh_TW and English), how the derived columns are filled
 (:func:`prepare`, the bulk counterpart of :func:`.leads.keys`) and that imported leads have the source
-``import`` unless the file says otherwise.
+``import`` unless the file says otherwise. As :func:`.leads.create_lead` does, a new lead gets its owner's
+department as team, the assignment time and the importer as creator (:func:`after_write`, one ``UPDATE`` per
+chunk); an update that changes the owner moves the team with it (:func:`resolve`) and restarts the
+assignment time.
 """
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
+from sqlalchemy import select, update
 
 from core.crm import dedup_normalise, normalise
 from core.crm.imports_fields import ImportField, ImportObject
 from core.crm.initials import fast_initials
+from core.extensions import db
+from core.models import User
 
 from .leads import LEAD_SOURCE
 from .models import Lead
@@ -26,7 +32,10 @@ DERIVED = {
     "mobile": ("mobile_key", "phone_digits"),
     "phone": ("phone_key",),
     "email": ("email_key",),
+    "owner_id": ("team_id",),
 }
+#: ids per ``UPDATE … WHERE id IN (…)`` of :func:`after_write`
+CHUNK = 500
 
 
 def prepare(values: dict) -> None:
@@ -46,6 +55,34 @@ def prepare(values: dict) -> None:
         values["phone_digits"] = normalise.phone_digits(values.get("mobile") or values.get("phone"))
     if "email" in values:
         values["email_key"] = dedup_normalise.email_key(values["email"])
+
+
+def resolve(outcomes, _importer) -> None:
+    """The team follows the owner a column names (one lookup of the owners' departments): a new lead's, and
+    an update's, so that the audit trail and undo see it."""
+    owner_ids = {o.row.record["owner_id"] for o in outcomes if o.row.record.get("owner_id") is not None}
+    if not owner_ids:
+        return
+    teams = dict(db.session.execute(select(User.id, User.department_id).where(User.id.in_(owner_ids))).all())
+    for o in outcomes:
+        if o.row.record.get("owner_id") is not None:
+            o.row.record["team_id"] = teams.get(o.row.record["owner_id"])
+
+
+def after_write(created, updated, importer) -> None:
+    """What :func:`.leads.create_lead` sets on a new lead — the owner's department as team (the owner is the
+    importer unless a column names one), the assignment time, the importer as creator — set-based; an update
+    that changed the owner restarts the assignment time (as a reassignment does)."""
+    table = Lead.__table__
+    team = select(User.department_id).where(User.id == table.c.owner_id).scalar_subquery()
+    created_ids = [o.target_id for o in created if o.target_id is not None]
+    for start in range(0, len(created_ids), CHUNK):
+        db.session.execute(update(table).where(table.c.id.in_(created_ids[start:start + CHUNK])).values(
+            team_id=team, assigned_at=importer.now, created_by_id=importer.user_id))
+    moved = [o.target_id for o in updated if "owner_id" in (o.changed or {})]
+    for start in range(0, len(moved), CHUNK):
+        db.session.execute(update(table).where(table.c.id.in_(moved[start:start + CHUNK]))
+                           .values(assigned_at=importer.now))
 
 
 def fields() -> list[ImportField]:
@@ -87,7 +124,7 @@ def fields() -> list[ImportField]:
 def import_object(write_permission: str) -> ImportObject:
     return ImportObject(
         name="lead", model=Lead, label=_l("Leads"), fields=fields, permission=write_permission,
-        list_endpoint="crm_lead.index", prepare=prepare, derived=DERIVED,
+        list_endpoint="crm_lead.index", prepare=prepare, derived=DERIVED, resolve=resolve, after_write=after_write,
         keys={
             "name": ("search_name", normalise.search_key),
             "mobile": ("mobile_key", dedup_normalise.phone_key),

@@ -118,3 +118,37 @@ def test_lead_import_pages_need_the_leads_addon_and_its_permission(mosaic_app_fa
     with app.app_context():
         app.extensions["mosaic"].disable("crm_lead", with_dependents=True)
     assert client_for(app, "rep1").get("/import/lead/").status_code == 404
+
+
+def test_imported_leads_get_the_owners_team_an_assignment_time_and_their_creator(mosaic_app_factory):
+    """As a lead made on the form or through the API: team = the owner's department, ``assigned_at`` and
+    ``created_by_id`` = the importer — the team reports and assignment statistics count them."""
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    grant_import(app)
+    grant_import(app, "l_mgr")
+    users = ids["users"]
+    with app.app_context():
+        team = {name: db.session.get(User, uid).department_id for name, uid in users.items()}
+        kept = leads.create_lead({"name": "老线索", "mobile": "13533334444"}, user=db.session.get(User, users["rep1"]))
+        kept_id, kept_assigned = kept.id, kept.assigned_at
+        db.session.commit()
+    _bid, state = run_import(client_for(app, "rep1"), "姓名,公司名称,手机\n导入甲,甲公司,13911112222\n")
+    assert state["created"] == 1, state
+    with app.app_context():
+        lead = db.session.execute(select(Lead).where(Lead.name == "导入甲")).scalar_one()
+        assert (lead.owner_id, lead.team_id, lead.created_by_id) == (users["rep1"], team["rep1"], users["rep1"])
+        assert lead.assigned_at is not None
+    # the manager imports for rep2 (the owner column) and moves rep1's lead to rep2: the team follows the owner
+    body = "姓名,手机,负责人\n导入乙,13644445555,rep2\n老线索,13533334444,rep2\n"
+    _bid, state = run_import(client_for(app, "mgr"), body, mode="upsert", key="mobile")
+    assert (state["created"], state["updated"]) == (1, 1), state
+    with app.app_context():
+        lead = db.session.execute(select(Lead).where(Lead.name == "导入乙")).scalar_one()
+        assert (lead.owner_id, lead.team_id, lead.created_by_id) == (users["rep2"], team["rep2"], users["mgr"])
+        assert lead.assigned_at is not None
+        kept = db.session.get(Lead, kept_id)
+        assert (kept.owner_id, kept.team_id, kept.created_by_id) == (users["rep2"], team["rep2"], users["rep1"])
+        assert kept.assigned_at is not None and kept.assigned_at != kept_assigned  # reassigned now
+        assert [(e.old_value, e.new_value) for e in audit.history(Lead, kept_id) if e.field == "team_id"
+                and e.action == "update"] == [(str(team["rep1"]), str(team["rep2"]))]
