@@ -290,12 +290,18 @@ class RecycleDependents:
         ``True``: only the link is cut (the column set to ``NULL``) and re-established on restore.
     :param object: the dependent rows' own object name (``"contact"``), so that *their* dependents are
         asked for too; ``None`` for plain rows.
+    :param only: an extra condition on the dependent rows (``Activity.related_object == "lead"``: a column
+        shared by several objects' ids).
+    :param refers_to: the table ``column`` refers to when it has no foreign key (``related_id``): a record
+        restored under a new id (its own taken meanwhile) takes its detached rows along.
     """
 
     model: Any
     column: str
     detach: bool = False
     object: str | None = None
+    only: Any = None
+    refers_to: str | None = None
 
 
 @dataclass(frozen=True)

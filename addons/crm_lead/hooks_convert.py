@@ -54,9 +54,18 @@ def merge_records(object_name, survivor_id, loser_ids):
 @hookimpl
 def recycle_dependents(object_name, ids):
     """A converted lead is history: deleting its customer (contact) only cuts the link, and restoring the
-    customer from the recycle bin puts it back."""
+    customer from the recycle bin puts it back. A deleted lead's activities (``related_object`` "lead") lose
+    their link while it is in the bin — SQLite may give its number to a new lead, which must not show them —
+    and get it back on restore, under the lead's new number if its own was taken."""
+    from core.crm.models import Activity
+
+    from .convert import ACTIVITY_OBJECTS
+
     if object_name == "customer":
         return [RecycleDependents(Lead, "converted_customer_id", detach=True)]
     if object_name == "contact":
         return [RecycleDependents(Lead, "converted_contact_id", detach=True)]
+    if object_name == "lead":
+        return [RecycleDependents(Activity, "related_id", detach=True,
+                                  only=Activity.related_object.in_(ACTIVITY_OBJECTS), refers_to=Lead.__tablename__)]
     return None

@@ -132,8 +132,8 @@ def follow_up(lead_id: int):
 @bp.route("/<int:lead_id>/delete", methods=["POST"])
 @permission_required(DELETE)
 def delete(lead_id: int):
-    """Move the lead to the recycle bin (restorable there); its activities stay and find it again when it is
-    restored (its id is kept)."""
+    """Move the lead to the recycle bin (restorable there); its activities stay, unlinked while it is there, and
+    are linked again when it is restored (under a new number if its own was taken meanwhile)."""
     lead = get_visible_or_404(current_user, Lead, lead_id, access="write")
     if not ActionForm().validate_on_submit():
         abort(400)

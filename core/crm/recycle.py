@@ -178,6 +178,7 @@ class _Link:
     table: Table
     column: str
     old: dict  # row id -> the id it pointed at
+    refers_to: str | None = None  # the table the column refers to, when it has no foreign key
 
 
 def _dependents(object_name: str | None, ids: list[int]) -> list[RecycleDependents]:
@@ -217,11 +218,11 @@ def _collect(table: Table, column: str, values: list, object_name: str | None, g
         dep_table = _table(dep.model)
         declared.add((dep_table.name, dep.column))
         if dep.detach:
-            found = db.session.execute(
-                select(dep_table.c.id, dep_table.c[dep.column]).where(dep_table.c[dep.column].in_(ids))
-            ).all()
+            where = dep_table.c[dep.column].in_(ids)
+            found = db.session.execute(select(dep_table.c.id, dep_table.c[dep.column]).where(
+                where if dep.only is None else and_(where, dep.only))).all()
             if found:
-                links.append(_Link(dep_table, dep.column, {int(i): v for i, v in found}))
+                links.append(_Link(dep_table, dep.column, {int(i): v for i, v in found}, dep.refers_to))
         else:
             _collect(dep_table, dep.column, ids, dep.object, groups, links, depth + 1)
     for other, fk_column in _cascading(table, declared):
@@ -293,7 +294,8 @@ def trash(records, *, reason: str = "delete", user=None, extra: dict | None = No
                 "version": PAYLOAD_VERSION,
                 "groups": [{"table": g.table.name, "column": g.column, "rows": g.rows} for g in groups],
                 "links": [{"table": lk.table.name, "column": lk.column,
-                           "old": {str(k): _jsonable(v) for k, v in lk.old.items()}} for lk in links],
+                           "old": {str(k): _jsonable(v) for k, v in lk.old.items()},
+                           **({"refers_to": lk.refers_to} if lk.refers_to else {})} for lk in links],
                 **(extra or {}),
             }
             db.session.add(entry)

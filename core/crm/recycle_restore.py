@@ -154,7 +154,7 @@ def _renumber(groups: list[tuple[Table, list[dict]]], links: list[dict], tables:
                 row["id"] = remap[(table.name, old_id)]
     for link in links:
         column = tables[link["table"]].c[link["column"]]
-        targets = [fk.column.table.name for fk in column.foreign_keys]
+        targets = [fk.column.table.name for fk in column.foreign_keys] or [link.get("refers_to")]
         for row_id, old in list(link["old"].items()):
             for target in targets:
                 if (target, old) in remap:
