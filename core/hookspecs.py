@@ -282,10 +282,15 @@ def recycle_dependents(object_name, ids):
     ``NULL``) and get it back on restore. Rows of tables whose foreign key to the records says ``ON DELETE
     CASCADE`` are snapshotted without being named. Do not delete or commit anything yourself.
 
+    A column shared by several objects' ids (an activity's ``related_id``, with ``related_object``) names its
+    rows with ``only`` (``Activity.related_object == "lead"``) and the table it refers to with ``refers_to``
+    (no foreign key says it): a record restored under a new id — SQLite gives a deleted record's id to the next
+    new one — then takes its detached rows along, as foreign keys are followed.
+
     :param object_name: the object whose records go to the bin (``"customer"``).
     :param ids: their ids (a list of ``int``).
     :return: a list of :class:`core.registry.RecycleDependents` (``model``, ``column``, ``detach``,
-        ``object``), or ``None``.
+        ``object``, ``only``, ``refers_to``), or ``None``.
     """
 
 
