@@ -21,6 +21,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -363,7 +364,7 @@ class Order(db.Model):
     __visibility_object__ = "order"
     __visibility_label__ = _l("Orders")
     __recycle_object__ = "order"
-    __recycle_label__ = _l("Order")
+    __recycle_label__ = _lp("sales order", "Order")
     __audit_fields__ = ("status", "currency", "total", "owner_id", "customer_id", "order_date")
     __audit_json_fields__ = ("custom",)
     __table_args__ = (Index("ix_crm_sales_order_owner_id_id", "owner_id", "id"),

@@ -35,6 +35,9 @@ def test_the_order_list_record_and_status_flow(mosaic_app_factory):
     page = rep.get(f"/crm_sales/orders/{order_id}").get_data(as_text=True)
     assert 'id="order-lines"' in page and "数控机床 CNC" in page and "101.69" in page
     assert 'data-next="confirmed"' in page and 'data-next="delivered"' not in page
+    for language, word in (("zh-CN", "<h1>订单 "), ("zh-TW", "<h1>訂單 "), ("en", "<h1>Order ")):  # not 顺序 (sort order)
+        assert word in rep.get(f"/crm_sales/orders/{order_id}", headers={"Accept-Language": language}
+                               ).get_data(as_text=True), language
     refused = rep.post(f"/crm_sales/orders/{order_id}/status", data={"status": "delivered"})
     assert refused.status_code == 400 and "cannot become" in refused.get_data(as_text=True)
     forged = rep.post(f"/crm_sales/orders/{order_id}/status", data={"status": "<script>"})
