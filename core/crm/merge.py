@@ -147,7 +147,7 @@ def merge(object_name: str, survivor, losers: list, choices: dict, user=None):
     records = {r.id: r for r in (survivor, *losers)}
     loser_ids = sorted(r.id for r in losers)
     fields = fields_of(object_name)
-    kept = ("last_contacted_at", "custom")
+    kept = ("first_contacted_at", "last_contacted_at", "custom")
     previous = {f: _snapshot_value(getattr(survivor, f)) for f in (*fields, *kept) if hasattr(survivor, f)}
     for field, record_id in choices.items():
         if field in fields and record_id in records and record_id != survivor.id:
@@ -155,6 +155,9 @@ def merge(object_name: str, survivor, losers: list, choices: dict, user=None):
     if hasattr(survivor, "last_contacted_at"):
         contacted = [r.last_contacted_at for r in records.values() if r.last_contacted_at is not None]
         survivor.last_contacted_at = max(contacted) if contacted else None
+    if hasattr(survivor, "first_contacted_at"):  # a lead's: the earliest (reports count time to first contact)
+        first = [r.first_contacted_at for r in records.values() if r.first_contacted_at is not None]
+        survivor.first_contacted_at = min(first) if first else None
     if hasattr(survivor, "custom"):
         values = {}
         for record in (*reversed(losers), survivor):  # the survivor's own values win, then the choices

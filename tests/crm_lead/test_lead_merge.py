@@ -3,6 +3,8 @@ recycle bin, undo from there; the list's bulk action opens the page; without the
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from test_leads import add_lead, client_for, setup_team
 
@@ -20,6 +22,11 @@ def test_merging_leads_keeps_the_chosen_values_moves_activities_and_undoes(mosai
     a = add_lead(app, rep1, name="王芳", company="上海某某科技有限公司", mobile="13800138000", source="wechat")
     b = add_lead(app, rep1, name="王芳", company="某某科技", mobile="13800138001", email="wang@mou.cn",
                  source="event")
+    with app.app_context():  # b was contacted, a never: the survivor a takes b's first and last contact
+        contacted = db.session.get(Lead, b)
+        contacted.first_contacted_at = datetime(2026, 11, 2, 9, 30)
+        contacted.last_contacted_at = datetime(2026, 11, 20, 16, 0)
+        db.session.commit()
     with app.app_context():
         db.session.add(Activity(kind="call", subject="第一次电话", related_object="lead", related_id=b,
                                 owner_id=rep1, status="done"))
@@ -42,6 +49,8 @@ def test_merging_leads_keeps_the_chosen_values_moves_activities_and_undoes(mosai
         survivor = db.session.get(Lead, a)
         assert (survivor.mobile, survivor.email, survivor.source) == ("13800138001", "wang@mou.cn", "wechat")
         assert survivor.mobile_key == "+8613800138001"
+        assert survivor.first_contacted_at == datetime(2026, 11, 2, 9, 30)  # b's (the call touched its last)
+        assert survivor.last_contacted_at is not None
         assert db.session.get(Lead, b) is None
         activity = db.session.execute(select(Activity).where(Activity.subject == "第一次电话")).scalar_one()
         assert activity.related_id == a
@@ -52,6 +61,7 @@ def test_merging_leads_keeps_the_chosen_values_moves_activities_and_undoes(mosai
     with app.app_context():
         assert db.session.get(Lead, b).mobile == "13800138001"
         assert db.session.get(Lead, a).mobile == "13800138000"
+        assert db.session.get(Lead, a).first_contacted_at is None  # the undo gives it back as it was
         activity = db.session.execute(select(Activity).where(Activity.subject == "第一次电话")).scalar_one()
         assert activity.related_id == b
 
