@@ -121,6 +121,8 @@ def wtforms_translations() -> None:
     Babel's locale, and for ``zh_Hant_TW`` gettext finds WTForms' ``zh`` (Simplified) catalogue before its
     ``zh_TW`` one — a 繁體 user read 简体 messages. Flask-WTF takes the catalogue a request already holds
     (``request.wtforms_translations``): set it to the one of our code (a request hook, :mod:`core.app`)."""
+    if (request.endpoint or "").rsplit(".", 1)[-1] == "static":
+        return  # (a file: no form, and no need to look the user's language up)
     if current_language() == "zh_TW":
         request.wtforms_translations = _wtforms_catalogue("zh_TW")
 
