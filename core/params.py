@@ -11,6 +11,13 @@ from __future__ import annotations
 ID_DIGITS = 12
 
 
+def odd_digits(text) -> bool:
+    """Whether ``text`` has a digit that is no decimal digit — superscript "²", circled "①": NFKC, which folds
+    full-width "１２" (decimals) as wanted, would make digits of them too ("1²" → "12"). A number typed with one is
+    refused before it is normalised."""
+    return any(ch.isdigit() and not ch.isdecimal() for ch in str(text))
+
+
 def ascii_int(text, max_digits: int = ID_DIGITS) -> int | None:
     """``"42"`` (spaces around allowed) → 42; anything else — empty, signs, "²", "１２", over ``max_digits``
     digits — → ``None``."""

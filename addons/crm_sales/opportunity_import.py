@@ -40,7 +40,7 @@ from core.crm import money, normalise
 from core.crm.imports_fields import ImportField, ImportObject
 from core.extensions import db
 from core.models import User
-from core.params import ascii_int
+from core.params import ascii_int, odd_digits
 
 from . import stages
 from .models import Opportunity, SalesProcess, StageChange
@@ -66,8 +66,8 @@ def prepare(values: dict) -> None:
     """The name's search key; an id cell as a number (the key of "update by id")."""
     if "name" in values:
         values["search_name"] = normalise.search_key(values["name"])
-    if "id" in values and ascii_int(values["id"]) is not None:
-        values["id"] = ascii_int(values["id"])
+    if "id" in values and (record_id := ascii_int(values["id"])) is not None:
+        values["id"] = record_id
 
 
 def fields() -> list[ImportField]:
@@ -123,7 +123,7 @@ def _money(text: str) -> Decimal:
     """An amount cell as a Decimal (``ValueError`` if it is none). Full-width digits (decimals) are folded by NFKC;
     a digit that is not a decimal one (superscript "²", circled "①") is refused before, or NFKC would make "1²"
     into 12."""
-    if any(ch.isdigit() and not ch.isdecimal() for ch in text):
+    if odd_digits(text):
         raise ValueError(text)
     folded = unicodedata.normalize("NFKC", text).strip().replace(",", "").replace(" ", "").lstrip("¥$")
     if not _MONEY.match(folded):

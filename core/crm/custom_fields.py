@@ -48,7 +48,7 @@ from sqlalchemy import or_, select, update
 
 from core.crm.custom_field_models import CustomField
 from core.extensions import db
-from core.params import ascii_int
+from core.params import ascii_int, odd_digits
 from core.plugins import flatten
 
 COUNTER = "custom_fields"
@@ -666,7 +666,7 @@ def _decimal(raw) -> Decimal | None:
         return None
     if isinstance(raw, Decimal):
         return raw
-    if any(ch.isdigit() and not ch.isdecimal() for ch in str(raw)):
+    if odd_digits(raw):
         return None  # "²", "①": NFKC would make digits of them ("1²" -> 12); full-width "１２" are decimals
     text = unicodedata.normalize("NFKC", str(raw)).strip().replace(",", "").replace(" ", "")
     if not re.fullmatch(r"[+\-]?(\d+(\.\d*)?|\.\d+)", text):

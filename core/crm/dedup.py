@@ -473,6 +473,15 @@ class Verdict:
         return not self.blocking and (not self.warnings or self.confirmed)
 
 
+def _edit_keys(obj: DuplicateObject, record, values: dict, names: set[str]):
+    """The match keys of fields ``names`` of ``record`` before and after an edit to ``values`` (a field ``values``
+    does not name keeps the record's value)."""
+    stored = {s: getattr(record, s, None) or "" for f in obj.fields if f.name in names for s in _sources(f)}
+    before = values_keys(obj, stored, names)
+    after = values_keys(obj, {**stored, **{k: v for k, v in values.items() if k in stored}}, names)
+    return before, after
+
+
 def changed_rules(object_name: str, record, values: dict) -> list[Rule]:
     """The active rules of ``object_name`` that an edit of ``record`` to ``values`` concerns: those comparing a
     field whose **normalised key** changes — ``021 6000 0274`` for ``021-6000-0274`` or 北京华信科技 for
@@ -483,10 +492,7 @@ def changed_rules(object_name: str, record, values: dict) -> list[Rule]:
     if obj is None:
         return []
     rule_list = rules(object_name)
-    used = _used_fields(rule_list)
-    stored = {s: getattr(record, s, None) or "" for f in obj.fields if f.name in used for s in _sources(f)}
-    before = values_keys(obj, stored, used)
-    after = values_keys(obj, {**stored, **{k: v for k, v in values.items() if k in stored}}, used)
+    before, after = _edit_keys(obj, record, values, _used_fields(rule_list))
     kinds = kinds_of(obj)
 
     def differs(rule: Rule, name: str) -> bool:
@@ -500,14 +506,12 @@ def changed_rules(object_name: str, record, values: dict) -> list[Rule]:
 def changed_fields(object_name: str, record, values: dict) -> set[str]:
     """The fields of ``object_name`` whose normalised key an edit of ``record`` to ``values`` changes (the
     same number with other spaces, a name with another legal suffix: no change), whether or not a rule compares
-    them. A field ``values`` does not name keeps the record's value."""
+    them."""
     obj = objects().get(object_name)
     if obj is None:
         return set()
     names = {f.name for f in obj.fields}
-    stored = {s: getattr(record, s, None) or "" for f in obj.fields for s in _sources(f)}
-    before = values_keys(obj, stored, names)
-    after = values_keys(obj, {**stored, **{k: v for k, v in values.items() if k in stored}}, names)
+    before, after = _edit_keys(obj, record, values, names)
     return {n for n in names if set(before.keys.get(n, ())) != set(after.keys.get(n, ()))}
 
 

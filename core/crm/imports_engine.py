@@ -459,15 +459,14 @@ class Importer(Writer):
         if self.dedup_object is None or not updates:
             return
         rule_list = [r for r in dedup.rules(self.object_name) if r.action == "block"]
-        compared = {f.name for r in rule_list for c in r.conditions for f in self.dedup_object.fields
-                    if f.name == c.field}
-        columns = {c for f in self.dedup_object.fields if f.name in compared for c in f.columns}
+        compared = {c.field for r in rule_list for c in r.conditions}
+        fields = [(f.name, set(f.columns)) for f in self.dedup_object.fields if f.name in compared]
+        columns = set().union(*(cols for _name, cols in fields))
         moving = [o for o in updates if columns & o.changed.keys()]
         if not moving:
             return
         found = self.check_many(self.object_name, [{**o.old, **o.row.record} for o in moving], user=self.user,
                                 blocking_only=True, within_batch=False)
-        fields = [(f.name, set(f.columns)) for f in self.dedup_object.fields if f.name in compared]
         for o, matches in zip(moving, found, strict=True):
             # only the rules comparing a field the update changes: an old duplicate of an unchanged name does not
             # stop a new phone number (as on the form: core.crm.dedup.edit_matches)

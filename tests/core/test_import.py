@@ -705,13 +705,19 @@ def test_an_unexpected_error_in_the_writing_thread_stops_the_import_and_keeps_wh
     assert count(app, Customer, Customer.name.in_(names)) == 0
 
 
-def test_undo_deletes_what_was_created_and_restores_what_was_updated(team):
-    app, ids = team
-    rep1 = client_for(app, "rep1")
+def _keyed_customer(app, ids) -> int:
+    """rep1's customer, given the external id "MINE" (a key to update it by)."""
     mine = ids["customers"]["rep1"]
     with app.app_context():
         db.session.get(Customer, mine).external_id = "MINE"
         db.session.commit()
+    return mine
+
+
+def test_undo_deletes_what_was_created_and_restores_what_was_updated(team):
+    app, ids = team
+    rep1 = client_for(app, "rep1")
+    mine = _keyed_customer(app, ids)
     lines = ["外部编号,客户名称,行业,联系人", "MINE,上海某某科技有限公司,教育,赵六", "NEW1,全新客户有限公司,物流,钱七"]
     bid, state = import_file(rep1, csv_bytes(lines), mode="upsert", key="external_id")
     assert (state["created"], state["updated"], state["contacts_created"]) == (1, 1, 2), state
@@ -767,10 +773,7 @@ def test_undo_deletes_only_what_the_import_created_and_the_user_may_still_change
 def test_undo_leaves_an_updated_record_the_user_may_no_longer_change_as_it_is(team):
     app, ids = team
     rep1 = client_for(app, "rep1")
-    mine = ids["customers"]["rep1"]
-    with app.app_context():
-        db.session.get(Customer, mine).external_id = "MINE"
-        db.session.commit()
+    mine = _keyed_customer(app, ids)
     bid, state = import_file(rep1, csv_bytes(["外部编号,行业", "MINE,教育"]), mode="update", key="external_id")
     assert state["updated"] == 1, state
     with app.app_context():
