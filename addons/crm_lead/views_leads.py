@@ -11,7 +11,7 @@ from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from core.crm import custom_field_forms, dedup, list_views
+from core.crm import conflicts, custom_field_forms, dedup, list_views
 from core.crm.customer_views import resolve_owner
 from core.crm.picklists import picklist_choices, picklist_label
 from core.crm.visibility import get_visible_or_404
@@ -117,6 +117,7 @@ def edit(lead_id: int | None = None):
     data.update(custom_field_forms.form_data("lead", lead))
     form = custom_field_forms.extend_form(LeadForm, "lead", lead)(data=data)
     form.set_choices(lead)
+    guard = conflicts.EditGuard(lead)
     if not form.validate_on_submit():
         return _render_form(form, lead, status=400 if request.method == "POST" else 200)
     owner = None
@@ -142,9 +143,12 @@ def edit(lead_id: int | None = None):
     if not custom_field_forms.apply(form, lead, current_user):
         db.session.rollback()
         return _render_form(form, lead if not created else None, status=400)
+    if not created and guard.check(current_user, {"owner_id": owner.id if owner is not None else lead.owner_id}):
+        db.session.rollback()  # changed by someone else since the form was shown
+        return _render_form(form, lead, status=409)
     if created and owner is None:
         _assign_new(lead)
-    elif owner is not None and owner.id != lead.owner_id:
+    elif owner is not None and owner.id != lead.owner_id and "owner_id" not in guard.kept:
         error = assign_to([lead], owner, by_user=current_user)  # the new owner is told
         if error:
             db.session.rollback()

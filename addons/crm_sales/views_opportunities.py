@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from core.crm import normalise
+from core.crm import conflicts, normalise
 from core.crm.normalise import prefix_upper_bound
 from core.crm.picklists import picklist_choices
 from core.crm.visibility import get_visible, get_visible_or_404, visible_to
@@ -378,6 +378,7 @@ def edit(opportunity_id: int):
     from core.crm.customer_views import customer_ref
 
     opportunity = get_visible_or_404(current_user, Opportunity, opportunity_id, access="write")
+    guard = conflicts.EditGuard(opportunity)
     form = _build_form(opportunity)
     del form.process_id  # an opportunity stays in its process
     if request.method == "GET":
@@ -397,6 +398,9 @@ def edit(opportunity_id: int):
     lines, competitors = values.pop("products"), values.pop("competitors")
     for key, value in values.items():
         setattr(opportunity, key, value)
+    if guard.check(current_user):  # changed by someone else since the form was shown (before any flush)
+        db.session.rollback()
+        return _form_page(form, db.session.get(Opportunity, opportunity_id), status=409)
     _write_lines(opportunity, lines, competitors)
     try:  # what the current stage requires stays filled in
         stages.check_kept(before, opportunity, opportunity.stage)
@@ -406,6 +410,9 @@ def edit(opportunity_id: int):
     if not custom_field_forms.apply(form, opportunity, current_user):
         db.session.rollback()
         return _form_page(form, db.session.get(Opportunity, opportunity_id), status=400)
+    if guard.check(current_user):  # its custom values, now set
+        db.session.rollback()
+        return _form_page(form, db.session.get(Opportunity, opportunity_id), status=409)
     db.session.commit()
     flash(_("Opportunity “%(name)s” saved.", name=opportunity.name), "success")
     return redirect(url_for("crm_sales.view", opportunity_id=opportunity.id))

@@ -8,7 +8,17 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import and_, select
 
-from core.crm import audit, custom_field_forms, custom_fields, dedup, list_views, lists, merge, recycle
+from core.crm import (
+    audit,
+    conflicts,
+    custom_field_forms,
+    custom_fields,
+    dedup,
+    list_views,
+    lists,
+    merge,
+    recycle,
+)
 from core.crm.customer_forms import ActionForm, ContactForm, labels, picklist_choices, picklist_label
 from core.crm.customer_views import _user_ref, customer_ref, resolve_customer, resolve_owner
 from core.crm.customers import CONTACT_DELETE, CONTACT_READ, CONTACT_WRITE, bp
@@ -94,6 +104,7 @@ def edit_contact(contact_id: int | None = None):
     data.update(custom_field_forms.form_data("contact", contact))
     form = custom_field_forms.extend_form(ContactForm, "contact", contact)(data=data)
     form.set_choices(contact)
+    guard = conflicts.EditGuard(contact)
     if form.validate_on_submit():
         customer = resolve_customer(form.customer, current_user, contact.customer if contact is not None else None)
         default_owner = contact.owner if contact is not None else (customer.owner if customer is not None else None)
@@ -117,6 +128,9 @@ def edit_contact(contact_id: int | None = None):
                 db.session.rollback()
                 return render_template("core/crm/contact_form.html", form=form,
                                        contact=contact if contact.id else None), 400
+            if guard.check(current_user):  # changed by someone else since the form was shown
+                db.session.rollback()
+                return render_template("core/crm/contact_form.html", form=form, contact=contact), 409
             db.session.commit()
             flash(_("Contact “%(name)s” saved.", name=contact.name), "success")
             return redirect(url_for("crm_customers.view_contact", contact_id=contact.id))

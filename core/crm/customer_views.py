@@ -10,7 +10,17 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import exists, or_, select
 
-from core.crm import audit, custom_field_forms, custom_fields, dedup, list_views, lists, merge, recycle
+from core.crm import (
+    audit,
+    conflicts,
+    custom_field_forms,
+    custom_fields,
+    dedup,
+    list_views,
+    lists,
+    merge,
+    recycle,
+)
 from core.crm.customer_forms import (
     CUSTOMER_PICKLISTS,
     ActionForm,
@@ -199,6 +209,7 @@ def edit(customer_id: int | None = None):
     data.update(custom_field_forms.form_data("customer", customer))
     form = custom_field_forms.extend_form(CustomerForm, "customer", customer)(data=data)
     form.set_choices(customer)
+    guard = conflicts.EditGuard(customer)
     if form.validate_on_submit():
         owner = resolve_owner(form.owner, customer.owner if customer is not None else current_user,
                               customer.owner if customer is not None else None)
@@ -228,6 +239,9 @@ def edit(customer_id: int | None = None):
                 db.session.rollback()
                 return render_template("core/crm/customer_form.html", form=form,
                                        customer=customer if customer.id else None), 400
+            if guard.check(current_user):  # changed by someone else since the form was shown
+                db.session.rollback()
+                return render_template("core/crm/customer_form.html", form=form, customer=customer), 409
             db.session.commit()
             flash(_("Customer “%(name)s” saved.", name=customer.name), "success")
             return redirect(url_for("crm_customers.view", customer_id=customer.id))
