@@ -103,6 +103,15 @@ class Outcome:
     keys: list = field(default_factory=list)  # in-file match keys
 
 
+
+def derived_columns(spec=None) -> dict[str, tuple[str, ...]]:
+    """``{typed column: (columns computed from it)}``: the search and match keys an update rewrites with it."""
+    if spec is not None:
+        return dict(spec.derived)
+    # customers and contacts (a contact's phone_digits: its mobile, else its phone)
+    return {"name": ("search_name", "initials", "name_key"), "phone": ("phone_digits", "phone_key"),
+            "email": ("email_key",), "mobile": ("phone_digits", "mobile_key")}
+
 class Importer(Writer):
     """Imports (or dry-runs) one :class:`ImportBatch` for its user; :meth:`run` does it all."""
 
@@ -582,14 +591,9 @@ class Importer(Writer):
             if f.on_contact or f.kind == "customer":
                 continue
             columns.add("custom" if f.kind == "custom" else f.column)
-        derived = self.spec.derived if self.spec is not None else {
-            "name": ("search_name", "initials", "name_key"), "phone": ("phone_digits", "phone_key"),
-            "email": ("email_key",), "mobile": ("phone_digits", "mobile_key")}
-        for source, extra in derived.items():
+        for source, extra in derived_columns(self.spec).items():
             if source in columns:
                 columns.update(c for c in extra if c in self.table.c)
-        if self.object_name == "contact" and "phone" in columns:
-            columns.update(c for c in ("phone_digits", "phone_key") if c in self.table.c)
         return sorted(c for c in columns if c in self.table.c)
 
     def _match_duplicates(self, outcomes: list[Outcome]) -> None:

@@ -32,7 +32,7 @@ from flask_babel import gettext as _
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from core.crm import audit
-from core.crm.imports_fields import header_key, header_norm
+from core.crm.imports_fields import header_key, header_norm, import_objects
 from core.crm.imports_models import ImportBatch, ImportChange, ImportMapping
 from core.crm.imports_read import ImportFileError
 from core.crm.initials import fast_initials
@@ -190,7 +190,6 @@ def work(app, batch_id: int, job: str) -> None:
 # -- undo ---------------------------------------------------------------------------------------------
 def _models(batch: ImportBatch) -> dict:
     """``{object name: model}`` of what the batch may have written, in the order undo deletes them."""
-    from core.crm.imports_fields import import_objects
     from core.crm.models import Contact, Customer
 
     if batch.object in ("customer", "contact"):
@@ -210,6 +209,7 @@ def undo(batch: ImportBatch, user) -> dict:
     created_at = db.session.scalar(select(func.min(audit.AuditRange.at)).where(
         audit.AuditRange.batch == batch.audit_batch)) if batch.audit_batch else None
     models = _models(batch)
+    specs = {} if batch.object in ("customer", "contact") else {batch.object: import_objects().get(batch.object)}
     for object_name in models:
         changes = db.session.execute(select(ImportChange.first_id, ImportChange.old_values).where(
             ImportChange.batch_id == batch.id, ImportChange.object == object_name,
@@ -218,7 +218,8 @@ def undo(batch: ImportBatch, user) -> dict:
             part = changes[start:start + UNDO_CHUNK]
             writable = _writable(models[object_name], user, [record_id for record_id, _old in part])
             counts["not_yours"] += sum(1 for record_id, _old in part if record_id not in writable)
-            counts["restored"] += _restore(models[object_name], [c for c in part if c[0] in writable], batch)
+            counts["restored"] += _restore(models[object_name], [c for c in part if c[0] in writable], batch,
+                                          specs.get(object_name))
             _beat(batch)
             db.session.commit()
     for object_name in models:  # a customer takes its contacts along
@@ -259,15 +260,20 @@ def _beat(batch: ImportBatch) -> None:
                        .execution_options(synchronize_session=False))
 
 
-def _restore(model, changes, batch: ImportBatch) -> int:
-    """Old values back on the records that still exist (audit entries: current → old)."""
+def _restore(model, changes, batch: ImportBatch, spec=None) -> int:
+    """Old values back on the records that still exist (audit entries: current → old) — except where a field
+    (a custom value: key by key) was changed after the import: that later change stays, and so do the keys
+    computed from it (:func:`.imports_engine.derived_columns`)."""
     from core.crm import normalise
+    from core.crm.imports_engine import derived_columns
 
     table = model.__table__
     ids = [record_id for record_id, _old in changes]
     columns = sorted({c for _id, old in changes for c in (old or {}) if c in table.c})
     current = {row[0]: row for row in db.session.execute(
         select(table.c.id, *[table.c[c] for c in columns]).where(table.c.id.in_(ids))).all()}
+    later = _changed_since(model, ids, batch)
+    derived = derived_columns(spec)
     groups: dict[tuple, list[dict]] = {}
     audit_rows = []
     fields = set(audit.audited_fields(model))
@@ -276,26 +282,79 @@ def _restore(model, changes, batch: ImportBatch) -> int:
         row = current.get(record_id)
         if row is None or not old:
             continue
-        values = {c: _from_json(table.c[c], v) for c, v in old.items() if c in table.c}
+        since = later.get(record_id, set())
+        now_value = {c: row[1 + i] for i, c in enumerate(columns)}
+        values = {c: _from_json(table.c[c], v) for c, v in old.items() if c in table.c and c not in since}
+        for source, extra in derived.items():  # keys follow their typed column: kept with it if it is kept
+            if source in since:
+                for c in extra:
+                    values.pop(c, None)
+        if "custom" in values:
+            values["custom"] = _custom_restored(now_value.get("custom"), values["custom"], since)
+        values = {c: v for c, v in values.items()
+                  if (v != now_value.get(c) if c == "custom" else audit.as_text(v) != audit.as_text(now_value.get(c)))}
+        if not values:
+            continue
         if "name" in values:
             key = normalise.search_key(values["name"])
             values.update(search_name=key, initials=fast_initials(key))
         values["updated_at"] = now
         groups.setdefault(tuple(sorted(values)), []).append({"_id": record_id, **values})
+        user_id = audit.current_user_id()
         for c, value in values.items():
             if c in fields:
-                before = row[1 + columns.index(c)] if c in columns else None
+                before = now_value.get(c)
                 if audit.as_text(before) != audit.as_text(value):
                     audit_rows.append({"object": object_name, "record_id": record_id, "field": c,
                                        "old_value": audit.as_text(before), "new_value": audit.as_text(value),
-                                       "user_id": audit.current_user_id(), "at": now, "action": "update",
+                                       "user_id": user_id, "at": now, "action": "update",
                                        "batch": batch.audit_batch})
+            elif c in audit.audited_json_fields(model):
+                audit_rows += audit.json_field_rows(model, record_id, c, now_value.get(c), value, "update",
+                                                    user_id, now, batch.audit_batch)
     for cols, params in groups.items():
         stmt = update(table).where(table.c.id == bindparam("_id")).values({c: bindparam(c) for c in cols})
         db.session.execute(stmt, params, execution_options={"synchronize_session": False})
     if audit_rows:
         db.session.execute(insert(audit.AuditEntry.__table__), audit_rows)
     return sum(len(p) for p in groups.values())
+
+
+def _changed_since(model, ids: list[int], batch: ImportBatch) -> dict[int, set[str]]:
+    """``{record id: {fields}}`` changed after the import updated the records (by anyone, the audit trail
+    says): a record's entries after the import's own last entry of it — or, where the import wrote none of
+    it, after the import started. Custom values as ``custom.<key>``."""
+    obj = audit.audit_object(model)
+    entries = db.session.execute(
+        select(audit.AuditEntry.record_id, audit.AuditEntry.field, audit.AuditEntry.id, audit.AuditEntry.batch,
+               audit.AuditEntry.at)
+        .where(audit.AuditEntry.object == obj, audit.AuditEntry.record_id.in_(ids))).all()
+    own: dict[int, int] = {}
+    for record_id, _field, entry_id, entry_batch, _at in entries:
+        if entry_batch is not None and entry_batch == batch.audit_batch:
+            own[record_id] = max(own.get(record_id, 0), entry_id)
+    started = batch.started_at or batch.created_at
+    out: dict[int, set[str]] = {}
+    for record_id, field, entry_id, entry_batch, at in entries:
+        if entry_batch is not None and entry_batch == batch.audit_batch:
+            continue
+        after = entry_id > own[record_id] if record_id in own else started is not None and at >= started
+        if after:
+            out.setdefault(record_id, set()).add(field)
+    return out
+
+
+def _custom_restored(now: dict | None, old: dict | None, since: set[str]) -> dict | None:
+    """The custom values back as they were before the import, key by key — but for the keys changed since."""
+    restored = dict(now or {})
+    for key in set(now or {}) | set(old or {}):
+        if f"custom.{key}" in since:
+            continue
+        if (old or {}).get(key) is None:
+            restored.pop(key, None)
+        else:
+            restored[key] = old[key]
+    return restored or None
 
 
 def _from_json(column, value):

@@ -786,6 +786,45 @@ def test_undo_leaves_an_updated_record_the_user_may_no_longer_change_as_it_is(te
         assert db.session.get(Customer, mine).industry == "education"  # rep2's record: untouched
 
 
+def test_undo_keeps_what_was_changed_after_the_import(team):
+    """Undo puts back what the import changed, not what people changed since: a field (a custom value, key
+    by key) edited after the import keeps its new value, with its search keys; the import's other changes go."""
+    from tests.core.test_custom_fields import _admin, _define
+
+    app, ids = team
+    for key, kind in (("budget", "number"), ("visit_day", "date")):
+        assert _define(_admin(app), "customer", key, kind).status_code == 302
+    rep1 = client_for(app, "rep1")
+    mine = _keyed_customer(app, ids)
+    with app.app_context():
+        customer = db.session.get(Customer, mine)
+        customer.phone, customer.custom = "021-1111 0000", {"budget": "1"}
+        db.session.commit()
+    bid, state = import_file(rep1, csv_bytes(["外部编号,电话,行业,Budget", "MINE,021-5555 0000,教育,50"]),
+                             mode="update", key="external_id")
+    assert state["updated"] == 1, state
+    with app.app_context():
+        customer = db.session.get(Customer, mine)
+        assert (customer.phone, customer.industry, float(customer.custom["budget"])) == ("021-5555 0000",
+                                                                                       "education", 50)
+        form = {"name": customer.name, "classification": customer.classification, "status": customer.status,
+                "industry": "education", "region": "", "type": "", "phone": "021-7777 0000", "email": "",
+                "address": "", "website": "", "owner": str(customer.owner_id), "parent": "", "tags": "",
+                "cf_budget": "50", "cf_visit_day": "2026-06-30"}
+    assert rep1.post(f"/customers/{mine}/edit", data=form).status_code == 302  # after the import
+    assert rep1.post(f"/import/{bid}/undo").status_code == 302
+    assert wait(rep1, bid)["status"] == "undone"
+    with app.app_context():
+        customer = db.session.get(Customer, mine)
+        assert customer.phone == "021-7777 0000" and customer.phone_digits == "02177770000"  # kept, keys too
+        assert customer.industry is None  # the import's change, undone
+        assert float(customer.custom["budget"]) == 1 and customer.custom["visit_day"] == "2026-06-30"
+        budget = db.session.execute(select(AuditEntry.old_value, AuditEntry.new_value).where(
+            AuditEntry.record_id == mine, AuditEntry.object == "customer", AuditEntry.field == "custom.budget")
+            .order_by(AuditEntry.id)).all()
+        assert budget[-1] == ("50", "1")  # the undo is in the history
+
+
 def test_an_update_that_would_duplicate_another_record_is_refused(team):
     """Updating by key is checked by the blocking rules comparing what it changes, as the form is: a phone
     another customer has is refused (the import's updates were not checked at all); a change of another field of
