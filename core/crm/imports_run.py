@@ -177,7 +177,7 @@ def work(app, batch_id: int, job: str) -> None:
                     log.exception("import %s: %s failed", batch_id, job)
                     final = "failed" if job != "undo" else "done"
                     message = _("The import stopped because of an unexpected error: %(error)s",
-                                error=str(exc)[:500] or type(exc).__name__)
+                                error=_error_text(exc))
             values = {"status": final, "message": message, "heartbeat_at": utcnow()}
             values["undone_at" if job == "undo" and final == "undone" else "finished_at"] = utcnow()
             db.session.execute(update(ImportBatch).where(ImportBatch.id == batch_id).values(**values)
@@ -185,6 +185,19 @@ def work(app, batch_id: int, job: str) -> None:
             db.session.commit()
         finally:
             db.session.remove()
+
+
+def _error_text(exc: Exception) -> str:
+    """What the batch's page says of an unexpected error: the database driver's own first line, never the
+    statement and its parameters (SQLAlchemy appends both: other records' columns, a password hash...)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(exc, SQLAlchemyError):
+        original = getattr(exc, "orig", None)
+        text = str(original if original is not None else type(exc).__name__)
+    else:
+        text = str(exc)
+    return (text.strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 # -- undo ---------------------------------------------------------------------------------------------

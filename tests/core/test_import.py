@@ -668,6 +668,24 @@ def test_sqlite_commits_leave_their_checkpoints_to_the_checkpointing_thread(tmp_
         engine.dispose()
 
 
+def test_an_unexpected_database_error_is_shown_without_its_statement(team, monkeypatch):
+    """SQLAlchemy's message of a database error carries the statement and its parameters (other records'
+    columns, a user's password hash in a joined load): the batch's page shows only the driver's own line."""
+    from sqlalchemy.exc import OperationalError
+
+    from core.crm import imports_engine
+
+    def failing(self, rows):  # as a lookup of a cell's record would, planning the rows
+        raise OperationalError("SELECT core_user.password_hash FROM core_user WHERE id = ?", ("pbkdf2:secret",),
+                               Exception("integer out of range"))
+
+    monkeypatch.setattr(imports_engine.Importer, "_plan", failing)
+    app, _ids = team
+    _bid, state = import_file(client_for(app, "rep1"), csv_bytes([HEADER, *ROWS]))
+    assert state["status"] == "failed" and "integer out of range" in state["message"], state
+    assert "SELECT" not in state["message"] and "secret" not in state["message"], state
+
+
 def test_an_unexpected_error_in_the_writing_thread_stops_the_import_and_keeps_what_was_committed(team,
                                                                                                  monkeypatch):
     """The writing thread hands an unexpected error to the import's thread: the import stops with the error on
