@@ -13,7 +13,7 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, abort, redirect, render_template, request, url_for
+from flask import Flask, abort, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -22,11 +22,12 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from core import i18n
+from core import errors, i18n
 from core.addons import AddonRuntime
 from core.crm import models as _crm_models  # noqa: F401 - the customer base's tables join the metadata
 from core.discovery import ADDON_GROUP, load_object
 from core.extensions import babel, csrf, db, login_manager
+from core.params import IdConverter
 from core.plugins import flatten
 
 log = logging.getLogger(__name__)
@@ -139,11 +140,16 @@ def create_app(config: dict | None = None, instance_path: str | os.PathLike | No
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
 
+    # "<int:id>" in every rule (the core's and the addons', all registered below): an id beyond the database's
+    # integer is a 404, not a query that fails
+    app.url_map.converters["int"] = IdConverter
     _register_blueprints(app, runtime)
     _install_request_hooks(app, runtime)
+    errors.install(app)  # after the login redirect: an anonymous request is sent to the login page first
     with app.app_context():
         runtime.refresh()
         runtime.hook.startup(app=app)
+    errors.install_server_error(app)  # around the 500 handlers the startup hooks installed (the API's JSON)
     return app
 
 
@@ -218,8 +224,7 @@ def _install_request_hooks(app: Flask, runtime: AddonRuntime) -> None:
             **extra,
         }
 
-    def error_page(status: int, title: str, message: str):
-        return render_template("core/error.html", status=status, title=title, message=message), status
+    error_page = errors.error_page
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):

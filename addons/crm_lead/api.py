@@ -22,6 +22,7 @@ from core.crm.api_fields import serialise
 from core.crm.customers import CONTACT_WRITE, CUSTOMER_WRITE
 from core.extensions import db
 from core.models import User
+from core.params import is_id
 from core.registry import ApiAction, ApiResource
 
 from . import convert as service
@@ -116,6 +117,9 @@ def _int_or_none(body: dict, key: str):
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise ApiError(400, "validation", _("Some fields are not valid."), {key: _("Must be an integer.")})
+    if not is_id(value):  # beyond any id column: no such record (the database would refuse the number)
+        raise ApiError(400, "validation", _("Some fields are not valid."),
+                       {key: _("There is no such record, or you may not see it.")})
     return value
 
 

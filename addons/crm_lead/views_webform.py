@@ -25,6 +25,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Vali
 from core.app import public
 from core.crm.custom_fields import CustomFieldErrors
 from core.crm.org import department_choices
+from core.errors import reads_own_input
 from core.extensions import csrf, db
 from core.models import User
 from core.security import permission_required
@@ -231,6 +232,7 @@ def _answer(record, status: int, *, message: str = "", errors: dict | None = Non
 @bp.route("/w/<public_key>", methods=["GET", "POST", "OPTIONS"])
 @public
 @csrf.exempt
+@reads_own_input  # its size limit first, then webforms.clean() on every value
 def webform_submit(public_key: str):
     record = webforms.by_key(public_key)
     if record is None or not record.active:

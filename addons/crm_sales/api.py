@@ -21,6 +21,7 @@ from core.crm.api_auth import ApiError
 from core.crm.api_fields import serialise
 from core.crm.models import Contact, Customer
 from core.extensions import db
+from core.params import is_id
 from core.registry import ApiAction, ApiResource
 
 from . import stages
@@ -113,7 +114,7 @@ def _stage_action(opportunity: Opportunity, body: dict, user, action):
         raise ApiError(400, "validation", str(_INVALID), {"stage_id": _("Must be an integer.")})
     if reason is not None and not isinstance(reason, str) or not isinstance(note, str):
         raise ApiError(400, "validation", str(_INVALID), {"reason": _("Must be a string.")})
-    stage = db.session.get(Stage, stage_id)
+    stage = db.session.get(Stage, stage_id) if is_id(stage_id) else None
     if stage is None:
         raise ApiError(400, "validation", str(_INVALID), {"stage_id": _("Unknown stage.")})
     try:

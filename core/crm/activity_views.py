@@ -142,9 +142,10 @@ def activity_new():
     if form.validate_on_submit():
         if form.related_object.data:
             # a record of another addon: its addon must vouch that it exists and is visible (else 404)
+            related_id = ascii_int(form.related_id.data)
             ref = current_app.extensions["mosaic"].hook.resolve_record(
-                object_name=form.related_object.data, record_id=int(form.related_id.data), user=current_user
-            )
+                object_name=form.related_object.data, record_id=related_id, user=current_user
+            ) if related_id is not None else None
             if ref is None:
                 abort(404)
         activity = Activity(
@@ -152,7 +153,7 @@ def activity_new():
             customer_id=customer.id if customer else None,
             contact_id=contact.id if contact else None,
             related_object=form.related_object.data or None,
-            related_id=int(form.related_id.data) if form.related_id.data else None,
+            related_id=ascii_int(form.related_id.data) if form.related_object.data else None,
         )
         _apply(form, activity)
         db.session.add(activity)

@@ -14,6 +14,7 @@ from sqlalchemy.types import JSON
 
 from core.crm.api_auth import ApiError
 from core.extensions import db
+from core.params import integer_bounds, is_id
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class FieldSpec:
     reference: object = None
     unique: bool = False
     description: str = ""
+    #: ``(lowest, highest)`` of an integer column (what PostgreSQL's ``integer``, or ``bigint``, holds)
+    bounds: tuple | None = None
 
 
 class FieldError(Exception):
@@ -84,6 +87,7 @@ def field_specs(resource) -> dict[str, FieldSpec]:
             reference=resource.references.get(name),
             unique=bool(column.unique),
             description=resource.descriptions.get(name, ""),
+            bounds=integer_bounds(column.type) if isinstance(column.type, Integer) else None,
         )
     return specs
 
@@ -98,6 +102,10 @@ def parse_value(spec: FieldSpec, raw):
     if kind in ("string", "text"):
         if not isinstance(raw, str):
             raise FieldError(_("Must be a string."))
+        if "\x00" in raw:  # (PostgreSQL's text cannot hold it; requests are refused before, see core.errors)
+            from core.errors import nul_message
+
+            raise FieldError(nul_message())
         value = raw.strip()
         if spec.max_length and len(value) > spec.max_length:
             raise FieldError(_("At most %(max)d characters.", max=spec.max_length))
@@ -169,6 +177,8 @@ def serialise(resource, record) -> dict:
 def _referenced_visible(user, model, value) -> bool:
     from core.crm.visibility import get_visible
 
+    if not is_id(value):
+        return False  # (an id beyond the database's integer: no record has it)
     if hasattr(model, "__visibility_object__"):
         return get_visible(user, model, value) is not None
     return db.session.get(model, value) is not None
@@ -178,7 +188,7 @@ def _owner_allowed(user, resource, owner_id: int) -> bool:
     from core.crm.visibility import reach
     from core.models import User
 
-    owner = db.session.get(User, owner_id)
+    owner = db.session.get(User, owner_id) if is_id(owner_id) else None
     if owner is None or not owner.active:
         return False
     if owner_id == user.id:
@@ -237,6 +247,8 @@ def validate(resource, payload, user, record=None) -> dict:
             errors[name] = _("There is no such record, or you may not see it.")
         elif name == "owner_id" and resource.owned and not _owner_allowed(user, resource, value):
             errors[name] = _("You may not give records to this user.")
+        elif spec.bounds is not None and not spec.bounds[0] <= value <= spec.bounds[1]:
+            errors[name] = _("The number is too large.")  # (or too small: more than the column holds)
         elif spec.unique and _taken(resource, name, value, record):
             errors[name] = _("This value is already used by another record.")
     if "custom" in specs and specs["custom"].writable and "custom" not in errors:

@@ -19,6 +19,7 @@ from core.crm.api_fields import FieldError, field_specs, serialise, validate
 from core.crm.normalise import phone_digits, prefix_upper_bound, search_key
 from core.crm.visibility import get_visible, visible_to
 from core.extensions import db
+from core.params import MAX_ID, ascii_int, fits
 from core.plugins import flatten
 
 DEFAULT_LIMIT = 50
@@ -48,19 +49,14 @@ def _check(user, permission: str | None, allowed: bool = True) -> None:
         raise forbidden()
 
 
-def _int_arg(name: str, default: int | None, low: int, high: int | None = None) -> int | None:
+def _int_arg(name: str, default: int | None, low: int, high: int = MAX_ID) -> int | None:
+    """A whole number of the query string from ``low`` (at least 0) to ``high`` (at most :data:`MAX_ID`)."""
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
-    if value is None or value < low or (high is not None and value > high):
-        if high is None:
-            message = _("Must be an integer of at least %(low)d.", low=low)
-        else:
-            message = _("Must be an integer from %(low)d to %(high)d.", low=low, high=high)
+    value = ascii_int(raw)
+    if value is None or value < low or value > high:
+        message = _("Must be an integer from %(low)d to %(high)d.", low=low, high=high)
         raise ApiError(400, "validation", _("Some parameters are not valid."), {name: message})
     return value
 
@@ -114,10 +110,9 @@ def fetch(user, resource, record_id, access: str = "read"):
 
     A record the user may read but not change answers 403 to a change.
     """
-    try:
-        record_id = int(record_id)
-    except (TypeError, ValueError):
-        raise not_found() from None
+    record_id = ascii_int(record_id)
+    if record_id is None:  # not an id, or one beyond the database's integer: no record has it
+        raise not_found()
     if not resource.owned:
         record = db.session.get(resource.model, record_id)
     else:
@@ -149,9 +144,15 @@ def list_records(name: str):
             errors[key] = _("This resource cannot be filtered on this field.")
             continue
         try:
-            stmt = stmt.where(getattr(resource.model, key) == _query_value(specs[key], request.args[key]))
+            value = _query_value(specs[key], request.args[key])
         except FieldError as exc:
             errors[key] = str(exc)
+            continue
+        column = getattr(resource.model, key)
+        if specs[key].kind == "integer" and not fits(value, column.type):
+            stmt = stmt.where(false())  # a number the column cannot hold (an id beyond its integer): no record has it
+        else:
+            stmt = stmt.where(column == value)
     if custom:
         stmt = stmt.where(*_custom_filters(resource, custom, errors))
     q = request.args.get("q", "").strip()

@@ -48,7 +48,7 @@ from sqlalchemy import or_, select, update
 
 from core.crm.custom_field_models import CustomField
 from core.extensions import db
-from core.params import ascii_int, odd_digits
+from core.params import ascii_int, is_id, odd_digits
 from core.plugins import flatten
 
 COUNTER = "custom_fields"
@@ -233,9 +233,11 @@ class CustomFieldDef:
         return codes
 
     def _parse_lookup(self, text: str) -> int:
-        from core.crm.lists import reference_id
+        from core.crm.lists import is_reference, reference_id
 
         record_id = reference_id(text)
+        if record_id is None and is_reference(text):  # "#99999999999": an id no record has (beyond the integer)
+            raise ValueError(_("There is no such record, or you may not see it."))
         if record_id is None:
             record_id = _lookup_by_name(self.rules.get("target", "customer"), text)
         if record_id is None:
@@ -268,6 +270,10 @@ class CustomFieldDef:
     def _check_text(self, value, _user, _current) -> None:
         if not isinstance(value, str):
             raise ValueError(_("Must be a string."))
+        if "\x00" in value:  # (an imported file's cell: PostgreSQL's JSONB cannot hold it)
+            from core.errors import nul_message
+
+            raise ValueError(nul_message())
         limit = self.max_length
         if len(value) > limit:
             raise ValueError(_("At most %(max)d characters.", max=limit))
@@ -726,6 +732,8 @@ def _lookup_model(target: str):
 def _lookup_exists(target: str, record_id: int, user) -> bool:
     from core.crm.visibility import get_visible
 
+    if not is_id(record_id):
+        return False  # (an id beyond the database's integer: no record has it, and a query would fail)
     model = _lookup_model(target)
     if target == "user":
         found = db.session.get(model, record_id)

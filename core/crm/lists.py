@@ -64,7 +64,7 @@ from core.crm.models import SavedView
 from core.crm.normalise import phone_digits, prefix_upper_bound, search_key
 from core.crm.visibility import owner_partition, visible_to
 from core.extensions import db
-from core.params import ascii_int
+from core.params import MAX_ID, ascii_int, fits
 
 PAGE_SIZE = 50
 #: up to this many owners, a list is paged owner by owner (see _merged_page); beyond, one plain query
@@ -187,8 +187,8 @@ def decode_cursor(cursor: str):
         tag, value, row_id = json.loads(raw.decode())
     except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, TypeError, ValueError) as exc:
         raise ValueError("bad cursor") from exc
-    if not isinstance(row_id, int) or isinstance(row_id, bool):
-        raise ValueError("bad cursor")
+    if not isinstance(row_id, int) or isinstance(row_id, bool) or abs(row_id) > MAX_ID:
+        raise ValueError("bad cursor")  # (an id beyond the database's integer: no id column holds it)
     converters = {
         "n": lambda v: None,
         "b": bool,
@@ -257,13 +257,17 @@ def text_conditions(q: str, columns=(), phone_column=None) -> list:
 
 
 def _coerce(column, value: str):
-    python_type = None
+    python_type = column_type = None
     try:
-        python_type = column.property.columns[0].type.python_type
+        column_type = column.property.columns[0].type
+        python_type = column_type.python_type
     except (AttributeError, IndexError, NotImplementedError):
         pass
     if python_type is int:
-        return int(value)
+        number = int(value)
+        if not fits(number, column_type):
+            raise ValueError(value)  # more than the column holds (PostgreSQL: a query that fails)
+        return number
     return value
 
 
@@ -397,8 +401,11 @@ def run(spec: ListSpec, user, args: MultiDict | dict) -> ListPage:
         if raw:
             try:
                 cursor = decode_cursor(raw)
+                if isinstance(cursor[0], int) and not isinstance(cursor[0], bool):
+                    _coerce(column, str(cursor[0]))  # a number the sort column holds (ValueError if not)
                 backwards = key == "before"
             except ValueError:
+                cursor = None
                 errors.append(_l("The page link was not valid; the first page is shown."))
             break
     direction = ascending != backwards
@@ -443,9 +450,8 @@ def saved_views(user, object_name: str) -> list[SavedView]:
 
 
 def get_view(user, object_name: str, view_id) -> SavedView | None:
-    try:
-        view_id = int(view_id)
-    except (TypeError, ValueError):
+    view_id = ascii_int(view_id)
+    if view_id is None:
         return None
     view = db.session.get(SavedView, view_id)
     if view is None or view.object != object_name or (view.user_id != user.id and not view.shared):
@@ -478,13 +484,9 @@ def delete_view(user, object_name: str, view_id) -> bool:
 
 # -- bulk actions -------------------------------------------------------------------------------------
 def parse_ids(values) -> list[int]:
-    ids = []
-    for value in values:
-        try:
-            ids.append(int(value))
-        except (TypeError, ValueError):
-            continue
-    return sorted(set(ids))[:BULK_LIMIT]
+    """The ids among ``values`` (what is no id — nor one an id column can hold — is dropped)."""
+    ids = {n for value in values if (n := ascii_int(value)) is not None}
+    return sorted(ids)[:BULK_LIMIT]
 
 
 def writable(spec: ListSpec, user, ids) -> list:
@@ -605,10 +607,18 @@ def delete_action(permission: str, delete_one: Callable | None = None) -> BulkAc
 
 
 _REF_ID = re.compile(r"#(\d+)\s*$")
+_ASCII_REF = re.compile(r"^[0-9]+$|#[0-9]+\s*$")
+
+
+def is_reference(text) -> bool:
+    """Whether a reference field's text names a record by its id (``"42"``, ``"上海某某科技 #42"``), whether or
+    not the number can be one (:func:`reference_id` is ``None`` for ``"#99999999999"``)."""
+    return _ASCII_REF.search((text or "").strip()) is not None
 
 
 def reference_id(text) -> int | None:
-    """The id of a reference field's text: ``"42"`` or ``"上海某某科技 #42"`` (what the suggestions fill in)."""
+    """The id of a reference field's text: ``"42"`` or ``"上海某某科技 #42"`` (what the suggestions fill in);
+    ``None`` for anything else, an id beyond the database's integer included (:func:`core.params.ascii_int`)."""
     text = (text or "").strip()
     if text.isdigit():
         return ascii_int(text)

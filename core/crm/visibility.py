@@ -29,6 +29,7 @@ from flask import abort, g, has_request_context
 from sqlalchemy import and_, false, or_, select
 
 from core.extensions import db
+from core.params import is_id
 
 SCOPE_RANK = {"own": 0, "department": 1, "all": 2}
 
@@ -144,10 +145,13 @@ def owner_partition(user, model, access: str = "read") -> tuple[int, ...] | None
 
 
 def get_visible(user, model, record_id, access: str = "read"):
-    """The record with ``record_id`` if ``user`` may see it, else ``None`` (missing and hidden alike)."""
+    """The record with ``record_id`` if ``user`` may see it, else ``None`` (missing and hidden alike; an id no
+    id column can hold — beyond PostgreSQL's integer — is missing too, not a query that fails)."""
     try:
         record_id = int(record_id)
     except (TypeError, ValueError):
+        return None
+    if not is_id(record_id):
         return None
     stmt = visible_to(user, select(model).where(model.id == record_id), model, access)
     return db.session.execute(stmt).scalars().first()

@@ -156,6 +156,11 @@ def test_bad_input_creates_nothing(mosaic_app_factory):
         "kind": "call", "subject": "About the opportunity", "status": "done",
         "related_object": "crm_sales.opportunity", "related_id": "42"})
     assert response.status_code == 404
+    for related_id in ("99999999999", "9" * 30):  # beyond any id: no such record, not a server error
+        response = rep1.post("/activities/new", data={
+            "kind": "call", "subject": "x", "status": "done", "related_object": "crm_sales.opportunity",
+            "related_id": related_id})
+        assert response.status_code in (200, 404), related_id
     with app.app_context():
         assert db.session.execute(select(Activity)).scalars().all() == []
     assert ids["rep1"]

@@ -125,6 +125,8 @@ def test_convert_and_status_actions_through_the_api(mosaic_app_factory):
     assert client.post(f"{LEADS}/{lead_id}/nope", headers=headers, json={}).status_code == 404
     bad = client.post(f"{LEADS}/{lead_id}/convert", headers=headers, json={"customer_id": "x"})
     assert bad.status_code == 400
+    huge = client.post(f"{LEADS}/{lead_id}/convert", headers=headers, json={"customer_id": 2**40})  # no 500
+    assert huge.status_code == 400 and "customer_id" in huge.json["error"]["fields"], huge.json
     done = client.post(f"{LEADS}/{lead_id}/convert", headers=headers,
                        json={"customer": {"name": "恒达机械"}, "contact": {"title": "厂长"}})
     assert done.status_code == 200, done.json

@@ -55,6 +55,8 @@ def test_create_validate_move_and_openapi(mosaic_app_factory):
         assert db.session.scalar(select(func.count()).select_from(StageChange)
                                  .where(StageChange.opportunity_id == opp_id)) == 1
 
+    huge = client.post(f"{URL}/{opp_id}/move", headers=headers, json={"stage_id": 2**40})  # no server error
+    assert huge.status_code == 400 and huge.json["error"]["fields"]["stage_id"] == "Unknown stage."
     refused = client.post(f"{URL}/{opp_id}/move", headers=headers, json={"stage_id": decision.id})
     assert refused.status_code == 409
     error = refused.get_json()["error"]

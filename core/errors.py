@@ -1,0 +1,153 @@
+"""Error pages and the answers to requests the database cannot take, in the user's language.
+
+* :func:`error_page`: a page of the app's layout with a title and a message (403, 404, the CSRF error...).
+* **NUL characters**: PostgreSQL's text (and JSONB) cannot hold "\\x00", and a query or a save with one is a
+  server error there. :func:`refuse_nul` (a ``before_request`` hook) answers 400 to any request whose address,
+  query string, form values or JSON body hold one, before a view reads it: the API's JSON error under
+  ``/api/v1/`` (the offending parameters or fields named), an error page otherwise. Uploaded files are not
+  looked at (their readers handle their contents), nor the requests of a view marked :func:`reads_own_input`
+  (the public web-to-lead form: it limits a body's size before reading it, and cleans what it reads).
+* **Unexpected errors** (500): Flask logs the traceback, then :func:`install_server_error` rolls the database
+  session back and answers with a page in the user's language — or, under ``/api/v1/``, the API's JSON error
+  (``internal_server_error``) with a translated message, through the API's own 500 handler
+  (:func:`core.crm.api.startup`), which is why it is installed after the plugins' ``startup`` hooks.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, current_app, render_template, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import InternalServerError
+
+from core.extensions import db
+
+log = logging.getLogger(__name__)
+
+NUL = "\x00"
+
+
+def error_page(status: int, title: str, message: str):
+    """``(page, status)``: the app's error page. Should the page itself fail (the database gone...), the message
+    alone, as plain text."""
+    try:
+        return render_template("core/error.html", status=status, title=title, message=message), status
+    except Exception:  # noqa: BLE001 - an error page must answer whatever happens
+        log.exception("the error page %s could not be drawn", status)
+        return Response(f"{title}\n\n{message}\n", status=status, mimetype="text/plain")
+
+
+def nul_message() -> str:
+    return _("The text contains a NUL character (U+0000), which cannot be stored. Remove it and try again.")
+
+
+def server_error_message() -> str:
+    return _("Something went wrong on the server. The error has been logged; please try again later.")
+
+
+# -- NUL characters ---------------------------------------------------------------------------------------
+def _json_nul_fields(value, path: str, found: list) -> None:
+    """Append to ``found`` the names (``custom.motto``) of ``value``'s strings or keys holding a NUL."""
+    if isinstance(value, str):
+        if NUL in value:
+            found.append(path)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{path}.{key}" if path else str(key)
+            if NUL in str(key):
+                found.append(name)
+            else:
+                _json_nul_fields(item, name, found)
+    elif isinstance(value, list):
+        for item in value:
+            before = len(found)
+            _json_nul_fields(item, path, found)
+            if len(found) > before:
+                break  # a list is one field
+
+
+def nul_fields() -> list[str] | None:
+    """The names of the request's parameters, form fields and JSON members that hold a NUL (``[]``: only its
+    address does); ``None`` when nothing does."""
+    found: list[str] = []
+    for source in (request.args, request.form):
+        for key, values in source.lists():
+            if NUL in key or any(NUL in value for value in values):
+                found.append(key)
+    if request.is_json:
+        _json_nul_fields(request.get_json(silent=True), "", found)
+    if found:
+        return list(dict.fromkeys(found))
+    if NUL in request.path:
+        return []
+    return None
+
+
+def _is_api_request() -> bool:
+    try:
+        from core.crm.api import _is_api_request as is_api
+    except ImportError:  # pragma: no cover - the API is a core blueprint
+        return False
+    return is_api()
+
+
+def reads_own_input(view):
+    """Mark a view that checks and cleans what it reads itself: :func:`refuse_nul` leaves its requests alone
+    (reading the body first would also read past the size limit the view sets)."""
+    view._mosaic_own_input = True
+    return view
+
+
+def refuse_nul():
+    """``before_request``: a 400 for a request holding a NUL character (see the module's docstring)."""
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    if getattr(view, "_mosaic_own_input", False):
+        return None
+    fields = nul_fields()
+    if fields is None:
+        return None
+    message = nul_message()
+    if _is_api_request():
+        from core.crm.api_auth import error_response
+
+        return error_response(400, "validation", message, {name: message for name in fields})
+    return error_page(400, _("The request could not be accepted"), message)
+
+
+# -- unexpected errors ------------------------------------------------------------------------------------
+def _rollback() -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - the connection may be gone; the page must still answer
+        log.exception("rolling the session back after an error failed")
+
+
+def server_error_page(_exc):
+    """The 500 page (the API answers JSON before this is reached, see :func:`core.crm.api.startup`)."""
+    _rollback()
+    return error_page(500, _("Something went wrong"), server_error_message())
+
+
+def install_server_error(app: Flask) -> None:
+    """Wrap the app's 500 handler (call after the plugins' ``startup`` hooks, which may wrap it too): roll the
+    session back — a failed statement leaves PostgreSQL's transaction aborted, and the page's own queries
+    would fail — and hand the handlers an error whose description is translated (werkzeug's is English, and
+    the API's JSON error shows it)."""
+    inner = next(iter(app.error_handler_spec.get(None, {}).get(500, {}).values()), None)
+
+    def server_error(exc):
+        _rollback()
+        translated = InternalServerError(description=server_error_message(),
+                                         original_exception=getattr(exc, "original_exception", None))
+        if inner is None:
+            return server_error_page(translated)
+        return inner(translated)
+
+    app.register_error_handler(500, server_error)
+
+
+def install(app: Flask) -> None:
+    """The NUL guard and the 500 page (before the plugins' ``startup``; :func:`install_server_error` after)."""
+    app.before_request(refuse_nul)
+    app.register_error_handler(500, server_error_page)
