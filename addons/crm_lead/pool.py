@@ -10,7 +10,9 @@
   every pooled lead to everyone with ``crm_lead.pool.claim``: name, company, source, region, status only.
 * **Claiming** (:func:`claim`) is one ``UPDATE … WHERE in_pool [AND claims today < cap]``: of two reps
   claiming at once exactly one wins, and one rep's concurrent claims cannot overshoot the daily cap
-  (``crm_lead.pool.claim_cap``, per UTC day; 0 or empty: no cap).
+  (``crm_lead.pool.claim_cap``, per UTC day; 0 or empty: no cap). The cap counts the claims the rep made that
+  day, from the audit trail alone, as the customers' (:func:`core.crm.pool.claims_since`): deleted, merged or
+  handed-over leads still count, and so does a lead taken back by its last owner; an assignment is no claim.
 * **Returning** a lead by hand (:func:`release`, managers with ``crm_lead.lead.assign``) goes through the
   ORM: the audit trail records it like any edit.
 """
@@ -28,7 +30,7 @@ from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.orm.util import identity_key
 
 from core.crm import audit, lists
-from core.crm.pool import claims_since
+from core.crm.pool import claims_since, record_claim
 from core.extensions import db
 from core.params import ascii_int
 from core.timeutil import utcnow
@@ -155,10 +157,11 @@ def claim(user, lead_id: int, now: datetime | None = None) -> tuple[bool, str | 
             updated_at=now)
     ).rowcount == 1
     if won:
-        # by the claimer at the claim's time: the cap counts these entries (see core.crm.pool.claims_since)
-        audit.record_entries(Lead, lead_id, {"owner_id": (row.owner_id, user.id),
-                                             "team_id": (row.team_id, user.department_id),
-                                             "in_pool": (True, False)}, user_id=user.id, at=now)
+        # by the claimer at the claim's time, in a claim batch: the cap counts these entries — the in_pool one
+        # is written even when the claimer was the last owner (see core.crm.pool.claims_since)
+        record_claim(Lead, lead_id, {"owner_id": (row.owner_id, user.id),
+                                     "team_id": (row.team_id, user.department_id),
+                                     "in_pool": (True, False)}, user_id=user.id, at=now)
         lead = db.session.identity_map.get(identity_key(Lead, lead_id))
         if lead is not None:  # the session may hold the lead as it was before the UPDATE
             db.session.expire(lead)

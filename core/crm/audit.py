@@ -56,6 +56,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
     update,
 )
 from sqlalchemy import inspect as sa_inspect
@@ -97,7 +98,13 @@ class AuditEntry(db.Model):
     """One field of one record changed: ``old_value`` → ``new_value`` (text; ``None`` for empty)."""
 
     __tablename__ = "core_audit"
-    __table_args__ = (Index("ix_core_audit_object_record_id_id", "object", "record_id", "id"),)
+    __table_args__ = (
+        Index("ix_core_audit_object_record_id_id", "object", "record_id", "id"),
+        # a user's claims from the public pool today (core.crm.pool.claims_since; migration core_0018)
+        Index("ix_core_audit_pool_exit_user_id_at", "user_id", "at",
+              sqlite_where=text("field = 'in_pool' AND new_value = 'false'"),
+              postgresql_where=text("field = 'in_pool' AND new_value = 'false'")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     object: Mapped[str] = mapped_column(String(64))
