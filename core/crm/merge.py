@@ -16,7 +16,10 @@ Registered as a core plugin (core.plugins.CORE_PLUGINS); the page is :mod:`core.
 
 Restoring that entry (:func:`undo`, from the bin page) brings the losers back, moves their rows back to
 them, removes the tags the merge added and gives the survivor its previous values — except the fields
-edited since the merge, which keep their newer value — refused when the survivor was deleted meanwhile.
+edited since the merge, which keep their newer value; custom values (``custom``) are compared and given
+back key by key, like the audit trail records them (``custom.<key>``). It is refused when the survivor was
+deleted meanwhile, and when the user may not change (write access, :mod:`core.crm.visibility`) the survivor
+or one of the records it would bring back — without naming a survivor the user may not see.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from sqlalchemy import Table, and_, delete, insert, select, update
 from core.crm import audit, recycle, recycle_restore
 from core.crm.models import Activity, Contact, Customer, customer_tags
 from core.crm.recycle import RecycleError, RestoreRefused, model_for_table
+from core.crm.recycle_models import RecycleEntry
+from core.crm.visibility import get_visible, reach, visible_to
 from core.extensions import db
 from core.hookspecs import hookimpl
 from core.plugins import flatten
@@ -219,20 +224,83 @@ def _audit_merge(model, survivor_id: int, losers: list[tuple[int, str]], action:
     db.session.execute(insert(audit.AuditEntry.__table__), rows)
 
 
-def undo(entry) -> None:
-    """Undo a merge entry (called by :func:`core.crm.recycle.restore` inside its savepoint)."""
+def visible_survivors(user, object_name: str, survivor_ids) -> set[int]:
+    """The survivors among ``survivor_ids`` (of merges of ``object_name``) whose name ``user`` may see: the
+    records they may see, and those deleted since whose recycle bin entry they may see."""
+    model = model_of(object_name)
+    ids = {int(i) for i in survivor_ids if i is not None}
+    if model is None or not ids or user is None or not getattr(user, "is_authenticated", False):
+        return set()
+    if reach(user, model.__visibility_object__).everything:
+        return ids
+    seen = set(db.session.execute(visible_to(user, select(model.id).where(model.id.in_(ids)), model)).scalars())
+    rest = ids - seen
+    if rest:
+        gone = rest - set(db.session.execute(select(model.id).where(model.id.in_(rest))).scalars())
+        if gone:
+            seen |= set(db.session.execute(recycle.visible_entries(user, select(RecycleEntry.record_id).where(
+                RecycleEntry.object == recycle.recycle_object(model), RecycleEntry.record_id.in_(gone)))).scalars())
+    return seen
+
+
+def _bare(value):
+    """A custom value as compared by the undo: empty values (``None``, ``""``, ``[]``) alike."""
+    return None if value in (None, "", []) else value
+
+
+def _undo_keys(current, previous, after):
+    """A JSON dict column (``custom``) as the undo leaves it, key by key: a key still holding the value the
+    merge gave it gets its value from before the merge back (or goes away), a key edited since keeps it."""
+    now = current if isinstance(current, dict) else {}
+    before = previous if isinstance(previous, dict) else {}
+    merged = after if isinstance(after, dict) else {}
+    values = dict(now)
+    for key in sorted(set(before) | set(merged)):
+        if _bare(now.get(key)) != _bare(merged.get(key)):
+            continue  # edited since the merge: that later value stays
+        if key in before:
+            values[key] = before[key]
+        else:
+            values.pop(key, None)
+    if values == before:
+        return previous  # nothing edited since: exactly as it was (None or {})
+    return values or None
+
+
+def undo(entry, user=None) -> None:
+    """Undo a merge entry (called by :func:`core.crm.recycle.restore` inside its savepoint).
+
+    ``user``: who undoes it — refused (:class:`RestoreRefused`) unless they may change the survivor and every
+    record brought back; ``None`` (no user to check: a script) skips that check.
+    """
     info = (entry.payload or {}).get("merge") or {}
     model = model_of(entry.object)
-    survivor = db.session.get(model, info.get("survivor_id")) if model is not None else None
+    survivor_id = info.get("survivor_id")
+    survivor = db.session.get(model, survivor_id) if model is not None and survivor_id is not None else None
     if survivor is None:
-        raise RestoreRefused(_("This merge cannot be undone: the record “%(name)s” the others were merged into "
-                               "has been deleted since. Restore it from the recycle bin first.",
-                               name=info.get("survivor_label", "")))
+        if user is None or survivor_id in visible_survivors(user, entry.object, [survivor_id]):
+            raise RestoreRefused(_("This merge cannot be undone: the record “%(name)s” the others were merged "
+                                   "into has been deleted since. Restore it from the recycle bin first.",
+                                   name=info.get("survivor_label", "")))
+        raise RestoreRefused(_("This merge cannot be undone: the record the others were merged into has been "
+                               "deleted since."))
+    if user is not None and get_visible(user, model, survivor.id, access="write") is None:
+        raise RestoreRefused(_("This merge cannot be undone: you may not change the record the others were "
+                               "merged into."))
     # the losers, with their own rows (tag links, an addon's dependents); a loser whose id was taken meanwhile
     # comes back under a new one
     remap = recycle_restore.restore_payload(entry)
     loser_table = model.__table__.name
     entry.record_id = remap.get((loser_table, entry.record_id), entry.record_id)
+    losers = [(remap.get((loser_table, r["id"]), r["id"]), r.get("name") or "") for g in entry.payload.get("groups", ())
+              if g["table"] == loser_table and g["column"] == "id" for r in g["rows"]]
+    if user is not None:  # the records brought back: the user must be able to change them too
+        for loser_id, _name in losers:
+            if get_visible(user, model, loser_id, access="write") is None:
+                loser = db.session.get(model, loser_id)
+                name = recycle.record_label(loser) if loser is not None else f"#{loser_id}"
+                raise RestoreRefused(_("This merge cannot be undone: you may not change the record “%(name)s” it "
+                                       "would bring back.", name=name))
     for move in info.get("moved", ()):
         table = db.metadata.tables.get(move["table"])
         if table is None:
@@ -250,8 +318,14 @@ def undo(entry) -> None:
                                                        customer_tags.c.tag_id.in_(info["tags_added"])))
     table = model.__table__
     after = info.get("after")  # None: a merge recorded before edits since it were kept
+    json_fields = {"custom", *audit.audited_json_fields(model)}
     for field, value in (info.get("previous") or {}).items():
         if field not in table.c:
+            continue
+        if (field in json_fields and after is not None and field in after
+                and all(v is None or isinstance(v, dict) for v in (value, after[field]))):
+            # key by key: one custom value edited since keeps only that value (the audit trail's custom.<key>)
+            setattr(survivor, field, _undo_keys(getattr(survivor, field), value, after[field]))
             continue
         if after is not None and field in after and _snapshot_value(getattr(survivor, field)) != after[field]:
             continue  # changed since the merge: that later edit stays
@@ -265,8 +339,6 @@ def undo(entry) -> None:
                                        field=recycle_restore.field_label(table, field), id=value,
                                        name=info.get("survivor_label", "")))
         setattr(survivor, field, value)
-    losers = [(remap.get((loser_table, r["id"]), r["id"]), r.get("name") or "") for g in entry.payload.get("groups", ())
-              if g["table"] == table.name and g["column"] == "id" for r in g["rows"]]
     _audit_merge(model, survivor.id, losers, "unmerge")
     db.session.flush()
 

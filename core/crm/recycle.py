@@ -16,7 +16,8 @@ Registered as a core plugin (core.plugins.CORE_PLUGINS); its pages are :mod:`cor
   when a row's id or a unique value is taken meanwhile, or when a record it refers to (its parent
   customer, its owner…) is gone. The audit trail records action ``restore`` on each restored record. A
   merge entry (:mod:`core.crm.merge`) is undone the same way, then the moved rows go back to their records
-  and the survivor gets its previous values.
+  and the survivor gets its previous values — only by a user who may change the survivor and the records
+  brought back (write access); the bin shows a survivor's name only to those who may see it.
 * **Who sees an entry** — its deleter; the users who may see the record's owner's records of that object
   (:func:`core.crm.visibility.reach`: the owner, their managers, scope ``all``); everyone with
   ``core.recycle.manage`` (administrators), who may also purge entries at once.
@@ -344,7 +345,8 @@ def restore(entry_id, user) -> RecycleEntry:
     """Bring an entry's records back (a merge entry: undo the merge) and remove the entry; no commit.
 
     Raises :class:`LookupError` when the entry does not exist or ``user`` may not see it, and
-    :class:`RestoreRefused` (with nothing written) when it cannot be restored.
+    :class:`RestoreRefused` (with nothing written) when it cannot be restored — a merge also when ``user``
+    may not change the record the others were merged into, or one of those it brings back.
     """
     entry = get_entry(user, entry_id)
     if entry is None:
@@ -355,7 +357,7 @@ def restore(entry_id, user) -> RecycleEntry:
             if entry.kind == "merge":
                 from core.crm import merge
 
-                merge.undo(entry)
+                merge.undo(entry, user)  # refused unless the user may change the records it touches
             else:
                 from core.crm.recycle_restore import restore_payload
 

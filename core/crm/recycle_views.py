@@ -42,6 +42,22 @@ class RecycleSettingsForm(FlaskForm):
             raise ValidationError(_l("Enter a whole number of days from 1 to %(max)d.", max=recycle.MAX_DAYS))
 
 
+def _hidden_survivors(rows: list) -> set[int]:
+    """The ids of the merge entries whose survivor the user may not see: the list does not name it."""
+    from core.crm import merge
+
+    survivors: dict[str, set] = {}
+    for entry in rows:
+        if entry.kind == "merge":
+            survivors.setdefault(entry.object, set()).add(_survivor_id(entry))
+    seen = {name: merge.visible_survivors(current_user, name, ids) for name, ids in survivors.items()}
+    return {e.id for e in rows if e.kind == "merge" and _survivor_id(e) not in seen[e.object]}
+
+
+def _survivor_id(entry):
+    return ((entry.payload or {}).get("merge") or {}).get("survivor_id")
+
+
 def _record_url(object_name: str, record_id: int) -> str | None:
     page = RECORD_PAGES.get(object_name)
     if page is None:
@@ -74,7 +90,7 @@ def index():
     return render_template(
         "core/crm/recycle_list.html", entries=rows, next_url=next_url, objects=objects, object_name=object_name,
         object_label=recycle.object_label, action_form=EntryForm(), days=recycle.purge_days(),
-        can_manage=current_user.can(recycle.RECYCLE_MANAGE),
+        can_manage=current_user.can(recycle.RECYCLE_MANAGE), hidden_survivors=_hidden_survivors(rows),
     )
 
 
