@@ -71,6 +71,13 @@ def current_language() -> str:
     return locale_code(get_locale()) or "en"
 
 
+def list_separator() -> str:
+    """What joins the items of a list in a sentence, in the active language: "、" in Chinese, ", " otherwise."""
+    from flask_babel import pgettext
+
+    return pgettext("list separator", ", ")
+
+
 class MosaicDomain(Domain):
     """Flask-Babel's message domain, looking catalogues up by our folder names (see the module doc).
 

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from core.crm import lists
 from core.crm.visibility import visible_to
 from core.extensions import db
+from core.i18n import list_separator
 from core.params import ascii_int
 from core.security import permission_required
 
@@ -53,7 +54,7 @@ def describe(rule: AssignRule, field_labels: dict) -> str:
     for condition in rule.conditions or []:
         field, op, value = condition.get("field", ""), condition.get("op", ""), condition.get("value")
         values = value if isinstance(value, list) else [value] if value else []
-        text = "、".join(_value_label(field, str(v)) for v in values)
+        text = list_separator().join(_value_label(field, str(v)) for v in values)
         parts.append(" ".join(p for p in (field_labels.get(field, field),
                                           str(assignment.OPERATOR_LABELS.get(op, op)), text) if p))
     return " · ".join(parts) or _("every lead")

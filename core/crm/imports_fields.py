@@ -27,6 +27,7 @@ from flask_babel import lazy_pgettext as _lp
 from core.crm.initials import fast_initials  # noqa: F401 - importable from here too (addons' import objects)
 from core.crm.labels import CLASSIFICATION_LABELS, CUSTOMER_STATUS_LABELS
 from core.crm.normalise import search_key
+from core.i18n import list_separator
 
 OBJECTS = ("customer", "contact")  # the core's own; addons add theirs (:class:`ImportObject`)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -386,6 +387,7 @@ class RowParser:
         self.msg_email = _("“%(value)s” is not an email address.")
         self.msg_phone = _("“%(value)s” is not a phone number.")
         self.msg_value = _("“%(value)s” is not a value of %(field)s: use one of %(allowed)s.")
+        self.list_separator = list_separator()
 
     def parse(self, line: int, cells: list) -> ParsedRow:
         record, contact, custom, contact_custom, errors = {}, {}, {}, {}, []
@@ -419,7 +421,7 @@ class RowParser:
                 code = table.get(raw.casefold())
                 if code is None:
                     errors.append(self.msg_value % {"value": raw, "field": f.label,
-                                                    "allowed": "、".join(shown[:12])})
+                                                    "allowed": self.list_separator.join(shown[:12])})
                 else:
                     target[f.column] = code
             elif kind == "owner":

@@ -3,7 +3,9 @@
 * **XLSX** (a zip): read with openpyxl in ``read_only`` mode, first sheet, values only. Numbers that are
   whole (a phone number typed into Excel) come out without ``.0``; dates as ``YYYY-MM-DD``.
 * **CSV**: the encoding is detected from the first megabyte — a UTF-8 or UTF-16 byte-order mark, else
-  UTF-8 if it decodes, else GB18030 (a superset of GBK/GB2312: what Chinese Excel saves as "CSV").
+  UTF-8 if it decodes, else GB18030 (a superset of GBK/GB2312: what Chinese Excel saves as "CSV") or Big5
+  (cp950: what Excel saves in Taiwan and Hong Kong) — whichever reads more of its own most frequent characters
+  (:func:`_frequent_share`; every Big5 byte pair is also valid GB18030, so "it decodes" cannot tell them apart).
   The delimiter (``,`` ``;`` tab ``|``) is sniffed from the first lines.
 
 :func:`inspect` checks a file once, completely (encoding errors, an over-long line, an empty file are found
@@ -26,7 +28,7 @@ SAMPLE_BYTES = 1024 * 1024
 SAMPLE_ROWS = 5
 MAX_FIELD = 64 * 1024  # a longer cell is a broken file (an unclosed quote), not data
 DELIMITERS = ",;\t|"
-ENCODINGS = ("utf-8-sig", "utf-16", "gb18030")
+ENCODINGS = ("utf-8-sig", "utf-16", "gb18030", "cp950")
 XLSX_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # .xls (Excel 97-2003)
 
@@ -91,23 +93,46 @@ def detect_format(path: Path, file_name: str) -> str:
 
 
 def detect_encoding(sample: bytes) -> str:
-    """``utf-8-sig`` (with or without a BOM), ``utf-16`` (with a BOM) or ``gb18030``; raises when binary."""
+    """``utf-8-sig`` (with or without a BOM), ``utf-16`` (with a BOM), ``gb18030`` or ``cp950`` (Big5); raises
+    when binary or none of them."""
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     if b"\x00" in sample:
         raise ImportFileError(_l("This is not a CSV or XLSX file (it contains binary data)."))
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    try:
-        decoder.decode(sample, final=len(sample) < SAMPLE_BYTES)  # a cut multi-byte character at the end is fine
-        return "utf-8-sig"
-    except UnicodeDecodeError:
-        pass
-    try:
-        codecs.getincrementaldecoder("gb18030")().decode(sample, final=len(sample) < SAMPLE_BYTES)
-        return "gb18030"
-    except UnicodeDecodeError:
-        raise ImportFileError(_l("The file's encoding is not recognised: save it as CSV UTF-8 (or GBK) and upload it "
-                                 "again.")) from None
+    final = len(sample) < SAMPLE_BYTES  # a cut multi-byte character at the end of a longer file is fine
+    decoded = {}
+    for encoding in ("utf-8-sig", "gb18030", "cp950"):
+        try:
+            decoded[encoding] = codecs.getincrementaldecoder(encoding)().decode(sample, final=final)
+        except UnicodeDecodeError:
+            continue
+        if encoding == "utf-8-sig":
+            return encoding
+    if len(decoded) == 2:
+        gbk = _frequent_share(decoded["gb18030"], "gbk", (0xB0A1, 0xD7FE))  # GB2312's level 1: 3,755 characters
+        big5 = _frequent_share(decoded["cp950"], "cp950", (0xA440, 0xC67E))  # Big5's level 1: 5,401 characters
+        return "cp950" if big5 > gbk else "gb18030"
+    if decoded:
+        return next(iter(decoded))
+    raise ImportFileError(_l("The file's encoding is not recognised: save it as CSV UTF-8 (or GBK, or Big5) and "
+                             "upload it again."))
+
+
+def _frequent_share(text: str, codec: str, block: tuple[int, int]) -> float:
+    """The share of ``text``'s double-byte characters that are in ``codec``'s block of frequent characters: high
+    for text read with its own encoding, low for the rare characters the other one makes of its bytes."""
+    total = frequent = 0
+    for ch in text:
+        if ord(ch) < 0x80:
+            continue
+        try:
+            raw = ch.encode(codec)
+        except UnicodeEncodeError:
+            continue
+        if len(raw) == 2:
+            total += 1
+            frequent += block[0] <= int.from_bytes(raw, "big") <= block[1]
+    return frequent / total if total else 0.0
 
 
 def detect_delimiter(text: str) -> str:

@@ -13,7 +13,7 @@ Every picklist is declared through the ``register_picklists`` hook (the core's o
 
 from __future__ import annotations
 
-from flask import current_app, g, has_app_context, has_request_context
+from flask import current_app, g, has_app_context
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
@@ -129,11 +129,13 @@ def ensure_default_picklists() -> int:
 
 
 def language_or_current(language: str | None) -> str:
+    """``language``, else the active one: the request's, or a job's ``force_locale`` (an import's thread runs
+    in its user's language), or the instance's; English outside any application."""
     if language:
         return language
     from core.i18n import current_language
 
-    return current_language() if has_request_context() else "en"
+    return current_language() if has_app_context() else "en"
 
 
 def picklist_values(name: str, active_only: bool = False) -> list:

@@ -127,6 +127,7 @@ def test_force_locale_finds_the_chinese_catalogues(mosaic_app_factory):
                 assert gettext("Settings") == settings  # the core's catalogue
                 assert gettext("Leads") == leads  # crm_lead's catalogue
                 assert i18n.current_language() == code
+                assert i18n.list_separator() == (", " if code == "en" else "、")  # "Website, WeChat" / 网站、微信
 
 
 # -- (c) the web UI ------------------------------------------------------------------------------------

@@ -172,6 +172,45 @@ def test_encodings_and_delimiters_are_detected(team, encoding, delimiter, bom):
     assert count(app, Customer, Customer.name == "深圳宏图电子有限公司") == 1
 
 
+def test_custom_field_labels_of_the_messages_are_in_the_importers_language(team):
+    """The import runs in a thread without a request: a custom field's label was in English there."""
+    from core.models import User
+    from tests.core.test_custom_fields import _admin, _define
+
+    app, _ids = team
+    assert _define(_admin(app), "customer", "budget", "number", label_zh_TW="預算").status_code == 302
+    with app.app_context():
+        db.session.execute(select(User).where(User.username == "rep1")).scalar_one().language = "zh_TW"
+        db.session.commit()
+    rep1 = client_for(app, "rep1")
+    bid, state = import_file(rep1, csv_bytes(["客戶名稱,Budget", "臺北某某有限公司,不是數字"]), action="dry_run")
+    assert state["failed"] == 1, state
+    page = text(rep1.get(f"/import/{bid}"))
+    assert "預算: " in page and "Budget: " not in page
+    assert error_rows(rep1, bid)[1][-1].startswith("預算: ")
+
+
+def test_a_big5_file_is_read_as_big5_and_a_traditional_gbk_file_as_gbk(team):
+    """Every Big5 byte pair is valid GB18030 too: a Taiwanese Excel's CSV was imported as garbage."""
+    from core.crm.imports_read import detect_encoding
+
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    lines = ["客戶名稱,電話,聯絡人,手機", "台北某某貿易股份有限公司,02-2345-6781,陳大文,0912345678",
+             "高雄電子科技有限公司,07-1234567,林小美,0987654321"]
+    bid = batch_id(upload(rep1, csv_bytes(lines, "cp950")))
+    page = text(rep1.get(f"/import/{bid}/mapping"))
+    with app.app_context():
+        batch = db.session.get(ImportBatch, bid)
+        assert (batch.encoding, batch.header[0], batch.samples[0][0]) == ("cp950", "客戶名稱", "台北某某貿易股份有限公司")
+    assert submit(rep1, bid, selected(page)).status_code == 302
+    assert wait(rep1, bid)["created"] == 2
+    assert count(app, Customer, Customer.name == "高雄電子科技有限公司") == 1
+    # the same traditional text saved as GBK, and simplified text, stay GB18030
+    assert detect_encoding("\n".join(lines).encode("gbk")) == "gb18030"
+    assert detect_encoding("\n".join([HEADER, *ROWS]).encode("gbk")) == "gb18030"
+
+
 def test_an_xlsx_file_with_numbers_and_traditional_chinese_headers(team):
     from openpyxl import Workbook
 
@@ -269,6 +308,7 @@ def test_a_dry_run_checks_every_row_and_writes_nothing(team):
     assert "“航天” is not a value of Industry" in page
     allowed = re.search(r"“航天” is not a value of Industry: use one of ([^<]*)", page).group(1)
     assert "Manufacturing" in allowed and "制造业" not in allowed  # the values in the importer's language
+    assert ", " in allowed and "、" not in allowed  # joined as English joins a list
     assert "“Name” is required." in page
     assert "Unknown owner “nobody”" in page
     assert "You cannot give records to “rep2”" in page

@@ -229,7 +229,7 @@ def test_the_settings_pages(mosaic_app_factory):
                                        {"field": "source", "op": "in", "value": ["website", "wechat"]}]
         second = rules[1].id
     page = admin.get("/crm_lead/assignment/rules").get_data(as_text=True)
-    assert "Region equals East China · Source is one of Website、WeChat" in page
+    assert "Region equals East China · Source is one of Website, WeChat" in page
     assert admin.post(f"/crm_lead/assignment/rules/{second}/move/up").status_code == 302
     with app.app_context():
         assert [r.name for r in db.session.execute(select(AssignRule).order_by(AssignRule.sort)).scalars()] == [
