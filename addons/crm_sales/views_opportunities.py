@@ -382,7 +382,7 @@ def edit(opportunity_id: int):
     form = _build_form(opportunity)
     del form.process_id  # an opportunity stays in its process
     if request.method == "GET":
-        form.customer.data = customer_ref(opportunity.customer)
+        form.customer.data = customer_ref(opportunity.customer, current_user)
         form.owner.data = f"{opportunity.owner.label} #{opportunity.owner_id}" if opportunity.owner else ""
         form.contact_id.data = str(opportunity.contact_id or "")
         form.amount_from_lines.data = bool(opportunity.products) and lines_total(opportunity) == opportunity.amount

@@ -164,7 +164,7 @@ def quote_edit(quote_id: int):
         flash(_("Only a draft can be changed; make a new version instead."), "error")
         return redirect(url_for("crm_sales.quote", quote_id=quote.id))
     data = custom_field_forms.form_data(QUOTE_OBJECT, quote)
-    data.update(customer=customer_ref(quote.customer), contact_id=str(quote.contact_id or ""),
+    data.update(customer=customer_ref(quote.customer, current_user), contact_id=str(quote.contact_id or ""),
                 opportunity_id=str(quote.opportunity_id or ""), currency=quote.currency, quote_date=quote.quote_date,
                 valid_until=quote.valid_until, discount_percent=str(quote.discount_percent), terms=quote.terms,
                 notes=quote.notes, owner=f"{quote.owner.label} #{quote.owner_id}" if quote.owner else "")

@@ -97,7 +97,8 @@ def edit_contact(contact_id: int | None = None):
     if contact is not None:
         data = {attr: getattr(contact, attr) or "" for attr in ("name", "title", "mobile", "phone", "email",
                                                                    "decision_role")}
-        data.update(birthday=contact.birthday, customer=customer_ref(contact.customer), owner=_user_ref(contact.owner))
+        data.update(birthday=contact.birthday, customer=customer_ref(contact.customer, current_user),
+                    owner=_user_ref(contact.owner))
     else:
         customer = get_visible(current_user, Customer, request.args.get("customer"))
         data = {"customer": customer_ref(customer)}

@@ -161,8 +161,14 @@ def _user_ref(user) -> str:
     return f"{user.label} #{user.id}" if user is not None else ""
 
 
-def customer_ref(customer) -> str:
-    return f"{customer.name} #{customer.id}" if customer is not None else ""
+def customer_ref(customer, user=None) -> str:
+    """What a customer reference field shows: "name #id" — only "#id" when ``user`` is given and may not see
+    the customer (a rep's customer whose parent is someone else's: kept on save, never named)."""
+    if customer is None:
+        return ""
+    if user is not None and get_visible(user, Customer, customer.id) is None:
+        return f"#{customer.id}"
+    return f"{customer.name} #{customer.id}"
 
 
 def resolve_owner(form_field, default, current=None):
@@ -201,7 +207,8 @@ def edit(customer_id: int | None = None):
     customer = get_visible_or_404(current_user, Customer, customer_id, access="write") if customer_id else None
     if customer is not None:
         data = {attr: getattr(customer, attr) or "" for attr in CUSTOMER_FIELDS}
-        data.update(owner=_user_ref(customer.owner), parent=customer_ref(customer.parent) if customer.parent_id else "",
+        data.update(owner=_user_ref(customer.owner),
+                    parent=customer_ref(customer.parent, current_user) if customer.parent_id else "",
                     tags=", ".join(tag.name for tag in customer.tags))
     else:
         parent = get_visible(current_user, Customer, request.args.get("parent")) if request.args.get("parent") else None

@@ -2,6 +2,7 @@
 
 import logging
 import time
+from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -61,9 +62,18 @@ def dashboard_widgets(user) -> list[tuple]:
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("main.index")
+    """``target`` if it is a path of this site, else the home page. Browsers drop tabs and line breaks from a
+    URL and read a backslash as a slash: ``/\t/evil.example`` and ``/\\evil.example`` lead off-site, and a line
+    break in a ``Location`` header is a server error — anything with a control character, a backslash, or a
+    second slash at the start, or that parses with a scheme or a host, is refused."""
+    if not target or not target.startswith("/") or "\\" in target:
+        return url_for("main.index")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target) or target[1:2] == "/":
+        return url_for("main.index")
+    parsed = urlsplit(target)
+    if parsed.scheme or parsed.netloc:
+        return url_for("main.index")
+    return target
 
 
 @bp.route("/language", methods=["POST"])

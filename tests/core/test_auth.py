@@ -64,6 +64,20 @@ def test_open_redirects_are_refused(mosaic_app_factory, admin_password):
     client = app.test_client()
     response = client.post("/login?next=//evil.example/", data={"username": "admin", "password": admin_password})
     assert response.location == "/"
+    # browsers drop tabs and line breaks and read "\\" as "/": each of these led off-site (a line break: a 500)
+    for target in ("/%09/evil.example/x", "/%0A/evil.example", "/%0D%0A/evil.example", "/\\evil.example",
+                   "/%5C%5Cevil.example", "/%09%09/evil.example", "/%7F/evil.example"):
+        client = app.test_client()
+        response = client.post(f"/login?next={target}", data={"username": "admin", "password": admin_password})
+        assert (response.status_code, response.location) == (302, "/"), target
+        response = client.post("/language", data={"language": "en", "next": target.replace("%09", "\t")
+                                                  .replace("%0A", "\n").replace("%0D", "\r")
+                                                  .replace("%5C", "\\").replace("%7F", "\x7f")})
+        assert response.status_code == 302 and response.location in ("/", "http://localhost/"), target
+    # a path of this site still goes through, with its query
+    client = app.test_client()
+    response = client.post("/login?next=/customers/%3Fq%3Dabc", data={"username": "admin", "password": admin_password})
+    assert response.location == "/customers/?q=abc"
 
 
 def test_repeated_failures_are_throttled(mosaic_app_factory, admin_password):

@@ -162,8 +162,10 @@ def test_references_the_editor_may_not_see_are_kept_when_unchanged(mosaic_app_fa
         db.session.get(Customer, mine).parent_id = hidden
         db.session.commit()
     rep = client_for(app, "rep1")
+    page = rep.get(f"/customers/{mine}/edit").get_data(as_text=True)
+    assert "北京秘密客户有限公司" not in page and f'value="#{hidden}"' in page  # kept, never named
     form = {"name": OWN, "classification": "normal", "status": "active", "owner": f"REP1 #{ids['users']['rep1']}",
-            "parent": f"北京秘密客户有限公司 #{hidden}", "address": "上海市徐汇区"}
+            "parent": f"#{hidden}", "address": "上海市徐汇区"}
     saved = rep.post(f"/customers/{mine}/edit", data=form)
     assert saved.status_code == 302, saved.get_data(as_text=True)[:2000]
     assert (_customer(app, mine).parent_id, _customer(app, mine).address) == (hidden, "上海市徐汇区")
@@ -180,8 +182,10 @@ def test_references_the_editor_may_not_see_are_kept_when_unchanged(mosaic_app_fa
     with app.app_context():
         db.session.get(Contact, contact_id).customer_id = hidden
         db.session.commit()
+    page = rep.get(f"/contacts/{contact_id}/edit").get_data(as_text=True)
+    assert "北京秘密客户有限公司" not in page and f'value="#{hidden}"' in page
     contact = rep.post(f"/contacts/{contact_id}/edit", data={
-        "name": "rep1联系人", "customer": f"北京秘密客户有限公司 #{hidden}", "owner": f"REP1 #{ids['users']['rep1']}",
+        "name": "rep1联系人", "customer": f"#{hidden}", "owner": f"REP1 #{ids['users']['rep1']}",
         "title": "采购"})
     assert contact.status_code == 302, contact.get_data(as_text=True)[:2000]
     with app.app_context():
