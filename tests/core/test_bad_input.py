@@ -80,13 +80,19 @@ def test_huge_ids_in_addresses_are_404(mosaic_app_factory):
     assert app.url_map.converters["int"](app.url_map).max == MAX_ID
 
 
-def test_huge_ids_in_filters_and_forms_are_the_forms_messages(mosaic_app_factory):
+def _with_lookups(mosaic_app_factory):
+    """An app with the team, an admin's client, and lookup fields to customers and users on customers."""
     app = mosaic_app_factory()
     ids = setup_team(app)
     admin = app.test_client()
     app.login(admin, "admin")
     _define(admin, "partner", "lookup", target="customer")
     _define(admin, "manager", "lookup", target="user")
+    return app, ids, admin
+
+
+def test_huge_ids_in_filters_and_forms_are_the_forms_messages(mosaic_app_factory):
+    app, ids, admin = _with_lookups(mosaic_app_factory)
     before = _count(app)
     for huge in HUGE:
         listed = admin.get(f"/customers/?owner={huge}")
@@ -114,12 +120,7 @@ def test_huge_ids_in_filters_and_forms_are_the_forms_messages(mosaic_app_factory
 
 
 def test_huge_ids_in_the_api_are_404_or_a_fields_message(mosaic_app_factory):
-    app = mosaic_app_factory()
-    ids = setup_team(app)
-    admin = app.test_client()
-    app.login(admin, "admin")
-    _define(admin, "partner", "lookup", target="customer")
-    _define(admin, "manager", "lookup", target="user")
+    app, ids, admin = _with_lookups(mosaic_app_factory)
     headers = _token(app)
     api = app.test_client()
     before = _count(app)
