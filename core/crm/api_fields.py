@@ -177,8 +177,8 @@ def serialise(resource, record) -> dict:
 def _referenced_visible(user, model, value) -> bool:
     from core.crm.visibility import get_visible
 
-    if not is_id(value):
-        return False  # (an id beyond the database's integer: no record has it)
+    if isinstance(value, int) and not is_id(value):
+        return False  # (an id beyond the database's integer: no record has it; a text key such as "USD" is looked up)
     if hasattr(model, "__visibility_object__"):
         return get_visible(user, model, value) is not None
     return db.session.get(model, value) is not None

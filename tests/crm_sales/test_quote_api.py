@@ -47,7 +47,8 @@ def test_create_lines_list_accept(mosaic_app_factory):
         assert db.session.scalar(select(func.count()).select_from(Quote)) == 0
 
     created = client.post(QUOTES, headers=headers, json={"customer_id": customer, "opportunity_id": ids["opportunity"],
-                                                         "valid_until": "2999-12-31", "terms": "款到发货"})
+                                                         "valid_until": "2999-12-31", "terms": "款到发货",
+                                                         "currency": "CNY"})  # a text key: looked up as it is
     assert created.status_code == 201, created.get_data(as_text=True)
     quote = created.get_json()["data"]
     assert re.fullmatch(r"Q\d{4}-\d{6}", quote["number"]) and quote["status"] == "draft" and quote["version"] == 1
