@@ -16,6 +16,7 @@ from core import notify
 from core.extensions import db
 from core.hookspecs import hookimpl
 from core.notify_models import Notification
+from core.params import ascii_int
 from core.registry import Job
 from core.views.main import _safe_next
 
@@ -54,7 +55,7 @@ def index():
     unread_only = request.args.get("unread") == "1"
     if unread_only:
         query = query.where(Notification.read_at.is_(None))
-    before = request.args.get("before", type=int)
+    before = ascii_int(request.args.get("before"))
     if before:
         query = query.where(Notification.id < before)
     rows = db.session.execute(query.order_by(Notification.id.desc()).limit(PAGE_SIZE + 1)).scalars().all()

@@ -93,3 +93,18 @@ def throttled_for(username: str) -> int:
 
 def record_attempt(username: str, remote_addr: str, ok: bool) -> None:
     db.session.add(LoginAttempt(username=username, remote_addr=remote_addr or "", ok=ok, at=utcnow()))
+
+
+def is_local_path(target: str | None) -> bool:
+    """Whether ``target`` (a ``next=`` address) is a path of this site. Browsers drop tabs and line breaks from
+    a URL and read a backslash as a slash: ``/\t/evil.example`` and ``/\\evil.example`` lead off-site, and a
+    line break in a ``Location`` header is a server error — anything with a control character or a backslash,
+    a second slash at the start, or that parses with a scheme or a host, is refused."""
+    from urllib.parse import urlsplit
+
+    if not target or not target.startswith("/") or "\\" in target or target[1:2] == "/":
+        return False
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        return False
+    parsed = urlsplit(target)
+    return not (parsed.scheme or parsed.netloc)

@@ -13,7 +13,7 @@ from core.crm.visibility import visible_to
 from core.extensions import db
 from core.i18n import list_separator
 from core.params import ascii_int
-from core.security import permission_required
+from core.security import is_local_path, permission_required
 
 from . import assignment, pool
 from .assignment_forms import (
@@ -32,8 +32,7 @@ from .views import bp
 
 def _back(default: str):
     target = request.form.get("next") or request.args.get("next")
-    safe = bool(target) and target.startswith("/") and not target.startswith("//")
-    return redirect(target if safe else default)
+    return redirect(target if is_local_path(target) else default)
 
 
 # -- rules --------------------------------------------------------------------------------------------

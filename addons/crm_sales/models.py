@@ -44,6 +44,14 @@ from core.crm.models import KeyString
 from core.extensions import db
 from core.timeutil import utcnow
 
+
+def _quote_labels():
+    """:mod:`.quotes` (its status labels for the audit trail), imported when a history is drawn: it imports
+    this module."""
+    from addons.crm_sales import quotes
+
+    return quotes
+
 #: kinds of stage: an open stage, or one of the three closing ones
 STAGE_KINDS = ("open", "won", "lost", "abandoned")
 #: an opportunity's status is the kind of its stage
@@ -297,6 +305,9 @@ class Quote(db.Model):
     __recycle_label__ = _l("Quote")
     __audit_fields__ = ("status", "valid_until", "currency", "total", "owner_id", "customer_id")
     __audit_json_fields__ = ("custom",)
+    __audit_labels__ = {"status": _l("Status"), "valid_until": _l("Valid until"), "currency": _l("Currency"),
+                        "total": _l("Total")}
+    __audit_value_labels__ = {"status": lambda: _quote_labels().status_labels()}
     __table_args__ = (
         UniqueConstraint("number", "version", name="uq_crm_sales_quote_number_version"),
         Index("ix_crm_sales_quote_owner_id_id", "owner_id", "id"),
@@ -367,6 +378,9 @@ class Order(db.Model):
     __recycle_label__ = _lp("sales order", "Order")
     __audit_fields__ = ("status", "currency", "total", "owner_id", "customer_id", "order_date")
     __audit_json_fields__ = ("custom",)
+    __audit_labels__ = {"status": _l("Status"), "currency": _l("Currency"), "total": _l("Total"),
+                        "order_date": _l("Order date")}
+    __audit_value_labels__ = {"status": lambda: _quote_labels().order_status_labels()}
     __table_args__ = (Index("ix_crm_sales_order_owner_id_id", "owner_id", "id"),
                       Index("ix_crm_sales_order_order_date_id", "order_date", "id"))
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from core.crm.picklists import picklist_choices
 from core.crm.visibility import get_visible, visible_to
 from core.extensions import db
+from core.params import ascii_int
 from core.security import permission_required
 
 from . import board, stages
@@ -73,7 +74,7 @@ def board_cards(stage_id: int):
     stage = db.session.get(Stage, stage_id)
     if stage is None:
         abort(404)
-    before = request.args.get("before", type=int)
+    before = ascii_int(request.args.get("before"))
     cards, more = board.cards(current_user, stage, _scope(), before_id=before)
     return render_template("crm_sales/_board_cards.html", cards=cards, more=more, stage=stage, money=money,
                            days_in_stage=board.days_in_stage, process=stage.process, stage_label=stages.stage_label,

@@ -48,7 +48,7 @@ def filtered(args):
     status = args.get("status") or ""
     if status in STATUSES:
         stmt = stmt.where(Opportunity.status == status)
-    stage_id = args.get("stage", type=int)
+    stage_id = ascii_int(args.get("stage"))
     if stage_id:
         stmt = stmt.where(Opportunity.stage_id == stage_id)
     query = (args.get("q") or "").strip()
@@ -65,7 +65,7 @@ def index():
 
     args = request.args
     stmt = filtered(args)
-    before = args.get("before", type=int)
+    before = ascii_int(args.get("before"))
     if before:
         stmt = stmt.where(Opportunity.id < before)
     stmt = visible_to(current_user, stmt, Opportunity).order_by(Opportunity.id.desc()).limit(PAGE + 1)
@@ -125,7 +125,7 @@ def _stage_form(opportunity_id: int, action, done):
     """The record page's move forms: ``action(opportunity, stage, user, reason=…, note=…)``; a refusal shows the
     page again with the message and the missing fields (400), nothing changed."""
     opportunity = get_visible_or_404(current_user, Opportunity, opportunity_id, access="write")
-    stage = db.session.get(Stage, request.form.get("stage_id", type=int) or 0)
+    stage = db.session.get(Stage, ascii_int(request.form.get("stage_id")) or 0)
     if stage is None:
         abort(400)
     try:

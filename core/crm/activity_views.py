@@ -17,6 +17,7 @@ from core.crm.models import Activity, ActivityComment, Contact, Customer
 from core.crm.visibility import get_visible_or_404, visible_to
 from core.extensions import db
 from core.params import ascii_int
+from core.security import is_local_path
 from core.timeutil import utcnow
 
 PAGE_SIZE = 50
@@ -215,7 +216,7 @@ def activity_done(activity_id: int):
         db.session.commit()
         flash(_("Marked “%(subject)s” as done.", subject=activity.subject), "success")
     target = request.form.get("next", "")
-    if target.startswith("/") and not target.startswith("//"):
+    if is_local_path(target):
         return redirect(target)
     return redirect(url_for(".activity_view", activity_id=activity.id))
 

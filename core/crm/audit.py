@@ -8,7 +8,9 @@
 Addons declare theirs the same way on their own models; the object name of the entries is the model's
 ``__audit_object__``, else its ``__visibility_object__``, else its table name. Optional
 ``__audit_labels__ = {"field": lazy_gettext("Label")}`` names the fields on the record's history (the core
-names its own fields in :data:`FIELD_LABELS`).
+names its own fields in :data:`FIELD_LABELS`), and ``__audit_value_labels__ = {"status": function}`` shows a
+field's codes by the labels ``function()`` returns (``{code: label}``); any object's ``owner_id`` and
+``customer_id`` show the user's and the customer's names (the customer's only to those who may see it).
 
 **ORM changes** (forms, bulk assign owner, bulk delete, the API...) are recorded by one ``before_flush`` /
 ``after_flush`` pair of session events: updates and deletes are computed before the flush (from the
@@ -531,9 +533,15 @@ def describe(model, entries: list[AuditEntry], user) -> list[dict]:
     formatters = _formatters(user)
     shown: dict[str, dict] = {}
     labels: dict[str, str] = {}
+    value_labels = getattr(model, "__audit_value_labels__", None) or {}
     for field in {e.field for e in entries}:
         values = {v for e in entries if e.field == field for v in (e.old_value, e.new_value) if v is not None}
         formatter = formatters.get((obj, field))
+        if formatter is None and field in value_labels:  # a model's own codes ({field: () -> {code: label}})
+            labels_of = value_labels[field]
+            formatter = lambda values, labels_of=labels_of: {v: str(labels_of().get(v, v)) for v in values}  # noqa: E731
+        elif formatter is None and field in ("owner_id", "customer_id"):  # any object's owner and customer
+            formatter = formatters[("contact", field)]
         shown[field] = formatter(values) if formatter else {}
         if field.startswith("custom."):  # a custom field (core.crm.custom_fields): its label and values
             from core.crm.custom_fields import audit_display

@@ -265,6 +265,8 @@ class CustomFieldDef:
             if self.required:
                 raise ValueError(_("This field is required."))
             return
+        if current is not None and type(value) is type(current) and value == current:
+            return  # held as it is, whatever the rules became since (fewer decimals, a lower maximum...)
         getattr(self, f"_check_{self.type}")(value, user, current)
 
     def _check_text(self, value, _user, _current) -> None:
@@ -306,6 +308,8 @@ class CustomFieldDef:
             raise ValueError(_("At most %(scale)d decimal places.", scale=int(decimals)))
         if abs(value) >= NUMBER_LIMIT:
             raise ValueError(_("The number is too large."))
+        if Decimal(repr(float(value))) != value:  # stored as a JSON number: it must come back as it was
+            raise ValueError(_("Too many digits: a number keeps at most 15 significant digits."))
 
     def _check_number(self, value, _user, _current) -> None:
         if isinstance(value, bool) or not isinstance(value, Decimal | int):
@@ -388,9 +392,11 @@ class CustomFieldDef:
         if value is None or value == "" or value == []:
             return ""
         if self.type == "number":
-            from flask_babel import format_decimal
+            from babel.numbers import format_decimal
+            from flask_babel import get_locale
 
-            return format_decimal(Decimal(value))
+            # every decimal it holds (the locale's pattern would round to three)
+            return format_decimal(Decimal(value), locale=get_locale() or "en", decimal_quantization=False)
         if self.type == "money":
             from core.crm.money import format_money
 
@@ -674,7 +680,11 @@ def _decimal(raw) -> Decimal | None:
         return raw
     if odd_digits(raw):
         return None  # "²", "①": NFKC would make digits of them ("1²" -> 12); full-width "１２" are decimals
-    text = unicodedata.normalize("NFKC", str(raw)).strip().replace(",", "").replace(" ", "")
+    text = unicodedata.normalize("NFKC", str(raw)).strip().replace(" ", "")
+    if "," in text:  # a thousands separator only ("1,234.5"): "1,5" is no 15 (a decimal comma, or a typo)
+        if not re.fullmatch(r"[+\-]?\d{1,3}(,\d{3})+(\.\d*)?", text):
+            return None
+        text = text.replace(",", "")
     if not re.fullmatch(r"[+\-]?(\d+(\.\d*)?|\.\d+)", text):
         return None
     try:

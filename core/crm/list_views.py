@@ -35,6 +35,7 @@ from flask_login import current_user
 from core.crm import custom_fields, lists
 from core.crm.customer_forms import ActionForm, SaveViewForm
 from core.extensions import db
+from core.security import is_local_path
 
 
 def list_page(spec: lists.ListSpec, endpoint: str, template: str, **context):
@@ -77,7 +78,7 @@ def _back(endpoint: str):
 
 
 def _safe(target: str | None) -> bool:
-    return bool(target) and target.startswith("/") and not target.startswith("//")
+    return is_local_path(target)
 
 
 def save_view(spec: lists.ListSpec, endpoint: str):

@@ -2,7 +2,6 @@
 
 import logging
 import time
-from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -14,6 +13,7 @@ from core.extensions import db
 from core.forms import LanguageForm
 from core.i18n import LANGUAGES, current_language
 from core.plugins import flatten
+from core.security import is_local_path
 
 bp = Blueprint("main", __name__)
 log = logging.getLogger(__name__)
@@ -62,18 +62,8 @@ def dashboard_widgets(user) -> list[tuple]:
 
 
 def _safe_next(target: str | None) -> str:
-    """``target`` if it is a path of this site, else the home page. Browsers drop tabs and line breaks from a
-    URL and read a backslash as a slash: ``/\t/evil.example`` and ``/\\evil.example`` lead off-site, and a line
-    break in a ``Location`` header is a server error — anything with a control character, a backslash, or a
-    second slash at the start, or that parses with a scheme or a host, is refused."""
-    if not target or not target.startswith("/") or "\\" in target:
-        return url_for("main.index")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target) or target[1:2] == "/":
-        return url_for("main.index")
-    parsed = urlsplit(target)
-    if parsed.scheme or parsed.netloc:
-        return url_for("main.index")
-    return target
+    """``target`` if it is a path of this site (:func:`core.security.is_local_path`), else the home page."""
+    return target if is_local_path(target) else url_for("main.index")
 
 
 @bp.route("/language", methods=["POST"])

@@ -319,3 +319,21 @@ def test_an_unexpected_error_in_the_api_is_its_json_error(mosaic_app_factory, mo
     assert created.status_code == 500 and created.json["error"]["code"] == "internal_server_error"
     monkeypatch.undo()
     assert api.get("/api/v1/customers?q=半途", headers=headers).json["data"] == []  # rolled back
+
+
+def test_next_addresses_and_int_parameters_of_the_other_pages(mosaic_app_factory):
+    """The list pages' bulk actions and saved views, an activity's "done" and the lead pages send the user back
+    to ``next``: only on-site (a tab led off-site, a line break was a 500); and the numbers some pages read
+    with ``type=int`` were sent to the database however large."""
+    app = mosaic_app_factory(edition="sales")
+    admin = app.test_client()
+    app.login(admin, "admin")
+    for target in ("/\t/evil.example/x", "/\n/evil.example/x", "/\\evil.example"):
+        for url, data in (("/customers/views", {"name": ""}), ("/customers/bulk", {"action": "nothing"}),
+                          ("/crm_lead/pool/return", {})):
+            response = admin.post(url, data={**data, "next": target})
+            assert response.status_code == 302 and "evil" not in response.location, (url, repr(target))
+    huge = "99999999999999999999"
+    for url in (f"/notifications/?before={huge}", f"/crm_sales/?stage={huge}", f"/crm_sales/?before={huge}",
+                f"/crm_sales/?stage={MAX_ID + 1}"):
+        assert admin.get(url).status_code in (200, 400), url

@@ -692,3 +692,43 @@ def test_superscript_and_circled_digits_are_no_number(mosaic_app_factory):
     assert response.status_code == 302
     with app.app_context():
         assert custom_fields.get_values(db.session.get(Customer, cid))["budget"] == Decimal("123")
+
+
+def test_numbers_keep_every_digit_and_held_values_survive_tighter_rules(mosaic_app_factory):
+    """A number custom field is a JSON number: one that a float cannot hold exactly is refused (it was stored
+    altered); a page shows every decimal (it rounded to three); and a value the record holds stays saveable after
+    the administrator tightens the rules (fewer decimals, a lower maximum) — only a new value is checked."""
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    admin = _admin(app)
+    assert _define(admin, "customer", "ratio", "number", decimals="6").status_code == 302
+    headers, api = _api_token(app), app.test_client()
+    cid = ids["customers"]["rep1"]
+    refused = api.patch(f"/api/v1/customers/{cid}", headers=headers, json={"custom": {"ratio": "123456789012.123456"}})
+    assert refused.status_code == 400, refused.json
+    assert "15 significant digits" in refused.json["error"]["fields"]["custom.ratio"]
+    for comma in ("1,5", "12,34", "1,2345"):  # a decimal comma is no thousands separator: not 15, 1234, 12345
+        refused = api.patch(f"/api/v1/customers/{cid}", headers=headers, json={"custom": {"ratio": comma}})
+        assert refused.status_code == 400 and "is not a number" in refused.json["error"]["fields"]["custom.ratio"]
+    grouped = api.patch(f"/api/v1/customers/{cid}", headers=headers, json={"custom": {"ratio": "1,234.5"}})
+    assert grouped.status_code == 200 and grouped.json["data"]["custom"]["ratio"] == 1234.5, grouped.json
+    kept = api.patch(f"/api/v1/customers/{cid}", headers=headers, json={"custom": {"ratio": "1.123456"}})
+    assert kept.status_code == 200 and kept.json["data"]["custom"]["ratio"] == 1.123456, kept.json
+    assert "1.123456" in admin.get(f"/customers/{cid}").get_data(as_text=True)
+    with app.app_context():
+        field = db.session.execute(select(CustomField).where(CustomField.key == "ratio")).scalar_one()
+        field.rules = {**field.rules, "decimals": "2", "max": "1"}
+        custom_fields.changed()
+        db.session.commit()
+        customer = db.session.get(Customer, cid)
+        form = {**_customer_form(customer.name, ratio="1.123456"), "owner": str(customer.owner_id),
+                "phone": "021-1234 5678"}
+    rep = client_for(app, "rep1")
+    saved = rep.post(f"/customers/{cid}/edit", data=form)
+    assert saved.status_code == 302, _errors(saved.get_data(as_text=True))
+    with app.app_context():
+        customer = db.session.get(Customer, cid)
+        assert (customer.phone, customer.custom["ratio"]) == ("021-1234 5678", 1.123456)
+    for new, message in (("1.129", "At most 2 decimal places."), ("2", "Must be at most 1.")):
+        response = rep.post(f"/customers/{cid}/edit", data={**form, "cf_ratio": new})
+        assert response.status_code == 400 and message in _errors(response.get_data(as_text=True)), new

@@ -233,6 +233,13 @@ def test_accept_creates_the_order_once(mosaic_app_factory):
             assert _count(Order) == 1
     order_page = rep.get(f"/crm_sales/orders/{order_id}").get_data(as_text=True)
     assert 'id="order-lines"' in order_page and "安装服务" in order_page
+    # the histories show labels and names, not codes and ids
+    quote_page = rep.get(f"/crm_sales/quotes/{quote_id}").get_data(as_text=True)
+    status_row = re.search(r'data-field="status" data-action="update">(.*?)</tr>', quote_page, re.S).group(1)
+    assert "Accepted" in status_row and ">accepted<" not in status_row
+    owner_row = re.search(r'data-field="owner_id" data-action="create">(.*?)</tr>', order_page, re.S).group(1)
+    assert "REP1" in owner_row and "#" not in owner_row
+    assert re.search(r'data-field="total" data-action="create">\s*<td>[^<]*</td>\s*<td>Total', order_page)
 
 
 def test_expired_quotes_are_refused_and_marked_by_the_job(mosaic_app_factory):
