@@ -115,9 +115,11 @@ def edit(lead_id: int | None = None):
     else:
         data = {"owner": _user_ref(current_user), "source": request.args.get("source") or "manual"}
     data.update(custom_field_forms.form_data("lead", lead))
-    form = custom_field_forms.extend_form(LeadForm, "lead", lead)(data=data)
+    form_class = custom_field_forms.extend_form(LeadForm, "lead", lead)
+    guard = conflicts.EditGuard(lead)  # changed since the page was drawn: the current values where untouched
+    form = form_class(formdata=guard.formdata(lambda: form_class(formdata=None, data=data), {"owner_id": "owner"}),
+                      data=data)
     form.set_choices(lead)
-    guard = conflicts.EditGuard(lead)
     if not form.validate_on_submit():
         return _render_form(form, lead, status=400 if request.method == "POST" else 200)
     owner = None

@@ -121,7 +121,7 @@ class Opportunity(db.Model):
     __audit_json_fields__ = ("custom",)
     __audit_labels__ = {"stage_id": _l("Stage"), "process_id": _l("Sales process"), "amount": _l("Amount"),
                         "close_date": _l("Close date"), "contact_id": _l("Decision maker"),
-                        "budget": _l("Budget"), "lost_reason": _l("Reason")}
+                        "budget": _l("Budget"), "lost_reason": _l("Reason"), "source": _l("Source")}
     __picklist_fields__ = {"source": "opportunity_source", "lost_reason": "opportunity_lost_reason"}
     __table_args__ = (
         Index("ix_crm_sales_opportunity_owner_id_id", "owner_id", "id"),

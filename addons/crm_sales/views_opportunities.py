@@ -177,15 +177,17 @@ def _opportunity_lines_helpers():
             "opportunity_lines_total": lines_total}
 
 
-def _build_form(opportunity=None):
-    """The form with the opportunity's custom fields (``cf_<key>``), filled from ``opportunity`` on a GET."""
+def _build_form(opportunity=None, **formdata):
+    """The form with the opportunity's custom fields (``cf_<key>``), filled from ``opportunity`` on a GET (or
+    from ``formdata=``: the posted form as :meth:`core.crm.conflicts.EditGuard.formdata` gives it, ``None``:
+    none)."""
     from core.crm import custom_field_forms
 
     form_class = custom_field_forms.extend_form(OpportunityForm, OBJECT, opportunity)
     data = custom_field_forms.form_data(OBJECT, opportunity)
     if opportunity is None:
-        return form_class(data=data)
-    return form_class(obj=opportunity, data=data)
+        return form_class(data=data, **formdata)
+    return form_class(obj=opportunity, data=data, **formdata)
 
 
 def _line_total(line) -> Decimal | None:
@@ -378,14 +380,20 @@ def edit(opportunity_id: int):
     from core.crm.customer_views import customer_ref
 
     opportunity = get_visible_or_404(current_user, Opportunity, opportunity_id, access="write")
-    guard = conflicts.EditGuard(opportunity)
-    form = _build_form(opportunity)
-    del form.process_id  # an opportunity stays in its process
-    if request.method == "GET":
+
+    def filled(form):  # as a new page shows the opportunity
         form.customer.data = customer_ref(opportunity.customer, current_user)
         form.owner.data = f"{opportunity.owner.label} #{opportunity.owner_id}" if opportunity.owner else ""
         form.contact_id.data = str(opportunity.contact_id or "")
         form.amount_from_lines.data = bool(opportunity.products) and lines_total(opportunity) == opportunity.amount
+        return form
+
+    guard = conflicts.EditGuard(opportunity)  # changed since the page was drawn: the current values where untouched
+    form = _build_form(opportunity, formdata=guard.formdata(lambda: filled(_build_form(opportunity, formdata=None)),
+                                                            {"owner_id": "owner", "customer_id": "customer"}))
+    del form.process_id  # an opportunity stays in its process
+    if request.method == "GET":
+        filled(form)
     form.set_choices(_customer_id_of(form) or opportunity.customer_id, opportunity)
     if request.method == "POST" and _add_row_requested(form):
         return _form_page(form, opportunity)
@@ -398,9 +406,6 @@ def edit(opportunity_id: int):
     lines, competitors = values.pop("products"), values.pop("competitors")
     for key, value in values.items():
         setattr(opportunity, key, value)
-    if guard.check(current_user):  # changed by someone else since the form was shown (before any flush)
-        db.session.rollback()
-        return _form_page(form, db.session.get(Opportunity, opportunity_id), status=409)
     _write_lines(opportunity, lines, competitors)
     try:  # what the current stage requires stays filled in
         stages.check_kept(before, opportunity, opportunity.stage)
@@ -410,7 +415,7 @@ def edit(opportunity_id: int):
     if not custom_field_forms.apply(form, opportunity, current_user):
         db.session.rollback()
         return _form_page(form, db.session.get(Opportunity, opportunity_id), status=400)
-    if guard.check(current_user):  # its custom values, now set
+    if guard.check(current_user):  # changed by someone else since the form was shown
         db.session.rollback()
         return _form_page(form, db.session.get(Opportunity, opportunity_id), status=409)
     db.session.commit()

@@ -10,7 +10,8 @@ Addons declare theirs the same way on their own models; the object name of the e
 ``__audit_labels__ = {"field": lazy_gettext("Label")}`` names the fields on the record's history (the core
 names its own fields in :data:`FIELD_LABELS`), and ``__audit_value_labels__ = {"status": function}`` shows a
 field's codes by the labels ``function()`` returns (``{code: label}``); any object's ``owner_id`` and
-``customer_id`` show the user's and the customer's names (the customer's only to those who may see it).
+``customer_id`` show the user's and the customer's names (the customer's only to those who may see it), and
+the fields of its ``__picklist_fields__`` (``{field: picklist}``) their options' labels.
 
 **ORM changes** (forms, bulk assign owner, bulk delete, the API...) are recorded by one ``before_flush`` /
 ``after_flush`` pair of session events: updates and deletes are computed before the flush (from the
@@ -527,6 +528,12 @@ def _formatters(user) -> dict:
     return out
 
 
+def _picklist_formatter(picklist: str):
+    from core.crm.picklists import picklist_label
+
+    return lambda values: {v: picklist_label(picklist, v) for v in values}
+
+
 def describe(model, entries: list[AuditEntry], user) -> list[dict]:
     """The entries as the history shows them: field label, old and new value as displayed, who, when."""
     obj = audit_object(model)
@@ -542,6 +549,8 @@ def describe(model, entries: list[AuditEntry], user) -> list[dict]:
             formatter = lambda values, labels_of=labels_of: {v: str(labels_of().get(v, v)) for v in values}  # noqa: E731
         elif formatter is None and field in ("owner_id", "customer_id"):  # any object's owner and customer
             formatter = formatters[("contact", field)]
+        elif formatter is None and field in (getattr(model, "__picklist_fields__", None) or {}):
+            formatter = _picklist_formatter(model.__picklist_fields__[field])  # an addon's picklist codes
         shown[field] = formatter(values) if formatter else {}
         if field.startswith("custom."):  # a custom field (core.crm.custom_fields): its label and values
             from core.crm.custom_fields import audit_display

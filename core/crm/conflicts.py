@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from flask import g, request
-from sqlalchemy import func, select
+from sqlalchemy import Numeric, func, select
 
 from core.crm import audit
 from core.extensions import db
@@ -70,6 +70,58 @@ def _same(value, text: str | None, as_text=audit.as_text) -> bool:
         return False
 
 
+def _same_text(typed: str, text: str | None, *, numeric: bool = False) -> bool:
+    """Whether a posted text is the audit trail's ``text`` (both empty alike; numbers as numbers)."""
+    typed = (typed or "").strip() or None
+    if typed == text:
+        return True
+    if numeric and typed is not None and text is not None:
+        try:
+            return Decimal(typed.replace(",", "")) == Decimal(text)
+        except InvalidOperation:
+            return False
+    return False
+
+
+def _same_custom(definition, values: list[str], text: str | None) -> bool:
+    """Whether the posted values of a custom field are its audit trail's ``text`` (as :func:`audit.json_text`
+    writes it): a multi-picklist's codes in any order, an unticked box as no value."""
+    if definition.type == "multi_picklist":
+        return sorted(v for v in values if v) == sorted(t for t in (text or "").split(", ") if t)
+    if definition.type == "checkbox":
+        ticked = any(v not in ("", "n", "false") for v in values)
+        return ticked == (text == "true")
+    typed = (values or [""])[0]
+    if not typed.strip():
+        return text is None
+    try:
+        parsed = definition.parse(typed)
+    except ValueError:
+        return False
+    return _same(definition.to_json(parsed), text, audit.json_text)
+
+
+def _same_json(value, text: str | None) -> bool:
+    """Whether a custom value is its audit trail's ``text``: an unticked box and an empty list as no value, a
+    multi-picklist's codes in any order."""
+    if value is None or value is False or value == [] or value == "":
+        return text is None or text == "false"
+    if isinstance(value, list):
+        return sorted(str(v) for v in value) == sorted(t for t in (text or "").split(", ") if t)
+    return _same(value, text, audit.json_text)
+
+
+def _as_posted(field) -> list[str]:
+    """A form field's value as a browser posts it (what the page drawn from that form would send back)."""
+    data = field.data
+    if isinstance(data, bool):
+        return ["y"] if data else []
+    if isinstance(data, list | tuple):
+        return [str(v) for v in data]
+    value = field._value() if hasattr(field, "_value") else data
+    return ["" if value is None else str(value)]
+
+
 @dataclass
 class Conflict:
     field: str
@@ -99,6 +151,75 @@ class EditGuard:
                 self.stored.update({c: dict(getattr(record, c) or {}) for c in audit.audited_json_fields(model)})
         g.mosaic_edit_guard = self
 
+    def _since(self) -> tuple[list, dict, dict]:
+        """The record's audit entries since the mark (up to the ceiling: the save's own entries, of an autoflush,
+        come after it), the value each field had when the form was shown, and each field's latest entry."""
+        if getattr(self, "_entries", None) is None:
+            obj = audit.audit_object(type(self.record))
+            with db.session.no_autoflush:
+                self._entries = db.session.execute(
+                    select(audit.AuditEntry).where(audit.AuditEntry.object == obj,
+                                                   audit.AuditEntry.record_id == self.record.id,
+                                                   audit.AuditEntry.id > self.mark,
+                                                   audit.AuditEntry.id <= self.ceiling)
+                    .order_by(audit.AuditEntry.id)).scalars().all()
+        shown, latest = {}, {}
+        for entry in self._entries:
+            shown.setdefault(entry.field, entry.old_value)
+            latest[entry.field] = entry
+        return self._entries, shown, latest
+
+    def formdata(self, current_form, references: dict | None = None):
+        """The posted form with, for each field changed since the form was shown that the user left as it was
+        shown, the value it holds now (as ``current_form()`` — the form as a new page would show it — draws
+        it): what the view validates, checks for duplicates and shows again. The user's save then keeps the
+        other person's change, a reference they may no longer pick (a parent since changed to one they may not
+        see, a customer merged away) is the current one, and a refused save (409, 400) shows — and saves again —
+        the current value of every field the user did not touch. ``references``: ``{audit field: form field}``
+        of the reference fields ("owner_id": "owner"); custom values are ``cf_<key>``; other fields keep
+        their names. Without a mark (a new record, a page without it): the posted form as it is; not a POST: ``None``."""
+        if request.method != "POST":
+            return None  # a new page: the form drawn from the record (an empty form data would untick boxes)
+        posted = request.form
+        if self.ceiling is None or self.mark >= self.ceiling:
+            return posted
+        _entries, shown, _latest = self._since()
+        if not shown:
+            return posted
+        from core.crm import custom_fields, lists
+
+        references = references or {}
+        definitions = {d.key: d for d in custom_fields.definitions(audit.audit_object(type(self.record)))} \
+            if audit.audited_json_fields(type(self.record)) else {}
+        fresh, patched = None, posted.copy()
+        for field, was in shown.items():
+            name = references.get(field) or (f"cf_{field[7:]}" if field.startswith("custom.") else field)
+            values = [v for v in posted.getlist(name)]
+            if field in references:
+                typed = (values or [""])[0]
+                untouched = (lists.reference_id(typed) if typed.strip() else None) == ascii_int(was)
+            elif field.startswith("custom."):
+                definition = definitions.get(field[7:])
+                if definition is None or name not in patched and definition.type not in ("checkbox",
+                                                                                          "multi_picklist"):
+                    continue
+                untouched = _same_custom(definition, values, was)
+            else:
+                if name not in posted:
+                    continue
+                column = self.record.__table__.c.get(field)
+                untouched = _same_text((values or [""])[0], was, numeric=column is not None and
+                                       isinstance(column.type, Numeric))
+            if not untouched:
+                continue
+            if fresh is None:
+                fresh = current_form()
+            if name not in fresh:
+                continue
+            patched.setlist(name, _as_posted(fresh[name]))
+            self.kept.add(field)
+        return patched
+
     def check(self, user=None, others: dict | None = None) -> list[Conflict]:
         """Before the commit, with the form's values set on the record: keep the changes made since the form
         was shown where the user did not touch the field; return the fields the user changed as well (then
@@ -110,19 +231,8 @@ class EditGuard:
         record = self.record
         if self.ceiling is None or self.mark >= self.ceiling:
             return []
-        model, obj = type(record), audit.audit_object(type(record))
-        with db.session.no_autoflush:
-            # up to the ceiling: the save's own entries (of an autoflush) come after it
-            entries = db.session.execute(
-                select(audit.AuditEntry).where(audit.AuditEntry.object == obj,
-                                               audit.AuditEntry.record_id == record.id,
-                                               audit.AuditEntry.id > self.mark,
-                                               audit.AuditEntry.id <= self.ceiling)
-                .order_by(audit.AuditEntry.id)).scalars().all()
-        shown, latest = {}, {}
-        for entry in entries:
-            shown.setdefault(entry.field, entry.old_value)  # the value the form was shown with
-            latest[entry.field] = entry
+        model = type(record)
+        entries, shown, latest = self._since()
         others = others or {}
         clashing = []
         for field, wanted in others.items():
@@ -163,9 +273,9 @@ class EditGuard:
             if field not in latest:
                 continue
             value = wanted.get(key)
-            if _same(value, audit.json_text(now.get(key)), audit.json_text):
+            if _same_json(value, audit.json_text(now.get(key))):
                 continue
-            if _same(value, shown[field], audit.json_text):
+            if _same_json(value, shown[field]):
                 kept = True
                 self.kept.add(field)
                 if key in now:

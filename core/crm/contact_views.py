@@ -103,9 +103,11 @@ def edit_contact(contact_id: int | None = None):
         customer = get_visible(current_user, Customer, request.args.get("customer"))
         data = {"customer": customer_ref(customer)}
     data.update(custom_field_forms.form_data("contact", contact))
-    form = custom_field_forms.extend_form(ContactForm, "contact", contact)(data=data)
+    form_class = custom_field_forms.extend_form(ContactForm, "contact", contact)
+    guard = conflicts.EditGuard(contact)  # changed since the page was drawn: the current values where untouched
+    form = form_class(formdata=guard.formdata(lambda: form_class(formdata=None, data=data),
+                                              {"owner_id": "owner", "customer_id": "customer"}), data=data)
     form.set_choices(contact)
-    guard = conflicts.EditGuard(contact)
     if form.validate_on_submit():
         customer = resolve_customer(form.customer, current_user, contact.customer if contact is not None else None)
         default_owner = contact.owner if contact is not None else (customer.owner if customer is not None else None)

@@ -214,9 +214,11 @@ def edit(customer_id: int | None = None):
         parent = get_visible(current_user, Customer, request.args.get("parent")) if request.args.get("parent") else None
         data = {"owner": _user_ref(current_user), "parent": customer_ref(parent)}
     data.update(custom_field_forms.form_data("customer", customer))
-    form = custom_field_forms.extend_form(CustomerForm, "customer", customer)(data=data)
+    form_class = custom_field_forms.extend_form(CustomerForm, "customer", customer)
+    guard = conflicts.EditGuard(customer)  # changed since the page was drawn: the current values where untouched
+    form = form_class(formdata=guard.formdata(lambda: form_class(formdata=None, data=data),
+                                              {"owner_id": "owner", "parent_id": "parent"}), data=data)
     form.set_choices(customer)
-    guard = conflicts.EditGuard(customer)
     if form.validate_on_submit():
         owner = resolve_owner(form.owner, customer.owner if customer is not None else current_user,
                               customer.owner if customer is not None else None)

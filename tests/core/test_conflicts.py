@@ -210,3 +210,112 @@ def test_an_addon_form_is_guarded_an_opportunity_and_its_custom_values(mosaic_ap
     assert re.findall(r'<li data-field="([^"]+)"', response.get_data(as_text=True)) == ["custom.score"]
     with app.app_context():
         assert float(db.session.get(Opportunity, opp_id).custom["score"]) == 7
+
+
+def _form_values(page: str) -> dict:
+    """The values a browser would post back from a form page's record form (text inputs, selected options,
+    ticked boxes)."""
+    page = re.search(r'<form method="post" class="card form[^"]*"[^>]*>(.*?)</form>', page, re.S).group(1)
+    values: dict = {}
+    for tag in re.findall(r"<input[^>]*>", page):
+        name = re.search(r'name="([^"]+)"', tag)
+        kind = re.search(r'type="([^"]+)"', tag)
+        if name is None or (kind and kind.group(1) in ("submit", "button")):
+            continue
+        value = html.unescape((re.search(r'value="([^"]*)"', tag) or re.match("", "")).group(1) or "") \
+            if re.search(r'value="([^"]*)"', tag) else ""
+        if kind and kind.group(1) in ("checkbox", "radio"):
+            if "checked" in tag:
+                values.setdefault(name.group(1), []).append(value or "y")
+            continue
+        values.setdefault(name.group(1), []).append(value)
+    for name, options in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', page, re.S):
+        tags = re.findall(r"<option[^>]*>", options)
+        chosen = [re.search(r'value="([^"]*)"', t).group(1) for t in tags if " selected" in t]
+        values[name] = [html.unescape(v) for v in chosen] or [""]
+    for name, text in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', page, re.S):
+        values[name] = [html.unescape(text.strip("\n"))]
+    return values
+
+
+def test_a_refused_save_shows_and_saves_again_the_changes_it_did_not_touch(mosaic_app_factory):
+    """Saving again the form of a 409 (as it invites) must not put back the other person's changes that did not
+    clash: the page shows their current values. And untouched stale values — a parent since changed to one the
+    rep may not see, an unticked box, a multi-picklist in another order, a phone another record now has — are
+    neither refused nor a conflict."""
+    from core.crm.models import Customer as C
+
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    admin = _admin(app)
+    assert _define(admin, "customer", "vip_box", "checkbox").status_code == 302
+    assert _define(admin, "customer", "channels", "multi_picklist",
+                   options="web | 网站 | Web | 網站\nfair | 展会 | Fair | 展會").status_code == 302
+    cid, hidden = ids["customers"]["rep1"], ids["customers"]["rep2"]
+    url = f"/customers/{cid}/edit"
+    rep, mgr = client_for(app, "rep1"), client_for(app, "mgr")
+    with app.app_context():
+        customer = db.session.get(C, cid)
+        customer.parent_id, customer.custom = hidden, {"channels": ["fair", "web"]}
+        other = C(name="另一家公司", owner_id=ids["users"]["rep2"])
+        db.session.add(other)
+        db.session.commit()
+        old_phone, other_id = customer.phone, other.id
+    rep_page = rep.get(url).get_data(as_text=True)
+    rep_form = _form_values(rep_page)
+    assert rep_form["parent"] == [f"#{hidden}"] and sorted(rep_form["cf_channels"]) == ["fair", "web"]
+    # the manager: new website and address, the box ticked, a third channel, another parent (rep2's, hidden
+    # from the rep), a new phone — and the old phone given to another customer
+    mgr_form = _form_values(mgr.get(url).get_data(as_text=True))
+    mgr_form.update(website=["www.mgr.cn"], address=["经理的新地址"], cf_vip_box=["y"], cf_channels=["web", "fair"],
+                    parent=[f"x #{other_id}"], phone=["021-9999 0000"])
+    saved = mgr.post(url, data=mgr_form)
+    assert saved.status_code == 302, _errors_of(saved.get_data(as_text=True))
+    with app.app_context():
+        db.session.get(C, other_id).phone = old_phone
+        db.session.commit()
+    # the rep's stale form changes the website only: a conflict on it alone — no false one on the box, the
+    # channels, the parent, the phone (no duplicate either: that phone is no longer this customer's)
+    mine = {**rep_form, "website": ["www.rep.cn"]}
+    refused = rep.post(url, data=mine)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 409, _errors_of(page)
+    assert re.findall(r'<li data-field="([^"]+)"', page) == ["website"]
+    again = _form_values(page)  # the page shows the current values of what the rep did not touch
+    assert again["address"] == ["经理的新地址"] and again["cf_vip_box"] == ["y"] and again["website"] == ["www.rep.cn"]
+    assert again["phone"] == ["021-9999 0000"] and again["parent"] == [f"#{other_id}"]
+    assert rep.post(url, data=again).status_code == 302  # saved again as the page invites
+    with app.app_context():
+        customer = db.session.get(C, cid)
+        assert (customer.website, customer.address, customer.phone, customer.parent_id) == (
+            "www.rep.cn", "经理的新地址", "021-9999 0000", other_id)
+        assert customer.custom["vip_box"] is True and sorted(customer.custom["channels"]) == ["fair", "web"]
+
+
+def _errors_of(page: str) -> list[str]:
+    return re.findall(r'<div class="error[^"]*"[^>]*>(.*?)</div>', page, re.S)
+
+
+def test_an_opportunitys_clashing_custom_value_is_in_the_refusal(mosaic_app_factory):
+    from addons.crm_sales.models import Opportunity
+    from tests.core.crm_fixtures import PASSWORD  # noqa: F401 - the team's password
+    from tests.crm_sales.test_opportunity_form import _base, _setup
+
+    app = mosaic_app_factory(edition="sales")
+    ids = _setup(app)
+    rep = client_for(app, "rep1")
+    assert rep.post("/crm_sales/new", data={**_base(ids), "amount": "100"}).status_code == 302
+    with app.app_context():
+        opp_id = db.session.scalar(select(Opportunity.id))
+    url = f"/crm_sales/{opp_id}/edit"
+    first = _form_values(rep.get(url).get_data(as_text=True))
+    second = _form_values(rep.get(url).get_data(as_text=True))
+    assert rep.post(url, data={**second, "source": ["referral"], "cf_score": ["7"]}).status_code == 302
+    response = rep.post(url, data={**first, "source": ["event"], "cf_score": ["3"]})
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert sorted(re.findall(r'<li data-field="([^"]+)"', page)) == ["custom.score", "source"]
+    assert "Source" in page  # labelled
+    with app.app_context():
+        opp = db.session.get(Opportunity, opp_id)
+        assert (opp.source, float(opp.custom["score"])) == ("referral", 7)
