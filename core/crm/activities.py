@@ -249,6 +249,35 @@ def touch_last_contacted(customer_ids) -> int:
     return db.session.execute(stmt).rowcount
 
 
+def activity_links(customer_id, contact_id) -> tuple[int | None, bool]:
+    """``(customer_id, matches)`` of an activity linked to ``customer_id`` and/or ``contact_id``.
+
+    The customer is the contact's when none is given (an activity with a contact is about its customer:
+    its timeline, its ``last_contacted_at``); ``matches`` is false when both are given and the contact is
+    one of another customer's — the web form and the API refuse that pair. A contact that does not exist
+    changes nothing (the callers check that the records exist and are visible).
+    """
+    from core.crm.models import Contact
+
+    if not contact_id:
+        return customer_id, True
+    with db.session.no_autoflush:  # (called with a half-changed activity in the session)
+        contact_customer_id = db.session.scalar(select(Contact.customer_id).where(Contact.id == contact_id))
+    if contact_customer_id is None:
+        return customer_id, True
+    if customer_id and customer_id != contact_customer_id:
+        return customer_id, False
+    return contact_customer_id, True
+
+
+def activity_saved(activity) -> None:
+    """After an activity is saved (web form, API): a done contact activity moves its customer's
+    ``last_contacted_at`` (which the public pool's job reads)."""
+    if activity.status == "done" and activity.kind in CONTACT_KINDS and activity.customer_id:
+        db.session.flush()
+        touch_last_contacted([activity.customer_id])
+
+
 def render_customer_panel(customer, user) -> Markup:
     """The 360° view's activity timeline: the customer's latest visible activities."""
     from core.crm.models import Activity

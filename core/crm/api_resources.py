@@ -7,7 +7,7 @@ from functools import lru_cache
 from flask_babel import lazy_gettext as _l
 
 from core.crm import dedup, normalise
-from core.crm.activities import CONTACT_KINDS, PRODUCT_WRITE, touch_last_contacted
+from core.crm.activities import PRODUCT_WRITE, activity_links, activity_saved
 from core.crm.customers import (
     CONTACT_DELETE,
     CONTACT_READ,
@@ -42,14 +42,33 @@ def product_keys(product) -> None:
 
 
 def activity_before_save(activity) -> None:
-    if activity.status == "done" and activity.done_at is None:
-        activity.done_at = utcnow()
+    """As the web form saves one: an activity on a contact is about the contact's customer; a done one has
+    its ``done_at`` (now when not given), another none."""
+    if activity.contact_id and not activity.customer_id:
+        activity.customer_id = activity_links(None, activity.contact_id)[0]
+    if activity.status == "done":
+        if activity.done_at is None:
+            activity.done_at = utcnow()
+    else:
+        activity.done_at = None
 
 
 def activity_after_save(activity) -> None:
     """Like the web UI: a done contact activity moves its customer's ``last_contacted_at``."""
-    if activity.status == "done" and activity.kind in CONTACT_KINDS and activity.customer_id:
-        touch_last_contacted([activity.customer_id])
+    activity_saved(activity)
+
+
+def activity_check(record, values: dict, user) -> None:
+    """A contact of another customer than the activity's is refused, as the web form refuses it."""
+    from flask_babel import gettext as _
+
+    from core.crm.api_auth import ApiError
+
+    customer_id = values["customer_id"] if "customer_id" in values else getattr(record, "customer_id", None)
+    contact_id = values["contact_id"] if "contact_id" in values else getattr(record, "contact_id", None)
+    if not activity_links(customer_id, contact_id)[1]:
+        raise ApiError(400, "validation", _("Some fields are not valid."), {
+            "contact_id": _("This contact belongs to another customer.")})
 
 
 def _customer_check(duplicates):
@@ -167,6 +186,7 @@ def core_resources() -> tuple[ApiResource, ...]:
         filters=("kind", "status", "customer_id", "contact_id", "owner_id"),
         before_save=activity_before_save,
         after_save=activity_after_save,
+        check=activity_check,
         order=40,
     )
     return customers, contacts, products, activities

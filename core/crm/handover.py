@@ -3,7 +3,9 @@
 Registered as a core plugin (core.plugins.CORE_PLUGINS) and blueprint (CORE_BLUEPRINTS). The administrator
 picks the departing and the receiving user on *Settings → Handover*, previews what would move, then hands
 over. Every owner of records answers the ``handover_records`` hook: the core moves customers, contacts and
-activities (planned and done: the history goes along), each enabled addon moves its own records. All of it
+activities (planned and done: the history goes along) and the departing user's entries in the recycle bin
+(object ``recycle``: the entry and the owners stored in it, the addons' records included — a restore
+brings them back as the receiver's), each enabled addon moves its own records. All of it
 runs in one transaction with the log row (``core_handover``) and the optional deactivation of the departing
 user: if any implementation raises, nothing moves.
 
@@ -27,7 +29,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import BooleanField, SelectField
 
-from core.crm import audit
+from core.crm import audit, recycle
 from core.crm.handover_models import Handover
 from core.extensions import db
 from core.hookspecs import hookimpl
@@ -77,6 +79,9 @@ def handover_records(from_user_id, to_user_id, dry_run):
             audit.record_set_change(model, owned, {"owner_id": to_user_id})  # before the UPDATE: old owners
             count = db.session.execute(update(model).where(owned).values(owner_id=to_user_id)).rowcount
         results.append(HandoverResult(object=name, label=CORE_OBJECTS[name], count=int(count or 0)))
+    # the records they own in the recycle bin too (the core's and the addons'): restored, they are the receiver's
+    count = recycle.hand_over_entries(from_user_id, to_user_id, dry_run)
+    results.append(HandoverResult(object="recycle", label=_l("Recycle bin"), count=int(count)))
     return results
 
 

@@ -373,6 +373,70 @@ def restore(entry_id, user) -> RecycleEntry:
     return entry
 
 
+# -- handover -----------------------------------------------------------------------------------------
+def hand_over_entries(from_user_id: int, to_user_id: int, dry_run: bool) -> int:
+    """Give ``from_user_id``'s records in the bin to ``to_user_id`` (a handover, :mod:`core.crm.handover`).
+
+    In every entry — of the core's objects and of the addons' alike, all stored the same way — the rows
+    the departing user owns (``owner_id``) get the receiver as owner, so that a restore brings them back as
+    the receiver's; a row that also keeps a team (``team_id``: leads, opportunities) gets the receiver's, as
+    the live handover gives it. A row waiting in a pool (a lead's ``in_pool``, a customer whose pool entry
+    is in the entry) stays as it is, as the live records do. The entry itself follows its record, so the receiver sees it in the bin. Returns the entries
+    changed (would change, in a dry run); no commit.
+    """
+    from core.crm.models import Customer, PoolEntry
+    from core.models import User
+
+    if not from_user_id:
+        return 0  # (the handover's labels are asked with a dry run for no user: nothing to read)
+    team_id = None if dry_run else db.session.scalar(select(User.department_id).where(User.id == to_user_id))
+    rows = db.session.execute(
+        select(RecycleEntry.id, RecycleEntry.owner_id, RecycleEntry.record_id, RecycleEntry.payload)
+        .order_by(RecycleEntry.id)
+    ).all()
+    changed = 0
+    for entry_id, owner_id, record_id, payload in rows:
+        payload = payload if isinstance(payload, dict) else {}
+        groups = payload.get("groups") or []
+        # the customers that come back into the public pool (their pool entry is in the entry too)
+        pooled = {row.get("customer_id") for group in groups if group.get("table") == PoolEntry.__tablename__
+                  for row in group.get("rows") or [] if isinstance(row, dict)}
+        moved = kept_record = False
+        new_groups = []
+        for index, group in enumerate(groups):
+            new_rows = []
+            pool_table = group.get("table") == Customer.__tablename__ and pooled
+            for row in group.get("rows") or []:
+                if isinstance(row, dict) and row.get("owner_id") == from_user_id:
+                    if row.get("in_pool") or (pool_table and row.get("id") in pooled):
+                        kept_record = kept_record or (index == 0 and row.get("id") == record_id)
+                    else:
+                        row = {**row, "owner_id": to_user_id}
+                        if "team_id" in row:
+                            row["team_id"] = team_id
+                        moved = True
+                new_rows.append(row)
+            new_groups.append({**group, "rows": new_rows})
+        move_entry = owner_id == from_user_id and not kept_record
+        if not (moved or move_entry):
+            continue
+        changed += 1
+        if dry_run:
+            continue
+        values = {}
+        if moved:
+            values["payload"] = {**payload, "groups": new_groups}
+        if move_entry:
+            values["owner_id"] = to_user_id
+        db.session.execute(update(RecycleEntry).where(RecycleEntry.id == entry_id).values(values)
+                           .execution_options(synchronize_session=False))
+    if changed and not dry_run:
+        for obj in list(db.session.identity_map.values()):
+            if isinstance(obj, RecycleEntry):
+                db.session.expire(obj)  # (entries loaded before see the new owners)
+    return changed
+
+
 # -- purging ------------------------------------------------------------------------------------------
 def purge(now: datetime | None = None, days: int | None = None) -> int:
     """Delete the entries older than ``days`` (the setting by default): one ``DELETE``. No commit."""
