@@ -11,7 +11,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from core.crm.activities import CONTACT_KINDS, KIND_LABELS, STATUS_LABELS, bp, touch_last_contacted
+from core.crm.activities import KIND_LABELS, STATUS_LABELS, activity_saved, bp
 from core.crm.activity_forms import ActivityForm, CommentForm, CompleteForm
 from core.crm.models import Activity, ActivityComment, Contact, Customer
 from core.crm.visibility import get_visible_or_404, visible_to
@@ -123,12 +123,6 @@ def _apply(form: ActivityForm, activity: Activity) -> None:
         activity.done_at = None
 
 
-def _after_save(activity: Activity) -> None:
-    if activity.status == "done" and activity.kind in CONTACT_KINDS and activity.customer_id:
-        db.session.flush()
-        touch_last_contacted([activity.customer_id])
-
-
 @bp.route("/activities/new", methods=["GET", "POST"])
 def activity_new():
     form = ActivityForm()
@@ -158,7 +152,7 @@ def activity_new():
         )
         _apply(form, activity)
         db.session.add(activity)
-        _after_save(activity)
+        activity_saved(activity)
         db.session.commit()
         flash(_("Activity “%(subject)s” saved.", subject=activity.subject), "success")
         return redirect(url_for(".activity_view", activity_id=activity.id))
@@ -175,7 +169,7 @@ def activity_edit(activity_id: int):
         form.done_at.data = to_local_naive(activity.done_at)
     if form.validate_on_submit():
         _apply(form, activity)
-        _after_save(activity)
+        activity_saved(activity)
         db.session.commit()
         flash(_("Activity “%(subject)s” saved.", subject=activity.subject), "success")
         return redirect(url_for(".activity_view", activity_id=activity.id))
@@ -212,7 +206,7 @@ def activity_done(activity_id: int):
     else:
         activity.status = "done"
         activity.done_at = utcnow()
-        _after_save(activity)
+        activity_saved(activity)
         db.session.commit()
         flash(_("Marked “%(subject)s” as done.", subject=activity.subject), "success")
     target = request.form.get("next", "")
