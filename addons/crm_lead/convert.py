@@ -41,6 +41,8 @@ WRITE = "crm_lead.lead.write"
 #: the ``related_object`` of activities on a lead (core Activity); the namespaced spelling is accepted too
 ACTIVITY_OBJECTS = ("lead", "crm_lead.lead")
 NOTE_MAX = 2000
+#: the statuses a lead is never converted (nor claimed from the pool) from
+CLOSED_STATUSES = ("converted", "disqualified")
 
 CUSTOMER_FIELDS = ("name", "region", "industry", "phone", "address", "website", "email")
 CONTACT_FIELDS = ("name", "title", "mobile", "phone", "email")
@@ -155,6 +157,7 @@ def disqualify(lead: Lead, reason: str, note: str = "", *, user=None) -> None:
     lead.status = "disqualified"
     lead.disqualify_reason = reason
     lead.disqualified_at = utcnow()
+    _leave_pool(lead)
     _note(lead, user, _("Disqualified: %(reason)s", reason=picklist_label(DISQUALIFY_REASON, reason)), note)
     db.session.flush()
 
@@ -202,15 +205,41 @@ def _clean(values: dict | None, names: tuple, defaults: dict) -> dict:
     return {n: (values.get(n) if values.get(n) is not None else defaults.get(n, "")) or "" for n in names}
 
 
-def _hook_records(lead, customer, contact, user, options) -> dict:
+def _hook_records(lead, customer, contact, user, options, owner_id: int) -> dict:
     if not has_app_context() or "mosaic" not in current_app.extensions:
         return {}
     records: dict = {}
-    for result in flatten(current_app.extensions["mosaic"].hook.lead_converted(
-            lead=lead, customer=customer, contact=contact, user=user, options=options)):
+    results = flatten(current_app.extensions["mosaic"].hook.lead_converted(
+        lead=lead, customer=customer, contact=contact, user=user, options=options, owner_id=owner_id))
+    for result in results:
         if isinstance(result, dict):
             records.update({str(k): v for k, v in result.items()})
     return records
+
+
+def _leave_pool(lead: Lead) -> None:
+    """A converted or disqualified lead is nobody's to claim: out of the pool, through the ORM (the audit
+    trail records ``in_pool`` as for a lead returned by hand)."""
+    if lead.in_pool:
+        lead.in_pool = False
+
+
+def _claim_for_conversion(lead: Lead) -> None:
+    """Mark the lead converted in the database before anything else of the conversion — one guarded
+    ``UPDATE … WHERE id = :id AND status NOT IN ('converted', 'disqualified')``: of conversions of the same
+    lead running at once, exactly one changes the row (PostgreSQL makes the others wait for its commit and
+    re-check the condition; SQLite serialises writers); the others are refused as already converted."""
+    table = Lead.__table__
+    won = db.session.execute(
+        update(table).where(table.c.id == lead.id, table.c.status.notin_(CLOSED_STATUSES))
+        .values(status="converted", in_pool=False)
+    ).rowcount == 1
+    if won:
+        return
+    status = db.session.execute(select(table.c.status).where(table.c.id == lead.id)).scalar()
+    if status == "disqualified":
+        raise ConversionError(_("A disqualified lead cannot be converted: reopen it first."), conflict=True)
+    raise ConversionError(_("This lead has already been converted."), conflict=True)
 
 
 def convert(lead: Lead, *, user, customer_id: int | None = None, options: dict | None = None,
@@ -222,9 +251,13 @@ def convert(lead: Lead, *, user, customer_id: int | None = None, options: dict |
     ``customer_id``: attach to this existing customer (visible to ``user``) instead of creating one from
     ``customer_values`` (default: :func:`customer_proposal`). ``contact_id``: an existing contact of that
     customer is the lead's person; else a contact is created from ``contact_values`` unless
-    ``create_contact`` is false. ``owner_id``: of the new records (default the lead's owner, else ``user``).
-    A new customer the duplicate rules block is refused (``ConversionError.matches``); one they warn
-    about is refused unless ``allow_warnings``. ``options`` go to the ``lead_converted`` hook.
+    ``create_contact`` is false. ``owner_id``: of the new records — the customer, the contact and what the
+    ``lead_converted`` implementations create (they get it as ``owner_id``) — default the lead's owner, else
+    ``user``. A new customer the duplicate rules block is refused (``ConversionError.matches``); one they
+    warn about is refused unless ``allow_warnings``. ``options`` go to the ``lead_converted`` hook.
+
+    The lead is claimed first (:func:`_claim_for_conversion`): a lead converted meanwhile by someone else —
+    ``lead`` read before that — is refused as already converted. A lead in the lead pool leaves it.
     """
     options = dict(options or {})
     if lead.status == "converted":
@@ -237,6 +270,7 @@ def convert(lead: Lead, *, user, customer_id: int | None = None, options: dict |
     db.session.flush()
     try:
         with db.session.begin_nested():
+            _claim_for_conversion(lead)
             if customer_id is not None:
                 customer = get_visible(user, Customer, customer_id)
                 if customer is None:
@@ -299,8 +333,9 @@ def convert(lead: Lead, *, user, customer_id: int | None = None, options: dict |
             lead.converted_by_id = user.id
             lead.converted_customer_id = customer.id
             lead.converted_contact_id = contact.id if contact is not None else None
+            _leave_pool(lead)
             db.session.flush()
-            records = _hook_records(lead, customer, contact, user, options)
+            records = _hook_records(lead, customer, contact, user, options, owner_id)
             lead.converted_records = records or None
             db.session.flush()
     except ConversionError:
@@ -329,5 +364,5 @@ def converted_from(customer_id: int, user=None, limit: int = 50) -> list[Lead]:
                 .unique().scalars())
 
 
-__all__ = ["CONVERT", "ConversionError", "ConversionResult", "contact_matches", "convert", "converted_from",
-           "customer_matches", "customer_proposal", "disqualify", "qualify", "reopen"]
+__all__ = ["CLOSED_STATUSES", "CONVERT", "ConversionError", "ConversionResult", "contact_matches", "convert",
+           "converted_from", "customer_matches", "customer_proposal", "disqualify", "qualify", "reopen"]

@@ -7,7 +7,7 @@ from core import hookspec  # noqa: F401
 
 
 @hookspec
-def lead_converted(lead, customer, contact, user, options):
+def lead_converted(lead, customer, contact, user, options, owner_id):
     """A lead was converted into ``customer`` and ``contact``, inside the conversion's transaction.
 
     Called by :func:`addons.crm_lead.convert.convert` (the page ``/crm_lead/<id>/convert`` and ``POST
@@ -26,6 +26,10 @@ def lead_converted(lead, customer, contact, user, options):
     :param user: the user converting.
     :param options: what the user chose: the form's ``option.<name>`` inputs, or the API body's ``options``
         object (e.g. ``{"opportunity": "1", "opportunity_name": "…"}``).
+    :param owner_id: the owner the conversion chose for its new records (the form's "Owner", default the
+        lead's owner, else ``user``): what you create belongs to it, like the customer and contact. Added
+        later: an implementation that leaves it out of its arguments still works (pluggy passes only those
+        declared).
     :return: a dict ``{"object": id}``, or ``None``.
     """
 

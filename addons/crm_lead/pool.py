@@ -15,6 +15,9 @@
   handed-over leads still count, and so does a lead taken back by its last owner; an assignment is no claim.
 * **Returning** a lead by hand (:func:`release`, managers with ``crm_lead.lead.assign``) goes through the
   ORM: the audit trail records it like any edit.
+* **Closed leads** — converted or disqualified — are never in the pool: converting or disqualifying a pooled
+  lead takes it out (:mod:`addons.crm_lead.convert`), :func:`claim` refuses them (in its ``UPDATE``'s
+  condition, so a conversion committed meanwhile wins) and :func:`release` leaves them out.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, text, update
 from sqlalchemy.orm.util import identity_key
 
 from core.crm import audit, lists
@@ -35,6 +38,7 @@ from core.extensions import db
 from core.params import ascii_int
 from core.timeutil import utcnow
 
+from .convert import CLOSED_STATUSES
 from .models import Lead
 
 log = logging.getLogger(__name__)
@@ -97,12 +101,17 @@ def recycle(now: datetime | None = None) -> dict[str, int]:
 
     Set-based: the audit entries of ``in_pool`` with one ``INSERT … SELECT`` (read before the change), then
     one ``UPDATE … WHERE`` for every status. Exactly N days without contact counts; a second run returns
-    nothing new.
+    nothing new. Two runs at once: on PostgreSQL the leads table is locked first (``SHARE ROW EXCLUSIVE``,
+    as the customers' pool job does), so a second run waits for the first to commit and then reads the leads
+    as it left them — no lead gets two audit entries, and claims or edits made meanwhile wait for the job's
+    few seconds instead of slipping between its ``INSERT`` and its ``UPDATE``; SQLite serialises writers.
     """
     now = now or utcnow()
     counts = dict.fromkeys(RECYCLED_STATUSES, 0)
     due = due_condition(now)
     if due is not None:
+        if db.session.get_bind().dialect.name == "postgresql":
+            db.session.execute(text(f"LOCK TABLE {Lead.__tablename__} IN SHARE ROW EXCLUSIVE MODE"))
         with audit.acting_as(None):
             audit.record_set_change(Lead, due, {"in_pool": True})
         result = db.session.execute(
@@ -135,7 +144,8 @@ def claimed_today(user_id: int, now: datetime | None = None) -> int:
 def claim(user, lead_id: int, now: datetime | None = None) -> tuple[bool, str | None]:
     """Give the pooled lead ``lead_id`` to ``user``: ``(True, None)`` or ``(False, translated message)``.
 
-    One ``UPDATE … WHERE id = :id AND in_pool [AND claims today < cap]``. The caller commits.
+    One ``UPDATE … WHERE id = :id AND in_pool AND status NOT IN ('converted', 'disqualified') [AND claims
+    today < cap]``. The caller commits.
     """
     from core.models import User
 
@@ -143,10 +153,13 @@ def claim(user, lead_id: int, now: datetime | None = None) -> tuple[bool, str | 
     cap = pool_settings().claim_cap
     table = Lead.__table__
     row = db.session.execute(
-        select(table.c.owner_id, table.c.team_id).where(table.c.id == lead_id, table.c.in_pool)).first()
+        select(table.c.owner_id, table.c.team_id, table.c.status).where(table.c.id == lead_id, table.c.in_pool)
+    ).first()
     if row is None:
         return False, _("This lead is no longer in the pool: someone else claimed it first.")
-    conditions = [table.c.id == lead_id, table.c.in_pool]
+    if row.status in CLOSED_STATUSES:
+        return False, _closed_message()
+    conditions = [table.c.id == lead_id, table.c.in_pool, table.c.status.notin_(CLOSED_STATUSES)]
     if cap:
         # PostgreSQL: serialise one rep's claims on their user row, so the count below is current
         db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
@@ -166,21 +179,30 @@ def claim(user, lead_id: int, now: datetime | None = None) -> tuple[bool, str | 
         if lead is not None:  # the session may hold the lead as it was before the UPDATE
             db.session.expire(lead)
         return True, None
-    # nothing updated: the cap refused it only if the lead is still pooled (else another claim was first)
-    still_pooled = db.session.execute(
-        select(table.c.id).where(table.c.id == lead_id, table.c.in_pool)).first() is not None
+    # nothing updated: converted or disqualified meanwhile; else the cap refused it only if the lead is still
+    # pooled (else another claim was first)
+    now_row = db.session.execute(select(table.c.in_pool, table.c.status).where(table.c.id == lead_id)).first()
+    if now_row is not None and now_row.status in CLOSED_STATUSES:
+        return False, _closed_message()
+    still_pooled = now_row is not None and bool(now_row.in_pool)
     if still_pooled and cap:
         return False, ngettext("You have reached your limit of %(num)d lead claimed from the pool today.",
                                "You have reached your limit of %(num)d leads claimed from the pool today.", cap)
     return False, _("This lead is no longer in the pool: someone else claimed it first.")
 
 
+def _closed_message() -> str:
+    return _("A converted or disqualified lead cannot be claimed from the pool.")
+
+
 def release(leads, now: datetime | None = None) -> int:
-    """Put ``leads`` back into the pool by hand (through the ORM: audited); how many went. No commit."""
+    """Put ``leads`` back into the pool by hand (through the ORM: audited); how many went. No commit.
+
+    Converted and disqualified leads do not go (nobody may claim them): they are not counted."""
     now = now or utcnow()
     changed = 0
     for lead in leads:
-        if not lead.in_pool:
+        if not lead.in_pool and lead.status not in CLOSED_STATUSES:
             lead.in_pool, lead.pooled_at = True, now
             changed += 1
     db.session.flush()
@@ -191,7 +213,7 @@ def release(leads, now: datetime | None = None) -> int:
 POOL = lists.ListSpec(
     model=Lead,
     # every claimer sees every pooled lead (the page shows only what a claimer may know)
-    base=lambda _user: select(Lead).where(Lead.in_pool),
+    base=lambda _user: select(Lead).where(Lead.in_pool, Lead.status.notin_(CLOSED_STATUSES)),
     # newest first: a range scan of the (in_pool, pooled_at, id) index whatever the size of the pool
     sorts={"pooled": Lead.pooled_at, "name": Lead.search_name},
     default_sort="-pooled",

@@ -222,6 +222,9 @@ def convert(lead_id: int):
                 db.session.rollback()
                 error, matches = exc.message, exc.matches
                 lead = _lead(lead_id)
+                if lead.status in service.CLOSED_STATUSES:  # converted (or disqualified) meanwhile by someone else
+                    flash(error, "error")
+                    return redirect(lead_url(lead.id))
             else:
                 db.session.commit()
                 flash(_("Lead converted into the customer “%(name)s”.", name=result.customer.name), "success")

@@ -28,16 +28,20 @@ def conversion_options(lead, user) -> list[dict] | None:
     ]
 
 
-def lead_converted(lead, customer, contact, user, options) -> dict | None:
-    """The opportunity of a converted lead, or ``None`` when the user unticked it (or may not create one)."""
+def lead_converted(lead, customer, contact, user, options, owner_id=None) -> dict | None:
+    """The opportunity of a converted lead, or ``None`` when the user unticked it (or may not create one).
+
+    It belongs to the conversion's owner (``owner_id``), like the customer and contact the conversion made —
+    not to the lead's owner when the user chose another."""
     if not options.get("opportunity") or user is None or not user.can(WRITE):
         return None
+    owner_id = owner_id or lead.owner_id or user.id
     name = (options.get("opportunity_name") or lead.company or lead.name or "").strip()[:255]
     process = stages.default_process()
     opportunity = create_opportunity(
         {"name": name or _("Opportunity"), "customer_id": customer.id,
          "contact_id": contact.id if contact is not None else None,
-         "owner_id": lead.owner_id or user.id, "source": "lead", "lead_id": lead.id,
+         "owner_id": owner_id, "source": "lead", "lead_id": lead.id,
          "description": lead.description or ""},
         user=user, stage=stages.first_stage(process), check=False)
     _carry_custom(lead, opportunity, user)

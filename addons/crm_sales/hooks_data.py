@@ -34,10 +34,10 @@ def crm_lead_conversion_options(lead, user):
 
 
 @hookimpl
-def lead_converted(lead, customer, contact, user, options):
+def lead_converted(lead, customer, contact, user, options, owner_id):
     from .convert_lead import lead_converted as make_opportunity
 
-    return make_opportunity(lead, customer, contact, user, options)
+    return make_opportunity(lead, customer, contact, user, options, owner_id)
 
 
 @hookimpl
