@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
+from core.crm import money
 from core.crm.api_auth import ApiError
 from core.crm.api_fields import serialise
 from core.crm.models import Contact, Customer
@@ -27,7 +28,8 @@ from core.registry import ApiAction, ApiResource
 from . import stages
 from .hooks import DELETE, READ, WRITE
 from .models import STATUSES, Opportunity, SalesProcess, Stage, StageChange
-from .opportunities import LOST_REASON, SOURCE
+from .opportunities import LOST_REASON, SOURCE, company_amount
+from .opportunity_import import MONEY_FIELDS, company_too_large
 
 NAME = "crm_sales.opportunities"
 FIELDS = (
@@ -43,7 +45,8 @@ _INVALID = _l("Some fields are not valid.")
 
 
 def check_opportunity(record, values: dict, user) -> None:
-    """Before a POST or PATCH: the decision maker belongs to the customer; the process is active and is not
+    """Before a POST or PATCH: the amounts are at most what every database keeps exactly
+    (:func:`amount_errors`); the decision maker belongs to the customer; the process is active and is not
     changed on an existing opportunity (its stage belongs to it)."""
     errors = {}
     customer_id = values.get("customer_id", getattr(record, "customer_id", None))
@@ -52,6 +55,7 @@ def check_opportunity(record, values: dict, user) -> None:
         owner = db.session.scalar(select(Contact.customer_id).where(Contact.id == contact_id))
         if owner != customer_id:
             errors["contact_id"] = _("The decision maker must be a contact of the opportunity's customer.")
+    errors.update(amount_errors(record, values))
     if "process_id" in values:
         if record is not None and values["process_id"] != record.process_id:
             errors["process_id"] = _("The sales process of an opportunity cannot be changed.")
@@ -67,6 +71,27 @@ def check_opportunity(record, values: dict, user) -> None:
         except stages.StageError as exc:
             raise ApiError(409, "stage_requirements", str(exc), extra={
                 "missing": [{"code": f.code, "label": str(f.label)} for f in exc.missing]}) from None
+
+
+def amount_errors(record, values: dict) -> dict[str, str]:
+    """``{field: reason}`` of the amounts beyond :data:`core.crm.money.MAX_AMOUNT` — what SQLite would not keep
+    exactly (1234567890123456.78 became …56.75) — the amount in the company currency (what the funnel sums)
+    included. A value the record holds already is kept, as the generic validation keeps it."""
+    errors = {}
+    for name in MONEY_FIELDS:
+        value = values.get(name)
+        if value is not None and (record is None or value != getattr(record, name)) and money.amount_too_large(value):
+            errors[name] = money.too_large_message()
+    if "amount" not in errors and ("amount" in values or "currency" in values):
+        amount = values.get("amount", getattr(record, "amount", None))
+        currency = values.get("currency", getattr(record, "currency", None))
+        try:
+            in_company = company_amount(amount, currency)
+        except money.MoneyError:
+            return errors  # no rate: the save says so
+        if money.amount_too_large(in_company):
+            errors["amount"] = company_too_large(in_company)
+    return errors
 
 
 def before_save(opportunity: Opportunity) -> None:

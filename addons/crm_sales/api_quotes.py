@@ -7,6 +7,9 @@ this module adds what the web form does, through :mod:`.quotes`:
   currency are checked together; only a draft may be changed (**409** ``not_draft`` otherwise);
 - actions on a quote: ``lines`` (replace the lines of a draft: ``{"lines": [{"product_id", "description",
   "quantity", "unit", "unit_price", "discount_percent", "tax_percent"}, …]}``, the totals computed again),
+  a comma in a number separates thousands only ("1,5" is refused), and quantities, prices, amounts and totals
+  are at most what every database keeps exactly (:data:`core.crm.money.MAX_AMOUNT`, :data:`.quotes.MAX_QUANTITY`: as the form, :func:`.quotes.parse_lines`
+  and :func:`.quotes.check_amounts`);
   ``send``, ``reject``, ``new_version`` and ``accept`` (creates the order; **409** ``refused`` with the
   reason when the quote was accepted already, is expired, superseded or rejected). Every action answers the
   quote (or the order, for ``accept``) with its ``lines``;
@@ -20,6 +23,7 @@ from flask import g
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from core.crm import money
 from core.crm.api_auth import ApiError
 from core.crm.api_fields import serialise
 from core.crm.models import Contact, Currency, Customer
@@ -81,7 +85,6 @@ def check_quote(record, values: dict, user) -> None:
 
 
 def _company_currency() -> str:
-    from core.crm import money
 
     return money.company_currency()
 
@@ -115,6 +118,7 @@ def run_lines(quote: Quote, body: dict, user):
         raise ApiError(409, "not_draft", _("Only a draft can be changed; make a new version instead."))
     try:
         lines = quotes.parse_lines(body.get("lines"))
+        quotes.check_amounts(lines, quote.discount_percent)
     except quotes.QuoteError as exc:
         raise ApiError(400, "validation", str(exc), {"lines": str(exc)}) from None
     quotes.update_quote(quote, {}, lines)

@@ -20,7 +20,7 @@ Rules:
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from flask import has_request_context, url_for
 from flask_babel import gettext as _
@@ -115,13 +115,17 @@ def parse(values: dict) -> dict:
     category = (values.get("category") or "").strip()
     if category not in {row.code for row in picklist_values(EXPENSE_CATEGORY, active_only=True)}:
         raise ExpenseError(_("Choose an expense category from the list."))
-    raw = (values.get("amount") or "").strip().replace(",", "")
+    raw = (values.get("amount") or "").strip()
     try:
-        amount = Decimal(raw)
-    except InvalidOperation:
+        amount = money.parse_amount(raw)  # a comma separates thousands only: "1,5" is no 15
+    except money.AmountGroupingError:
+        raise ExpenseError(money.grouping_message(raw)) from None
+    except ValueError:
         raise ExpenseError(_("The amount “%(value)s” is not a number.", value=raw)) from None
-    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(FEN) or amount >= Decimal("1e16"):
+    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(FEN):
         raise ExpenseError(_("The amount must be more than 0, with at most two decimals."))
+    if money.amount_too_large(amount):
+        raise ExpenseError(money.too_large_message(raw))
     currency = (values.get("currency") or money.company_currency()).strip().upper()
     if db.session.get(Currency, currency) is None:
         raise ExpenseError(_("Unknown currency “%(code)s”.", code=currency))

@@ -8,9 +8,10 @@ says which fields a column can go to and checks, per chunk and set-based, what t
 * the **customer** by its external id or its name, among the customers the importer may see (a customer not
   found, hidden or ambiguous fails the row with its reason); the **decision maker** by name among that
   customer's contacts;
-* amounts to the fen (``1,234.50``; at most two decimals, never negative), the **currency** among the active
-  ones (default the company's) and the amount in the company currency (what the funnel sums), the owner's
-  team (default owner: the importer);
+* amounts to the fen (``1,234.50``; at most two decimals, never negative; a comma separates thousands only, so
+  "1,5" fails the row instead of becoming 15; at most :data:`core.crm.money.MAX_AMOUNT`, also in the company
+  currency, what SQLite keeps exactly), the **currency** among the active ones (default the company's) and the
+  amount in the company currency (what the funnel sums), the owner's team (default owner: the importer);
 * the **stage** by its name (as shown in zh_CN, zh_TW or English, or as stored) in the row's **sales process**
   (by name; default the default process; default stage its first open one). Its **required fields are
   enforced as a move through the stages enforces them** (:func:`.stages.missing_fields`; products and
@@ -25,10 +26,9 @@ says which fields a column can go to and checks, per chunk and set-based, what t
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from types import SimpleNamespace
 
 from flask_babel import force_locale
@@ -54,7 +54,6 @@ DERIVED = {
     "owner_id": ("team_id",),
 }
 MONEY_FIELDS = ("amount", "budget", "expense_budget")
-_MONEY = re.compile(r"^\d{1,16}(\.\d{1,2})?$")
 _YES_NO = {"1": _l("Yes"), "0": _l("No")}
 
 
@@ -120,18 +119,31 @@ def _fold(text) -> str:
 
 
 def _money(text: str) -> Decimal:
-    """An amount cell as a Decimal (``ValueError`` if it is none). Full-width digits (decimals) are folded by NFKC;
-    a digit that is not a decimal one (superscript "²", circled "①") is refused before, or NFKC would make "1²"
-    into 12."""
+    """An amount cell as a Decimal: ``ValueError`` with the row's reason (translated) if it is none. A ``¥``
+    (``￥``) or ``$`` before it, spaces, full-width digits (folded by NFKC) are fine; a comma or a space separates
+    thousands only (:func:`core.crm.money.parse_amount`: "1,5" is refused, never read as 15); at most two
+    decimals, not negative, at most :data:`core.crm.money.MAX_AMOUNT` (what every database keeps exactly). A digit
+    that is not a decimal one (superscript "²", circled "①") is refused before NFKC would make "1²" into 12."""
     if odd_digits(text):
-        raise ValueError(text)
-    folded = unicodedata.normalize("NFKC", text).strip().replace(",", "").replace(" ", "").lstrip("¥$")
-    if not _MONEY.match(folded):
-        raise ValueError(text)
+        raise ValueError(_bad_amount(text))
+    number = unicodedata.normalize("NFKC", text).strip().lstrip("¥$").strip()
+    if number[:1] in ("+", "-"):
+        raise ValueError(_bad_amount(text))
     try:
-        return Decimal(folded)
-    except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
-        raise ValueError(text) from None
+        value = money.parse_amount(number)
+    except money.AmountGroupingError:
+        raise ValueError(money.grouping_message(text)) from None
+    except ValueError:
+        raise ValueError(_bad_amount(text)) from None
+    if value != value.quantize(Decimal("0.01")):
+        raise ValueError(_bad_amount(text))
+    if money.amount_too_large(value):
+        raise ValueError(money.too_large_message(text))
+    return value
+
+
+def _bad_amount(text) -> str:
+    return _("“%(value)s” is not an amount like 12345.67 (at most two decimals, not negative).", value=text)
 
 
 def _stage_names(process: SalesProcess) -> dict[str, object]:
@@ -256,9 +268,8 @@ def _resolve_row(o, importer, lookups: _Lookups) -> list[str]:  # noqa: C901 - o
         if isinstance(record.get(name), str):
             try:
                 record[name] = _money(record[name])
-            except ValueError:
-                errors.append(_("“%(value)s” is not an amount like 12345.67 (at most two decimals, not negative).",
-                                value=record[name]))
+            except ValueError as exc:
+                errors.append(str(exc))
     if "currency" in record:
         code = unicodedata.normalize("NFKC", record["currency"]).strip().upper()
         if code not in lookups.currencies:
@@ -373,9 +384,18 @@ def _resolve_row(o, importer, lookups: _Lookups) -> list[str]:  # noqa: C901 - o
             record["amount_company"] = lookups.in_company_currency(amount, currency)
         except money.MoneyError as exc:
             return [str(exc)]
+        if money.amount_too_large(record["amount_company"]):
+            return [company_too_large(record["amount_company"])]
     if existing is None or "owner_id" in record:
         record["team_id"] = lookups.team_of(record.get("owner_id") or existing.owner_id)
     return []
+
+
+def company_too_large(amount: Decimal) -> str:
+    """Why an amount is refused whose value in the company currency (what the funnel sums) is beyond what every
+    database keeps exactly."""
+    return _("In the company currency the amount is %(amount)s: at most %(max)s.", amount=f"{amount:,.2f}",
+             max=money.MAX_AMOUNT_TEXT)
 
 
 def after_write(created, _updated, importer) -> None:

@@ -35,6 +35,7 @@ from core.crm import audit, money
 from core.crm.models import Contact, Currency, Customer, Product
 from core.extensions import db
 from core.models import Counter
+from core.params import ascii_int, is_id
 from core.timeutil import utcnow
 
 from .models import Opportunity, Order, OrderLine, Quote, QuoteLine
@@ -43,8 +44,10 @@ FEN = Decimal("0.01")
 HUNDRED = Decimal("100")
 ZERO = Decimal("0.00")
 MAX_LINES = 200
-MAX_QUANTITY = Decimal("1e14")
-MAX_PRICE = Decimal("1e16")
+#: what every database keeps exactly (SQLite holds a Numeric as a binary float: about 15 significant digits)
+MAX_QUANTITY = Decimal("99999999999.9999")
+MAX_QUANTITY_TEXT = "99,999,999,999.9999"
+MAX_PRICE = money.MAX_AMOUNT
 #: statuses a quote may be accepted, sent or rejected from; edited only as a draft
 OPEN_STATUSES = ("draft", "sent")
 ORDER_FLOW = {"open": ("confirmed", "cancelled"), "confirmed": ("delivered", "cancelled")}
@@ -118,6 +121,13 @@ def _decimal(raw, label, *, places: int, low: Decimal, high: Decimal, line: int 
         raise QuoteError(where + _("%(field)s is required.", field=label))
     if isinstance(raw, bool) or not isinstance(raw, str | int | float | Decimal):
         raise QuoteError(where + _("%(field)s is not a number.", field=label))
+    if isinstance(raw, str) and "," in raw:  # a comma separates thousands only: "1,5" is no 15
+        try:
+            money.parse_amount(raw)
+        except money.AmountGroupingError:
+            raise QuoteError(where + money.grouping_message(raw)) from None
+        except ValueError:
+            pass  # said below
     text = str(raw).strip().replace(",", "")
     try:
         value = Decimal(text)
@@ -158,10 +168,8 @@ def parse_lines(rows) -> list[dict]:
         product = None
         raw_product = row.get("product_id")
         if raw_product not in (None, ""):
-            try:
-                product_id = int(raw_product) if not isinstance(raw_product, bool) else None
-            except (TypeError, ValueError):
-                product_id = None
+            product_id = raw_product if is_id(raw_product) else ascii_int(raw_product) \
+                if isinstance(raw_product, str) else None
             product = db.session.get(Product, product_id) if product_id else None
             if product is None or not product.active:
                 raise QuoteError(_("Line %(n)d: choose an active product from the list.", n=number))
@@ -186,6 +194,21 @@ def parse_lines(rows) -> list[dict]:
                     "discount_percent": percent(row.get("discount_percent"), _("Discount in percent"), number),
                     "tax_percent": percent(row.get("tax_percent"), _("Tax rate in percent"), number)})
     return out
+
+
+def check_amounts(lines: list[dict], discount_percent) -> None:
+    """Lines (of :func:`parse_lines`) whose amounts and totals every database keeps exactly (at most
+    :data:`core.crm.money.MAX_AMOUNT`), with the quote's discount. Raises :class:`QuoteError` naming the line."""
+    from types import SimpleNamespace
+
+    probes = [SimpleNamespace(**line) for line in lines]
+    totals = compute(probes, discount_percent)
+    for number, probe in enumerate(probes, start=1):
+        if money.amount_too_large(probe.amount):
+            raise QuoteError(_("Line %(n)d: the amount is too large: at most %(max)s.", n=number,
+                               max=money.MAX_AMOUNT_TEXT))
+    if any(money.amount_too_large(total) for total in totals):
+        raise QuoteError(_("The total of the quote is too large: at most %(max)s.", max=money.MAX_AMOUNT_TEXT))
 
 
 def check_links(customer_id, contact_id, opportunity_id, currency, user) -> None:
@@ -363,6 +386,9 @@ def accept(quote: Quote, user, today: date | None = None) -> Order:
     except money.MoneyError as exc:
         raise QuoteError(_("The order cannot be valued in the company currency: %(reason)s", reason=str(exc))) \
             from None
+    if money.amount_too_large(total_company):
+        raise QuoteError(_("In the company currency the total is %(amount)s: at most %(max)s.",
+                           amount=f"{total_company:,.2f}", max=money.MAX_AMOUNT_TEXT))
     now = utcnow()
     _change_status(quote, OPEN_STATUSES, "accepted", today, accepted_at=now)
     order = Order(number=next_number("SO", today), quote_id=quote.id, opportunity_id=quote.opportunity_id,

@@ -17,6 +17,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from core.crm import conflicts, normalise
+from core.crm.money import amount_too_large, too_large_message
 from core.crm.normalise import prefix_upper_bound
 from core.crm.picklists import picklist_choices
 from core.crm.visibility import get_visible, get_visible_or_404, visible_to
@@ -34,7 +35,6 @@ from .views import bp
 PAGE = 50
 CENT = Decimal("0.01")
 #: the largest amount a Numeric(18, 2) column holds
-AMOUNT_LIMIT = Decimal("1e16")
 
 
 def money(value) -> str:
@@ -274,12 +274,19 @@ def _apply(form, opportunity_or_values, user):
     amount = form.amount.data
     if lines and (form.amount_from_lines.data or amount is None):
         amount = sum((quantity * price for _pid, quantity, price in lines), Decimal(0)).quantize(CENT, ROUND_HALF_UP)
-        if amount >= AMOUNT_LIMIT:
+        if amount_too_large(amount):
             form.amount.errors = [*form.amount.errors, _("The sum of the product lines is too large.")]
             ok = False
     elif amount is None:
         form.amount.errors = [*form.amount.errors, _("Give the amount, or add product lines to sum.")]
         ok = False
+    elif amount_too_large(amount):  # more than every database keeps exactly (SQLite: ~15 digits)
+        form.amount.errors = [*form.amount.errors, too_large_message()]
+        ok = False
+    for field in (form.budget, form.expense_budget):
+        if amount_too_large(field.data):
+            field.errors = [*field.errors, too_large_message()]
+            ok = False
     if not ok:
         return None
     return {"name": form.name.data.strip(), "customer_id": customer.id, "contact_id": contact_id,

@@ -109,6 +109,7 @@ def _save(form, quote=None):
         lines = quotes.parse_lines(rows)
         if not lines:
             raise quotes.QuoteError(_("Add at least one line: a product or a description, a quantity and a price."))
+        quotes.check_amounts(lines, values["discount_percent"])
         if quote is None:
             quote = quotes.create_quote(values, lines, current_user)
         else:

@@ -6,6 +6,7 @@ recycle bin."""
 from __future__ import annotations
 
 import email
+import html
 import socket
 from datetime import date
 from decimal import Decimal
@@ -246,3 +247,16 @@ def test_an_expense_goes_to_the_recycle_bin_and_comes_back(team):
         back = db.session.get(Expense, expense_id)
         assert back.amount_company == Decimal("1500.00") and back.status == "pending_approval"
         assert back.spent_on == date(2026, 11, 20) and back.owner_id == team.ids["users"]["rep1"]
+
+
+def test_a_decimal_comma_or_an_amount_beyond_exact_storage_is_refused(team):
+    """"1,5" was read as 15 (the commas dropped); 1e14 was stored altered on SQLite."""
+    opp = team.ids["opps"]["open"]
+    rep = client_for(team, "rep1")
+    for amount, message in (("1,5", "a comma only separates thousands"), ("12,34", "a comma only separates"),
+                            ("100000000000000", "is too large")):
+        page = _add(rep, opp, amount).get_data(as_text=True)
+        assert message in html.unescape(page), amount
+    assert _expenses(team, opp) == []
+    _add(rep, opp, "1,234.50")
+    assert _expenses(team, opp) == [(Decimal("1234.50"), "approved", None)]
