@@ -48,7 +48,7 @@ from sqlalchemy import or_, select, update
 
 from core.crm.custom_field_models import CustomField
 from core.extensions import db
-from core.params import ascii_int, is_id, odd_digits
+from core.params import ascii_int, is_id
 from core.plugins import flatten
 
 COUNTER = "custom_fields"
@@ -674,24 +674,16 @@ def _pick(texts: dict, language: str) -> str:
 
 
 def _decimal(raw) -> Decimal | None:
+    """A typed number (:func:`core.crm.money.parse_amount`: a comma separates thousands only, "1,5" is no 15;
+    "²" and "①" are no digits); ``None`` when it is none."""
     if raw is None or raw == "":
         return None
-    if isinstance(raw, Decimal):
-        return raw
-    if odd_digits(raw):
-        return None  # "²", "①": NFKC would make digits of them ("1²" -> 12); full-width "１２" are decimals
-    text = unicodedata.normalize("NFKC", str(raw)).strip().replace(" ", "")
-    if "," in text:  # a thousands separator only ("1,234.5"): "1,5" is no 15 (a decimal comma, or a typo)
-        if not re.fullmatch(r"[+\-]?\d{1,3}(,\d{3})+(\.\d*)?", text):
-            return None
-        text = text.replace(",", "")
-    if not re.fullmatch(r"[+\-]?(\d+(\.\d*)?|\.\d+)", text):
-        return None
+    from core.crm.money import parse_amount
+
     try:
-        value = Decimal(text)
-    except InvalidOperation:
+        return parse_amount(raw)
+    except ValueError:
         return None
-    return value if value.is_finite() else None
 
 
 def _plain(value: Decimal) -> str:
