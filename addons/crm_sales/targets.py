@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -118,17 +118,21 @@ class GridError(ValueError):
 
 def parse_amount(raw: str, cell: str) -> Decimal | None:
     """A blank cell is ``None`` (no target); otherwise a number ≥ 0 with at most two decimals."""
-    text = (raw or "").strip().replace(",", "")
+    text = (raw or "").strip()
     if not text:
         return None
     try:
-        value = Decimal(text)
-    except InvalidOperation:
+        value = money.parse_amount(text)  # a comma separates thousands only: "1,5" is no 15
+    except money.AmountGroupingError as exc:
+        raise GridError(_("%(cell)s: %(reason)s", cell=cell, reason=str(exc))) from None
+    except ValueError:
         raise GridError(_("%(cell)s: “%(value)s” is not a number.", cell=cell, value=raw)) from None
     if not value.is_finite() or value < 0:
         raise GridError(_("%(cell)s: a target must be a number of 0 or more.", cell=cell))
-    if value != value.quantize(FEN) or value >= Decimal("1e16"):
+    if value != value.quantize(FEN):
         raise GridError(_("%(cell)s: a target has at most two decimals.", cell=cell))
+    if money.amount_too_large(value):
+        raise GridError(_("%(cell)s: %(reason)s", cell=cell, reason=money.too_large_message(text)))
     return value.quantize(FEN)
 
 

@@ -198,9 +198,9 @@ def test_grid_validates_every_cell_then_upserts(team):
     bad = _grid(mgr, depts["Sales"], **{f"cell-{users['rep1']}-2026-01": "100.00",
                                         f"cell-{users['rep2']}-2026-02": "12.345"})
     assert "REP2 · 2026-02" in bad.get_data(as_text=True) and "two decimals" in bad.get_data(as_text=True)
-    for raw in ("-1", "abc", "NaN"):
+    for raw in ("-1", "abc", "NaN", "1,5", "12,34", "10000000000000"):  # "1,5" was 15; 1e13+ not kept exactly
         bad = _grid(mgr, depts["Sales"], **{f"cell-{users['rep1']}-2026-01": raw})
-        assert "REP1 · 2026-01" in bad.get_data(as_text=True)
+        assert "REP1 · 2026-01" in bad.get_data(as_text=True), raw
     with team.app_context():
         assert db.session.scalar(select(func.count()).select_from(Target)) == 0
     ok = _grid(mgr, depts["Sales"], **{f"cell-{users['rep1']}-2026-01": "1,000.5",
