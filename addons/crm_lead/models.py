@@ -36,10 +36,12 @@ class Lead(db.Model):
     __recycle_object__ = "lead"
     __recycle_label__ = _l("Lead")
     __audit_fields__ = ("name", "company", "title", "mobile", "phone", "email", "source", "status", "region",
-                        "industry", "owner_id", "team_id", "disqualify_reason", "in_pool")
+                        "industry", "owner_id", "team_id", "disqualify_reason", "in_pool", "website", "address",
+                        "description")
     __audit_json_fields__ = ("custom",)
     __audit_labels__ = {"company": _l("Company"), "source": _l("Source"), "team_id": _l("Team"),
-                        "disqualify_reason": _l("Disqualification reason"), "in_pool": _l("Lead pool")}
+                        "disqualify_reason": _l("Disqualification reason"), "in_pool": _l("Lead pool"),
+                        "description": _l("Description")}
     #: columns holding picklist codes (usage counts on Settings → Picklists), fields sharing rules may match
     __picklist_fields__ = {"source": "lead_source", "disqualify_reason": "lead_disqualify_reason",
                            "region": "region", "industry": "industry"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import or_, select
@@ -20,9 +21,18 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    StopValidation,
+    ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from core.crm import money
 from core.crm.customer_forms import ReferenceField
 from core.crm.models import Contact, Currency, Product
 from core.crm.picklists import picklist_choices
@@ -50,9 +60,41 @@ def four_decimals(_form, field) -> None:
         raise ValidationError(_l("A quantity has at most four decimals."))
 
 
+class AmountField(DecimalField):
+    """A typed number read as :func:`core.crm.money.parse_amount` reads it: "1,234.50" and full-width digits
+    are fine; "1,5", ",5", "1_5" are refused (WTForms' ``Decimal()`` read them as 15, 5 and 15)."""
+
+    def process_formdata(self, valuelist):
+        if not valuelist or not str(valuelist[0]).strip():
+            self.data = None
+            return
+        try:
+            self.data = money.parse_amount(valuelist[0])
+        except ValueError as exc:
+            self.data = None
+            raise ValueError(str(exc)) from None
+
+    def pre_validate(self, form):
+        if self.process_errors:  # no number: that message alone (not "cannot be negative" as well)
+            raise StopValidation()
+
+
+def stored_exactly(_form, field) -> None:
+    """At most :data:`core.crm.money.MAX_AMOUNT`: what every database keeps exactly (SQLite: a float)."""
+    if money.amount_too_large(field.data):
+        raise ValidationError(money.too_large_message())
+
+
+def quantity_stored_exactly(_form, field) -> None:
+    from .quotes import MAX_QUANTITY, MAX_QUANTITY_TEXT
+
+    if field.data is not None and abs(field.data) > MAX_QUANTITY:
+        raise ValidationError(_("The quantity is too large: at most %(max)s.", max=MAX_QUANTITY_TEXT))
+
+
 def money_field(label, required: bool = False):
-    validators = [DataRequired() if required else Optional(), NumberRange(min=0), fen]
-    return DecimalField(label, validators=validators, places=None)
+    validators = [DataRequired() if required else Optional(), NumberRange(min=0), fen, stored_exactly]
+    return AmountField(label, validators=validators, places=None)
 
 
 def _typed(field) -> str:
@@ -76,11 +118,11 @@ class _RowForm(FlaskForm):
 
 class ProductLineForm(_RowForm):
     product_id = SelectField(_l("Product"), validate_choice=False, default="")
-    quantity = DecimalField(_l("Quantity"), places=None, validators=[
-        Optional(), NumberRange(min=Decimal("0.0001"), max=Decimal("1e13"), message=_l("The quantity must be above 0.")),
-        four_decimals])
-    unit_price = DecimalField(_l("Unit price"), places=None, validators=[
-        Optional(), NumberRange(min=0, max=Decimal("1e15"), message=_l("The unit price cannot be negative.")), fen],
+    quantity = AmountField(_l("Quantity"), places=None, validators=[
+        Optional(), NumberRange(min=Decimal("0.0001"), message=_l("The quantity must be above 0.")),
+        four_decimals, quantity_stored_exactly])
+    unit_price = AmountField(_l("Unit price"), places=None, validators=[
+        Optional(), NumberRange(min=0, message=_l("The unit price cannot be negative.")), fen, stored_exactly],
         description=_l("Empty: the product's list price."))
 
     def is_blank(self) -> bool:
@@ -101,8 +143,8 @@ class ProductLineForm(_RowForm):
 
 class CompetitorForm(_RowForm):
     name = StringField(_l("Competitor"), validators=[Optional(), Length(max=255)])
-    price = DecimalField(_l("Their price"), places=None, validators=[
-        Optional(), NumberRange(min=0, max=Decimal("1e15"), message=_l("A price cannot be negative.")), fen])
+    price = AmountField(_l("Their price"), places=None, validators=[
+        Optional(), NumberRange(min=0, message=_l("A price cannot be negative.")), fen, stored_exactly])
     strengths = TextAreaField(_l("Strengths"), validators=[Optional(), Length(max=5000)])
     weaknesses = TextAreaField(_l("Weaknesses"), validators=[Optional(), Length(max=5000)])
 

@@ -117,11 +117,14 @@ class Opportunity(db.Model):
     __recycle_label__ = _l("Opportunity")
     __audit_fields__ = ("name", "customer_id", "contact_id", "process_id", "stage_id", "status", "amount",
                         "currency", "close_date", "owner_id", "team_id", "source", "budget", "budget_known",
-                        "purchase_date", "lost_reason")
+                        "purchase_date", "lost_reason", "expense_budget", "pain_points", "goals", "description")
     __audit_json_fields__ = ("custom",)
     __audit_labels__ = {"stage_id": _l("Stage"), "process_id": _l("Sales process"), "amount": _l("Amount"),
                         "close_date": _l("Close date"), "contact_id": _l("Decision maker"),
-                        "budget": _l("Budget"), "lost_reason": _l("Reason"), "source": _l("Source")}
+                        "budget": _l("Budget"), "lost_reason": _l("Reason"), "source": _l("Source"),
+                        "currency": _l("Currency"), "purchase_date": _l("Expected purchase date"),
+                        "budget_known": _l("Budget known"), "team_id": _l("Team"), "expense_budget": _l("Expense budget"),
+                        "pain_points": _l("Pain points"), "goals": _l("Goals"), "description": _l("Description")}
     __picklist_fields__ = {"source": "opportunity_source", "lost_reason": "opportunity_lost_reason"}
     __table_args__ = (
         Index("ix_crm_sales_opportunity_owner_id_id", "owner_id", "id"),

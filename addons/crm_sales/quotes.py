@@ -121,18 +121,13 @@ def _decimal(raw, label, *, places: int, low: Decimal, high: Decimal, line: int 
         raise QuoteError(where + _("%(field)s is required.", field=label))
     if isinstance(raw, bool) or not isinstance(raw, str | int | float | Decimal):
         raise QuoteError(where + _("%(field)s is not a number.", field=label))
-    if isinstance(raw, str) and "," in raw:  # a comma separates thousands only: "1,5" is no 15
-        try:
-            money.parse_amount(raw)
-        except money.AmountGroupingError:
-            raise QuoteError(where + money.grouping_message(raw)) from None
-        except ValueError:
-            pass  # said below
-    text = str(raw).strip().replace(",", "")
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise QuoteError(where + _("%(field)s “%(value)s” is not a number.", field=label, value=text[:40])) from None
+    try:  # a comma separates thousands only: "1,5", ",5" and "1_5" are no 15, 5 and 15
+        value = money.parse_amount(raw if isinstance(raw, str) else Decimal(str(raw)))
+    except money.AmountGroupingError:
+        raise QuoteError(where + money.grouping_message(raw)) from None
+    except (ValueError, InvalidOperation):
+        raise QuoteError(where + _("%(field)s “%(value)s” is not a number.", field=label, value=str(raw)[:40])) \
+            from None
     if not value.is_finite() or value < low or value > high:
         raise QuoteError(where + _("%(field)s must be between %(low)s and %(high)s.", field=label, low=low,
                                    high=high))

@@ -90,6 +90,7 @@ FIELD_LABELS = {
     "mobile": lazy_pgettext("phone number", "Mobile"),
     "decision_role": _l("Role in the decision"),
     "customer_id": _l("Customer"),
+    "birthday": _l("Birthday"),
     "merged_record": _l("Merged record"),
 }
 ACTION_LABELS = {"create": _l("created"), "update": _l("changed"), "delete": _l("deleted"),

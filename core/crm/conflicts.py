@@ -41,6 +41,7 @@ from flask import g, request
 from sqlalchemy import Numeric, func, select
 
 from core.crm import audit
+from core.crm.custom_field_forms import CURRENCY_SUFFIX
 from core.extensions import db
 from core.params import ascii_int
 
@@ -76,9 +77,11 @@ def _same_text(typed: str, text: str | None, *, numeric: bool = False) -> bool:
     if typed == text:
         return True
     if numeric and typed is not None and text is not None:
-        try:
-            return Decimal(typed.replace(",", "")) == Decimal(text)
-        except InvalidOperation:
+        from core.crm.money import parse_amount
+
+        try:  # as the form reads it: "1,5" is no 15 (it is a mistake to show the user, not the old value)
+            return parse_amount(typed) == Decimal(text)
+        except (ValueError, InvalidOperation):
             return False
     return False
 
@@ -99,6 +102,21 @@ def _same_custom(definition, values: list[str], text: str | None) -> bool:
     except ValueError:
         return False
     return _same(definition.to_json(parsed), text, audit.json_text)
+
+
+def _same_money(amount: str, currency: str, text: str | None) -> bool:
+    """Whether a posted amount and currency are a money value's audit text ("12.50 CNY")."""
+    if not (amount or "").strip():
+        return text is None
+    if text is None:
+        return False
+    from core.crm.money import parse_amount
+
+    stored_amount, _sep, stored_currency = text.partition(" ")
+    try:
+        return parse_amount(amount) == Decimal(stored_amount) and currency.strip().upper() == stored_currency.upper()
+    except (ValueError, InvalidOperation):
+        return False
 
 
 def _same_json(value, text: str | None) -> bool:
@@ -193,6 +211,7 @@ class EditGuard:
             if audit.audited_json_fields(type(self.record)) else {}
         fresh, patched = None, posted.copy()
         for field, was in shown.items():
+            extra: list[str] = []
             name = references.get(field) or (f"cf_{field[7:]}" if field.startswith("custom.") else field)
             values = [v for v in posted.getlist(name)]
             if field in references:
@@ -203,7 +222,11 @@ class EditGuard:
                 if definition is None or name not in patched and definition.type not in ("checkbox",
                                                                                           "multi_picklist"):
                     continue
-                untouched = _same_custom(definition, values, was)
+                if definition.type == "money":  # an amount and its currency: compared, and taken, together
+                    extra = [name + CURRENCY_SUFFIX]
+                    untouched = _same_money((values or [""])[0], posted.get(extra[0], ""), was)
+                else:
+                    untouched = _same_custom(definition, values, was)
             else:
                 if name not in posted:
                     continue
@@ -216,7 +239,9 @@ class EditGuard:
                 fresh = current_form()
             if name not in fresh:
                 continue
-            patched.setlist(name, _as_posted(fresh[name]))
+            for each in (name, *extra):
+                if each in fresh:
+                    patched.setlist(each, _as_posted(fresh[each]))
             self.kept.add(field)
         return patched
 

@@ -238,7 +238,8 @@ class Contact(db.Model):
 
     __tablename__ = "core_contact"
     __visibility_object__ = "contact"
-    __audit_fields__ = ("name", "title", "mobile", "phone", "email", "decision_role", "owner_id", "customer_id")
+    __audit_fields__ = ("name", "title", "mobile", "phone", "email", "decision_role", "owner_id", "customer_id",
+                        "birthday")
     __audit_json_fields__ = ("custom",)
     __table_args__ = (
         Index("ix_core_contact_owner_id_id", "owner_id", "id"),

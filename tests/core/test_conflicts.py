@@ -319,3 +319,51 @@ def test_an_opportunitys_clashing_custom_value_is_in_the_refusal(mosaic_app_fact
     with app.app_context():
         opp = db.session.get(Opportunity, opp_id)
         assert (opp.source, float(opp.custom["score"])) == ("referral", 7)
+
+
+def test_money_values_birthdays_and_mistyped_numbers_in_stale_forms(mosaic_app_factory):
+    """A money custom value is an amount and a currency, compared and kept together (a false 409, then the
+    other person's currency replaced); a contact's birthday is tracked now (a stale form wiped it); a number
+    the user mistyped ("1,5") is their mistake to see, not an untouched value to replace."""
+    from tests.crm_sales.test_opportunity_form import _base, _setup
+
+    app = mosaic_app_factory(edition="sales")
+    ids = _setup(app)
+    assert _define(_admin(app), "customer", "deal", "money").status_code == 302
+    cid = ids["customers"]["rep1"]
+    url = f"/customers/{cid}/edit"
+    rep, mgr = client_for(app, "rep1"), client_for(app, "mgr")
+    with app.app_context():
+        db.session.get(Customer, cid).custom = {"deal": {"amount": "3", "currency": "CNY"}}
+        db.session.commit()
+    rep_form = _form_values(rep.get(url).get_data(as_text=True))
+    mgr_form = _form_values(mgr.get(url).get_data(as_text=True))
+    assert mgr.post(url, data={**mgr_form, "cf_deal": ["5"], "cf_deal__currency": ["USD"]}).status_code == 302
+    saved = rep.post(url, data={**rep_form, "website": ["www.rep.cn"]})
+    assert saved.status_code == 302, _errors_of(saved.get_data(as_text=True))
+    with app.app_context():
+        customer = db.session.get(Customer, cid)
+        assert customer.custom["deal"] == {"amount": "5", "currency": "USD"} and customer.website == "www.rep.cn"
+    # a contact's birthday set meanwhile stays
+    contact_url = f"/contacts/{ids['contacts']['rep1']}/edit"
+    rep_form = _form_values(rep.get(contact_url).get_data(as_text=True))
+    mgr_form = _form_values(mgr.get(contact_url).get_data(as_text=True))
+    assert mgr.post(contact_url, data={**mgr_form, "birthday": ["1980-05-04"]}).status_code == 302
+    assert rep.post(contact_url, data={**rep_form, "title": ["采购"]}).status_code == 302
+    with app.app_context():
+        contact = db.session.get(Contact, ids["contacts"]["rep1"])
+        assert (str(contact.birthday), contact.title) == ("1980-05-04", "采购")
+    # an opportunity: the manager changes the amount; the rep's stale form mistypes it as "1,5": refused (400)
+    assert rep.post("/crm_sales/new", data={**_base(ids), "amount": "15"}).status_code == 302
+    with app.app_context():
+        from addons.crm_sales.models import Opportunity
+
+        opp_id = db.session.scalar(select(Opportunity.id))
+    opp_url = f"/crm_sales/{opp_id}/edit"
+    first, second = (_form_values(rep.get(opp_url).get_data(as_text=True)) for _ in range(2))
+    assert rep.post(opp_url, data={**second, "amount": ["20"]}).status_code == 302
+    mistyped = rep.post(opp_url, data={**first, "amount": ["1,5"]})
+    assert mistyped.status_code == 400 and "a comma only separates thousands" in html.unescape(
+        mistyped.get_data(as_text=True))
+    with app.app_context():
+        assert db.session.get(Opportunity, opp_id).amount == 20

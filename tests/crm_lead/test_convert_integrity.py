@@ -24,7 +24,7 @@ from tests.core.crm_fixtures import client_for
 from tests.crm_lead.test_assignment import setup_leads_team
 from tests.crm_lead.test_convert import admin, admin_client, convert_form, make_lead
 from tests.crm_lead.test_lead_api import _bearer
-from tests.crm_lead.test_lead_pool import NOW, _lead, _pooled
+from tests.crm_lead.test_lead_pool import NOW, _lead, _pooled, claim_after
 
 
 def _customer(app, name="宁波远航物流有限公司") -> int:
@@ -210,18 +210,7 @@ def test_a_conversion_committed_while_a_claim_waits_wins(mosaic_app_factory):
     ids = setup_leads_team(app)
     lead_id = _pooled(app, ids["users"]["rep1"])
 
-    def converted_first(_conn, cursor, statement, *_args):
-        if statement.lstrip().upper().startswith("UPDATE CRM_LEAD_LEAD"):
-            cursor.execute(f"UPDATE crm_lead_lead SET status = 'converted', in_pool = FALSE WHERE id = {int(lead_id)}")
-
-    with app.app_context():
-        user = db.session.get(User, ids["users"]["rep2"])
-        event.listen(db.engine, "before_cursor_execute", converted_first)
-        try:
-            result = pool.claim(user, lead_id)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", converted_first)
-        db.session.rollback()
+    result = claim_after(app, ids["users"]["rep2"], lead_id, "status = 'converted', in_pool = FALSE")
     assert result == (False, "A converted or disqualified lead cannot be claimed from the pool.")
 
 

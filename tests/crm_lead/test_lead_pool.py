@@ -292,19 +292,25 @@ def test_the_loser_of_a_race_is_told_someone_else_was_first_not_the_cap(mosaic_a
         pool.save_settings({}, 5)
         db.session.commit()
 
+    result = claim_after(app, ids["users"]["rep2"], lead_id, "in_pool = FALSE")
+    assert result == (False, "This lead is no longer in the pool: someone else claimed it first.")
+
+
+def claim_after(app, user_id: int, lead_id: int, change: str):
+    """``pool.claim`` by ``user_id`` of ``lead_id`` when another transaction changed the lead (``SET change``)
+    just before the claim's own ``UPDATE``: a race, made certain."""
     def someone_else_first(_conn, cursor, statement, *_args):
         if statement.lstrip().upper().startswith("UPDATE CRM_LEAD_LEAD"):
-            cursor.execute(f"UPDATE crm_lead_lead SET in_pool = FALSE WHERE id = {int(lead_id)}")
+            cursor.execute(f"UPDATE crm_lead_lead SET {change} WHERE id = {int(lead_id)}")
 
     with app.app_context():
-        user = db.session.get(User, ids["users"]["rep2"])
+        user = db.session.get(User, user_id)
         event.listen(db.engine, "before_cursor_execute", someone_else_first)
         try:
-            result = pool.claim(user, lead_id)
+            return pool.claim(user, lead_id)
         finally:
             event.remove(db.engine, "before_cursor_execute", someone_else_first)
-        db.session.rollback()
-    assert result == (False, "This lead is no longer in the pool: someone else claimed it first.")
+            db.session.rollback()
 
 
 def test_the_settings_refuse_non_ascii_digits(mosaic_app_factory):

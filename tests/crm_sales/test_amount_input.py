@@ -208,3 +208,35 @@ def test_the_opportunity_form_refuses_an_amount_beyond_exact_storage(mosaic_app_
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Opportunity)) == 0
     assert rep.post("/crm_sales/new", data={**_base(ids), "amount": "9999999999999.99"}).status_code == 302
+
+
+def test_stray_commas_and_underscores_and_huge_lines_are_refused(mosaic_app_factory):
+    """",5", "5," and "1_5" were read as 5, 5 and 15 (Python's Decimal takes underscores); an opportunity's
+    product line or competitor price beyond exact storage was saved altered."""
+    from addons.crm_sales import quotes
+    from addons.crm_sales.models import Opportunity
+    from tests.crm_sales.test_opportunity_form import _base, _setup
+
+    app = mosaic_app_factory(edition="sales")
+    ids = _setup(app)
+    with app.test_request_context():
+        for raw in (",5", "5,", "1_5", "1,5"):
+            with pytest.raises(quotes.QuoteError):
+                quotes.parse_lines([{"description": "x", "quantity": "1", "unit_price": raw}])
+        assert quotes.parse_lines([{"description": "x", "quantity": "1", "unit_price": "1,234.50"}])[0][
+            "unit_price"] == Decimal("1234.50")
+    rep = client_for(app, "rep1")
+    product = str(ids["products"]["M-100"])
+    for extra in ({"amount": "1_5"}, {"amount": ",5"},
+                  {"products-0-product_id": product, "products-0-quantity": "1",
+                   "products-0-unit_price": "999999999999999.99"},
+                  {"products-0-product_id": product, "products-0-quantity": "1234567890123.4567",
+                   "products-0-unit_price": "1"},
+                  {"competitors-0-name": "对手", "competitors-0-price": "999999999999999.99"}):
+        response = rep.post("/crm_sales/new", data={**_base(ids), "amount": "100", **extra})
+        assert response.status_code == 400, extra
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Opportunity)) == 0
+    assert rep.post("/crm_sales/new", data={**_base(ids), "amount": "1,234.50"}).status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(Opportunity.amount)) == Decimal("1234.50")

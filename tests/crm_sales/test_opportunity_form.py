@@ -150,7 +150,7 @@ def test_wrong_values_are_refused_next_to_the_field_with_nothing_written(mosaic_
             "products-0-unit_price": "10"}
     cases = [
         ({"products-0-quantity": "-2"}, "products-0-quantity", "The quantity must be above 0."),
-        ({"products-0-quantity": "abc"}, "products-0-quantity", "Not a valid decimal value"),
+        ({"products-0-quantity": "abc"}, "products-0-quantity", "“abc” is not a number."),
         ({"products-0-quantity": ""}, "products-0-quantity", "Give the quantity."),
         ({"products-0-quantity": "1.00001"}, "products-0-quantity", "at most four decimals"),
         ({"products-0-product_id": "999999"}, "products-0-product_id", "Unknown product."),
@@ -163,7 +163,7 @@ def test_wrong_values_are_refused_next_to_the_field_with_nothing_written(mosaic_
          "list price of “进口刀具” is in USD"),
         ({"competitors-0-name": "", "competitors-0-price": "100"}, "competitors-0-name", "competitor's name"),
         ({"competitors-0-name": "对手", "competitors-0-price": "-100"}, "competitors-0-price", "cannot be negative"),
-        ({"competitors-0-name": "对手", "competitors-0-price": "便宜"}, "competitors-0-price", "Not a valid decimal"),
+        ({"competitors-0-name": "对手", "competitors-0-price": "便宜"}, "competitors-0-price", "“便宜” is not a number."),
     ]
     for change, name, message in cases:
         response = rep.post("/crm_sales/new", data={**_base(ids), **line, "amount": "10", **change})
