@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from core.crm import money
 from core.crm.api_auth import ApiError
 from core.crm.api_fields import serialise
-from core.crm.models import Contact, Customer
+from core.crm.models import Contact, Currency, Customer
 from core.extensions import db
 from core.params import is_id
 from core.registry import ApiAction, ApiResource
@@ -80,15 +80,20 @@ def amount_errors(record, values: dict) -> dict[str, str]:
     errors = {}
     for name in MONEY_FIELDS:
         value = values.get(name)
-        if value is not None and (record is None or value != getattr(record, name)) and money.amount_too_large(value):
+        if value is None or (record is not None and value == getattr(record, name)):
+            continue
+        if value < 0:  # as the form: an amount, a budget is 0 or more (a negative one counted in the funnel)
+            errors[name] = _("An amount cannot be negative.")
+        elif money.amount_too_large(value):
             errors[name] = money.too_large_message()
     if "amount" not in errors and ("amount" in values or "currency" in values):
         amount = values.get("amount", getattr(record, "amount", None))
         currency = values.get("currency", getattr(record, "currency", None))
         try:
             in_company = company_amount(amount, currency)
-        except money.MoneyError:
-            return errors  # no rate: the save says so
+        except money.MoneyError as exc:  # an unknown currency, or one without a rate: the save cannot value it
+            errors["currency" if "currency" in values else "amount"] = str(exc)
+            return errors
         if money.amount_too_large(in_company):
             errors["amount"] = company_too_large(in_company)
     return errors
@@ -171,7 +176,7 @@ def opportunity_resource() -> ApiResource:
             permission_read=READ, permission_write=WRITE, permission_delete=DELETE,
             choices={"status": STATUSES},
             picklists={"source": SOURCE, "lost_reason": LOST_REASON},
-            references={"customer_id": Customer, "contact_id": Contact},
+            references={"customer_id": Customer, "contact_id": Contact, "currency": Currency},
             filters=("status", "stage_id", "process_id", "customer_id", "owner_id", "team_id", "source", "lead_id"),
             search=("search_name",),
             before_save=before_save, after_save=after_save, check=check_opportunity, order=60,

@@ -19,6 +19,8 @@ this module adds what the web form does, through :mod:`.quotes`:
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import g
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -78,8 +80,9 @@ def check_quote(record, values: dict, user) -> None:
             quotes.percent(merged["discount_percent"], _("Quote discount in percent"))
     except quotes.QuoteError as exc:
         raise ApiError(400, "validation", str(exc)) from None
-    quote_date = merged["quote_date"]
-    if merged["valid_until"] is not None and quote_date is not None and merged["valid_until"] < quote_date:
+    quote_date = merged["quote_date"] or date.today()  # a new quote without one is dated today (before_save)
+    dates_changed = record is None or "quote_date" in values or "valid_until" in values
+    if dates_changed and merged["valid_until"] is not None and merged["valid_until"] < quote_date:
         raise ApiError(400, "validation", str(_INVALID),
                        {"valid_until": _("A quote cannot be valid until a day before its date.")})
 

@@ -121,17 +121,21 @@ def parse_value(spec: FieldSpec, raw):
     if kind == "decimal":
         if isinstance(raw, bool) or not isinstance(raw, str | int | float):
             raise FieldError(_("Must be a decimal number, e.g. \"12.50\"."))
-        try:
-            value = Decimal(str(raw))
+        try:  # (Python's Decimal reads "1_5" as 15: no underscores)
+            value = Decimal(str(raw)) if "_" not in str(raw) else None
         except InvalidOperation:
-            raise FieldError(_("Must be a decimal number, e.g. \"12.50\".")) from None
-        if not value.is_finite():
+            value = None
+        if value is None or not value.is_finite():
             raise FieldError(_("Must be a decimal number, e.g. \"12.50\"."))
-        if spec.scale is not None and value != value.quantize(Decimal(1).scaleb(-spec.scale)):
-            raise FieldError(_("At most %(scale)d decimal places.", scale=spec.scale))
-        if spec.precision is not None and spec.scale is not None:
+        if spec.precision is not None and spec.scale is not None:  # before the scale: 1e300 has no quantum
             if abs(value) >= Decimal(10) ** (spec.precision - spec.scale):
                 raise FieldError(_("The number is too large."))
+        try:
+            exact = spec.scale is None or value == value.quantize(Decimal(1).scaleb(-spec.scale))
+        except InvalidOperation:  # more digits than the context holds
+            raise FieldError(_("The number is too large.")) from None
+        if not exact:
+            raise FieldError(_("At most %(scale)d decimal places.", scale=spec.scale))
         return value
     if kind == "date":
         try:
@@ -144,7 +148,10 @@ def parse_value(spec: FieldSpec, raw):
         except ValueError:
             raise FieldError(_("Must be a date and time like 2024-05-31T14:30:00Z.")) from None
         if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
+            try:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            except OverflowError:  # year 1 or 9999 moved across midnight by its offset
+                raise FieldError(_("Must be a date and time like 2024-05-31T14:30:00Z.")) from None
         return value
     return raw
 

@@ -96,6 +96,7 @@ def _customer_check(duplicates):
 @lru_cache(maxsize=1)
 def core_resources() -> tuple[ApiResource, ...]:
     """Built once (field descriptions are cached per resource object)."""
+    from core.crm.labels import CUSTOMER_STATUS_LABELS
     from core.crm.models import (
         ACTIVITY_KINDS,
         ACTIVITY_STATES,
@@ -122,7 +123,7 @@ def core_resources() -> tuple[ApiResource, ...]:
         permission_read=CUSTOMER_READ,
         permission_write=CUSTOMER_WRITE,
         permission_delete=CUSTOMER_DELETE,
-        choices={"classification": CLASSIFICATIONS},
+        choices={"classification": CLASSIFICATIONS, "status": tuple(CUSTOMER_STATUS_LABELS)},
         picklists={"industry": INDUSTRY, "region": REGION, "type": CUSTOMER_TYPE},
         references={"parent_id": Customer},
         filters=("classification", "industry", "region", "type", "status", "owner_id", "parent_id"),
