@@ -61,6 +61,9 @@ def list_rows(spec: lists.ListSpec):
             view = lists.get_view(user, spec.object, view_id)
             if view is None:
                 raise ExportError(_("That saved view does not exist or is not shared with you."))
+            refusal = lists.view_refusal(spec, view)
+            if refusal:
+                raise ExportError(refusal)
             if set(args) == {"view"}:
                 args = dict(view.params)
         params, errors = lists.normalise_params(spec, args)

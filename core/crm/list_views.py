@@ -46,6 +46,10 @@ def list_page(spec: lists.ListSpec, endpoint: str, template: str, **context):
         if current_view is None:
             flash(_("That saved view does not exist or is not shared with you."), "error")
             return redirect(url_for(endpoint))
+        refusal = lists.view_refusal(spec, current_view)
+        if refusal:  # its filter gone: never the whole list under the view's name
+            flash(refusal, "error")
+            return redirect(url_for(endpoint))
         if set(request.args) == {"view"}:
             args = {**current_view.params}
         else:

@@ -56,6 +56,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, delete, false, or_, select, union_all
 from werkzeug.datastructures import MultiDict
@@ -447,6 +448,17 @@ def saved_views(user, object_name: str) -> list[SavedView]:
         .limit(200)
     )
     return list(db.session.execute(stmt).scalars())
+
+
+def view_refusal(spec: ListSpec, view: SavedView) -> str | None:
+    """Why a saved view cannot be opened: it filters on a parameter the list no longer has (a custom field
+    deactivated since) — dropping that filter would show, export and act on a wider list than the view's."""
+    gone = unknown_params(spec, view.params or {})
+    if not gone:
+        return None
+    return _("The saved view “%(name)s” filters on %(fields)s, which no longer exist: it was not opened. Ask an "
+             "administrator to activate the field again, or save the view anew.", name=view.name,
+             fields=", ".join(gone))
 
 
 def get_view(user, object_name: str, view_id) -> SavedView | None:

@@ -3,6 +3,7 @@ OpenAPI, the audit trail, addons' objects through the hook, and no restart for a
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import date
 from decimal import Decimal
@@ -227,7 +228,7 @@ def test_edit_keeps_key_and_type_and_deactivation_hides_the_field(mosaic_app_fac
 def test_lists_show_columns_and_filter_on_custom_fields(mosaic_app_factory):
     app = mosaic_app_factory()
     ids = setup_team(app)
-    _define_all(app)
+    admin = _define_all(app)
     rep1 = client_for(app, "rep1")
     rows = {
         "Alpha": {"budget": Decimal("100"), "grade": "a", "key_account": True, "visit_day": date(2026, 1, 5),
@@ -271,6 +272,20 @@ def test_lists_show_columns_and_filter_on_custom_fields(mosaic_app_factory):
 
         view = db.session.execute(select(SavedView).where(SavedView.name == "Grade A")).scalar_one()
         assert view.params == {"cf.grade": "a"}
+        view_id = view.id
+        grade_id = db.session.execute(select(CustomField.id).where(CustomField.key == "grade")).scalar_one()
+    assert names(f"?view={view_id}") == {"Alpha"}
+    # the field deactivated: the view is refused — the list, its export and "every row" were the whole table
+    assert admin.post(f"/admin/custom-fields/{grade_id}/toggle").status_code == 302
+    opened = rep1.get(f"/customers/?view={view_id}", follow_redirects=True)
+    page = html.unescape(opened.get_data(as_text=True))
+    assert "filters on cf.grade, which no longer exist" in page
+    with app.app_context():
+        role = db.session.execute(select(Role).where(Role.name == "t_rep")).scalar_one()
+        role.permissions.append(RolePermission(permission="core.export.run"))
+        db.session.commit()
+    exported = rep1.get(f"/export/customers.csv?view={view_id}")
+    assert exported.status_code == 400 and "cf.grade" in html.unescape(exported.get_data(as_text=True))
     # contacts have their own fields
     assert 'data-custom-field="budget"' not in rep1.get("/contacts/").get_data(as_text=True)
 
