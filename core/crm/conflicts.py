@@ -20,9 +20,13 @@ The tracked fields are the model's ``__audit_fields__`` and its custom values (`
 key by key) — the audit trail is what tells what changed since. Untracked ones (a customer's tags) are
 saved as before: the last save wins. A form posted without a mark (an older page) is saved as before.
 
-A view uses it in three lines::
+Before anything reads the posted form, :meth:`EditGuard.formdata` gives every field changed since that the
+user left as shown its current value — so validation, references, duplicate checks and a refused save's page
+see the current values. A view uses it so::
 
-    guard = conflicts.EditGuard(record)      # before the form is shown or validated (reads the mark)
+    guard = conflicts.EditGuard(record)      # before the form is built (reads the mark)
+    form = form_class(formdata=guard.formdata(lambda: form_class(formdata=None, data=data), references),
+                      data=data)
     ...                                      # the form's values set on the record, not yet committed
     if guard.check():                        # conflicts: roll back and show the form again (409)
         db.session.rollback()
@@ -42,6 +46,7 @@ from sqlalchemy import Numeric, func, select
 
 from core.crm import audit
 from core.crm.custom_field_forms import CURRENCY_SUFFIX
+from core.crm.money import parse_amount
 from core.extensions import db
 from core.params import ascii_int
 
@@ -77,8 +82,6 @@ def _same_text(typed: str, text: str | None, *, numeric: bool = False) -> bool:
     if typed == text:
         return True
     if numeric and typed is not None and text is not None:
-        from core.crm.money import parse_amount
-
         try:  # as the form reads it: "1,5" is no 15 (it is a mistake to show the user, not the old value)
             return parse_amount(typed) == Decimal(text)
         except (ValueError, InvalidOperation):
@@ -87,13 +90,12 @@ def _same_text(typed: str, text: str | None, *, numeric: bool = False) -> bool:
 
 
 def _same_custom(definition, values: list[str], text: str | None) -> bool:
-    """Whether the posted values of a custom field are its audit trail's ``text`` (as :func:`audit.json_text`
-    writes it): a multi-picklist's codes in any order, an unticked box as no value."""
+    """Whether the posted values of a custom field are its audit trail's ``text`` (:func:`_same_json` of the
+    value they make)."""
     if definition.type == "multi_picklist":
-        return sorted(v for v in values if v) == sorted(t for t in (text or "").split(", ") if t)
+        return _same_json([v for v in values if v], text)
     if definition.type == "checkbox":
-        ticked = any(v not in ("", "n", "false") for v in values)
-        return ticked == (text == "true")
+        return _same_json(any(v not in ("", "n", "false") for v in values), text)
     typed = (values or [""])[0]
     if not typed.strip():
         return text is None
@@ -101,7 +103,7 @@ def _same_custom(definition, values: list[str], text: str | None) -> bool:
         parsed = definition.parse(typed)
     except ValueError:
         return False
-    return _same(definition.to_json(parsed), text, audit.json_text)
+    return _same_json(definition.to_json(parsed), text)
 
 
 def _same_money(amount: str, currency: str, text: str | None) -> bool:
@@ -110,8 +112,6 @@ def _same_money(amount: str, currency: str, text: str | None) -> bool:
         return text is None
     if text is None:
         return False
-    from core.crm.money import parse_amount
-
     stored_amount, _sep, stored_currency = text.partition(" ")
     try:
         return parse_amount(amount) == Decimal(stored_amount) and currency.strip().upper() == stored_currency.upper()
@@ -213,7 +213,7 @@ class EditGuard:
         for field, was in shown.items():
             extra: list[str] = []
             name = references.get(field) or (f"cf_{field[7:]}" if field.startswith("custom.") else field)
-            values = [v for v in posted.getlist(name)]
+            values = posted.getlist(name)
             if field in references:
                 typed = (values or [""])[0]
                 untouched = (lists.reference_id(typed) if typed.strip() else None) == ascii_int(was)

@@ -58,7 +58,7 @@ def parse_amount(text) -> Decimal:
     separates thousands only — groups of exactly three digits after the first: "1,5", "12,34", "1,2345" and
     "1.234,50" raise :class:`AmountGroupingError` (a decimal comma would otherwise make the amount ten or a
     hundred times larger). Anything else that is no number raises ``ValueError``. Both messages are translated
-    and quote the text. Neither the decimals nor the size are checked here (see :func:`check_amount`); currency
+    and quote the text. Neither the decimals nor the size are checked here (see :func:`amount_too_large`); currency
     codes and symbols are the caller's."""
     if isinstance(text, Decimal):
         if not text.is_finite():
@@ -98,13 +98,6 @@ def too_large_message(value=None) -> str:
     if value is not None:
         return _("“%(value)s” is too large: an amount is at most %(max)s.", value=value, max=MAX_AMOUNT_TEXT)
     return _("The amount is too large: at most %(max)s.", max=MAX_AMOUNT_TEXT)
-
-
-def check_amount(value) -> Decimal:
-    """``value`` if its absolute value is at most :data:`MAX_AMOUNT`, else ``ValueError`` (translated)."""
-    if amount_too_large(value):
-        raise ValueError(too_large_message())
-    return value
 
 
 def ensure_currencies() -> None:

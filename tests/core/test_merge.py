@@ -263,23 +263,26 @@ def test_a_parent_merged_with_its_subsidiary_on_the_pages_own_choices(mosaic_app
         assert db.session.get(Customer, c_id) is None  # in the recycle bin
 
 
+def _chain(app, owner: int, *names: str) -> list[int]:
+    """Customers of ``owner``, each the parent of the next: their ids."""
+    ids, parent = [], None
+    with app.app_context():
+        for name in names:
+            customer = Customer(name=name, owner_id=owner, parent_id=parent)
+            db.session.add(customer)
+            db.session.flush()
+            ids.append(parent := customer.id)
+        db.session.commit()
+    return ids
+
+
 def test_a_chosen_parent_whose_chain_reaches_the_survivor_is_refused(mosaic_app_factory):
     """S ← C ← L (C's parent S, L's parent C): merging L into S with L's parent (C) would make S the parent of C
     and C the parent of S. Refused in the user's language, nothing changed."""
     app = mosaic_app_factory()
     ids = setup_team(app)
     owner = ids["users"]["rep1"]
-    with app.app_context():
-        s = Customer(name="母公司S", owner_id=owner)
-        db.session.add(s)
-        db.session.flush()
-        c = Customer(name="子公司C", owner_id=owner, parent_id=s.id)
-        db.session.add(c)
-        db.session.flush()
-        l_ = Customer(name="孙公司L", owner_id=owner, parent_id=c.id)
-        db.session.add(l_)
-        db.session.commit()
-        s_id, c_id, l_id = s.id, c.id, l_.id
+    s_id, c_id, l_id = _chain(app, owner, "母公司S", "子公司C", "孙公司L")
     rep = client_for(app, "rep1")
     url = f"/merge/customer?ids={s_id}&ids={l_id}"
     response = rep.post(url, data={"survivor": str(s_id), "keep_parent_id": str(l_id)},
@@ -292,17 +295,7 @@ def test_a_chosen_parent_whose_chain_reaches_the_survivor_is_refused(mosaic_app_
         assert db.session.get(Customer, l_id).parent_id == c_id
         assert db.session.execute(select(RecycleEntry)).first() is None
     # a chain reaching the survivor only once the losers' subsidiaries move to it: X's parent is the loser L2
-    with app.app_context():
-        l2 = Customer(name="另一个L2", owner_id=owner)
-        db.session.add(l2)
-        db.session.flush()
-        x = Customer(name="X公司", owner_id=owner, parent_id=l2.id)
-        db.session.add(x)
-        db.session.flush()
-        l3 = Customer(name="L3", owner_id=owner, parent_id=x.id)
-        db.session.add(l3)
-        db.session.commit()
-        l2_id, x_id, l3_id = l2.id, x.id, l3.id
+    l2_id, x_id, l3_id = _chain(app, owner, "另一个L2", "X公司", "L3")
     # survivor S takes L3's parent X, whose parent L2 is merged into S: S → X → S
     response = rep.post(f"/merge/customer?ids={s_id}&ids={l2_id}&ids={l3_id}",
                         data={"survivor": str(s_id), "keep_parent_id": str(l3_id)})
