@@ -22,7 +22,7 @@ from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
-from flask import current_app, request, session
+from flask import current_app, g, request, session
 from flask_babel import Domain, get_locale
 from flask_login import current_user
 
@@ -159,7 +159,8 @@ def locale_selector() -> Locale:
 
 
 def select_locale() -> str:
-    """The user's choice, else the session's, else the browser's, else the instance default."""
+    """The user's choice, else the session's, else the browser's (or API client's), else an API token owner's,
+    else the instance default."""
     forced = current_app.config.get("FORCE_LANGUAGE")
     if forced:
         return forced
@@ -175,6 +176,11 @@ def select_locale() -> str:
                 found = normalise(code)
                 if found:
                     return found
+        # An API client that names no language is answered in its token owner's (``g.api_user``: set once the
+        # token is read, :func:`core.crm.api_auth.token_required`, which refreshes the locale).
+        api_user = g.get("api_user")
+        if api_user is not None and api_user.language in LANGUAGES:
+            return api_user.language
     return instance_language()
 
 

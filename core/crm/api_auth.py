@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 from functools import wraps
 
+import flask_babel
 from flask import g, jsonify, request
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -109,6 +110,8 @@ def token_required(view):
         if user is None:
             raise unauthorized()
         g.api_user = user
+        if user.language and not request.headers.get("Accept-Language"):
+            flask_babel.refresh()  # the locale was chosen before the token was read: now the owner's language
         return view(*args, **kwargs)
 
     return wrapper

@@ -388,3 +388,23 @@ def test_an_update_keeps_held_references_and_refuses_a_parent_loop(mosaic_app_fa
     assert itself.status_code == 400
     with app.app_context():
         assert db.session.get(Customer, ids["theirs"]).parent_id is None
+
+
+def test_an_api_client_naming_no_language_is_answered_in_its_token_owners(mosaic_app_factory):
+    """Accept-Language wins; without it, the language the token's owner chose (not the instance's)."""
+    app = mosaic_app_factory()
+    ids = _team(app)
+    with app.app_context():
+        db.session.get(User, ids["rep1"]).language = "zh_TW"
+        db.session.commit()
+    rep1 = _bearer(_token(app, "rep1", "rep1-password"))
+    api = app.test_client()
+    missing = f"/api/v1/customers/{ids['theirs'] + 1000}"
+    assert api.get(missing, headers=rep1).json["error"]["message"] == "紀錄不存在，或您無權檢視。"
+    assert api.get(missing, headers={**rep1, "Accept-Language": "zh-CN"}).json["error"]["message"] == "记录不存在，或您无权查看。"
+    assert api.get(missing, headers={**rep1, "Accept-Language": "en"}).json == NOT_FOUND
+    field = api.post("/api/v1/customers", json={"phone": "1"}, headers=rep1).json["error"]["fields"]["name"]
+    assert field != "This field is required." and "必" in field
+    # A user who chose no language: the instance's (English in tests).
+    rep2 = _bearer(_token(app, "rep2", "rep2-password"))
+    assert api.get(missing, headers=rep2).json == NOT_FOUND
