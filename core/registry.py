@@ -410,6 +410,9 @@ class MergeObject:
     :param labels: ``{field: label}`` for fields the audit trail does not name.
     :param formatters: ``formatters(user) -> {field: function(set of texts) -> {text: shown}}`` to show ids,
         codes and picklists as people read them (owners are shown by name without one).
+    :param companions: ``{field: (attributes, …)}``: attributes that are not picked on their own but go with a
+        field's value — taking another record's status takes its reason and date too
+        (``{"status": ("disqualify_reason", "disqualified_at")}``); an undo gives them back with it.
     """
 
     name: str
@@ -422,3 +425,4 @@ class MergeObject:
     id_arg: str
     labels: dict = field(default_factory=dict)
     formatters: Any = None
+    companions: dict = field(default_factory=dict)

@@ -50,6 +50,9 @@ def merge_object(write_permission: str, delete_permission: str) -> MergeObject:
         name="lead", model=Lead, title=_l("Merge leads"), fields=FIELDS,
         permissions=(write_permission, delete_permission), list_endpoint="crm_lead.index",
         endpoint="crm_lead.view", id_arg="lead_id", labels=LABELS, formatters=_formatters,
+        # a status taken from another lead comes with its reason and dates (a "disqualified" without its reason
+        # would be counted under no reason by the reports, a "qualified" without its date in no period)
+        companions={"status": ("disqualify_reason", "qualified_at", "disqualified_at")},
     )
 
 

@@ -78,6 +78,13 @@ def fields_of(object_name: str) -> tuple[str, ...]:
     return tuple(addon_objects()[object_name].fields)
 
 
+def companions_of(object_name: str) -> dict:
+    """``{field: (attributes that go with its value)}`` of an addon's object (``MergeObject.companions``)."""
+    if object_name in MERGE_FIELDS:
+        return {}
+    return dict(addon_objects()[object_name].companions or {})
+
+
 def _table(model_or_table) -> Table:
     return model_or_table if isinstance(model_or_table, Table) else model_or_table.__table__
 
@@ -152,11 +159,13 @@ def merge(object_name: str, survivor, losers: list, choices: dict, user=None):
     records = {r.id: r for r in (survivor, *losers)}
     loser_ids = sorted(r.id for r in losers)
     fields = fields_of(object_name)
-    kept = ("first_contacted_at", "last_contacted_at", "custom")
+    companions = companions_of(object_name)
+    kept = ("first_contacted_at", "last_contacted_at", "custom", *(a for f in fields for a in companions.get(f, ())))
     previous = {f: _snapshot_value(getattr(survivor, f)) for f in (*fields, *kept) if hasattr(survivor, f)}
     for field, record_id in choices.items():
         if field in fields and record_id in records and record_id != survivor.id:
-            setattr(survivor, field, getattr(records[record_id], field))
+            for name in (field, *companions.get(field, ())):
+                setattr(survivor, name, getattr(records[record_id], name))
     if hasattr(survivor, "last_contacted_at"):
         contacted = [r.last_contacted_at for r in records.values() if r.last_contacted_at is not None]
         survivor.last_contacted_at = max(contacted) if contacted else None

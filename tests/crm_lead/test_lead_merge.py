@@ -78,3 +78,44 @@ def test_the_lead_merge_page_needs_the_addon_and_the_permissions(mosaic_app_fact
     with app.app_context():
         app.extensions["mosaic"].disable("crm_lead", with_dependents=True)
     assert client_for(app, "mgr").get(f"/merge/lead?ids={a}&ids={b}").status_code == 404
+
+
+def test_a_status_taken_from_another_lead_comes_with_its_reason_and_dates(mosaic_app_factory):
+    """A "disqualified" taken without its reason was counted under no reason; undo gives all three back."""
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    rep1 = ids["users"]["rep1"]
+    a = add_lead(app, rep1, name="李雷", mobile="13900000001")
+    b = add_lead(app, rep1, name="李雷", mobile="13900000002")
+    c = add_lead(app, rep1, name="李雷", mobile="13900000003")
+    with app.app_context():
+        lost = db.session.get(Lead, b)
+        lost.status, lost.disqualify_reason = "disqualified", "no_budget"
+        lost.disqualified_at = datetime(2026, 11, 5, 10, 0)
+        good = db.session.get(Lead, c)
+        good.status, good.qualified_at = "qualified", datetime(2026, 11, 6, 11, 0)
+        db.session.commit()
+    manager = client_for(app, "mgr")
+    taken = manager.post(f"/merge/lead?ids={a}&ids={b}", data={"survivor": str(a), "keep_status": str(b)})
+    assert taken.status_code == 302, taken.get_data(as_text=True)[:2000]
+    with app.app_context():
+        survivor = db.session.get(Lead, a)
+        assert (survivor.status, survivor.disqualify_reason, survivor.disqualified_at) == (
+            "disqualified", "no_budget", datetime(2026, 11, 5, 10, 0))
+        entry_id = db.session.execute(select(RecycleEntry.id).where(RecycleEntry.kind == "merge")).scalar_one()
+    assert manager.post(f"/recycle/{entry_id}/restore").status_code == 302
+    with app.app_context():
+        survivor = db.session.get(Lead, a)
+        assert (survivor.status, survivor.disqualify_reason, survivor.disqualified_at) == ("new", None, None)
+    # the disqualified survivor takes another's "qualified": no reason left behind, the date of its qualification
+    with app.app_context():
+        survivor = db.session.get(Lead, a)
+        survivor.status, survivor.disqualify_reason = "disqualified", "no_budget"
+        survivor.disqualified_at = datetime(2026, 11, 5, 10, 0)
+        db.session.commit()
+    taken = manager.post(f"/merge/lead?ids={a}&ids={c}", data={"survivor": str(a), "keep_status": str(c)})
+    assert taken.status_code == 302, taken.get_data(as_text=True)[:2000]
+    with app.app_context():
+        survivor = db.session.get(Lead, a)
+        assert (survivor.status, survivor.qualified_at, survivor.disqualify_reason, survivor.disqualified_at) == (
+            "qualified", datetime(2026, 11, 6, 11, 0), None, None)
