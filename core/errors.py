@@ -4,7 +4,8 @@
 * **NUL characters**: PostgreSQL's text (and JSONB) cannot hold "\\x00", and a query or a save with one is a
   server error there. :func:`refuse_nul` (a ``before_request`` hook) answers 400 to any request whose address,
   query string, form values or JSON body hold one, before a view reads it: the API's JSON error under
-  ``/api/v1/`` (the offending parameters or fields named), an error page otherwise. Uploaded files are not
+  ``/api/v1/`` (the offending parameters or fields named), an error page otherwise. Half of a UTF-16 surrogate
+  pair, which JSON may escape (``"\\ud800"``) and no database stores, is refused alike. Uploaded files are not
   looked at (their readers handle their contents), nor the requests of a view marked :func:`reads_own_input`
   (the public web-to-lead form: it limits a body's size before reading it, and cleans what it reads).
 * **Unexpected errors** (500): Flask logs the traceback, then :func:`install_server_error` rolls the database
@@ -15,7 +16,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 
 from flask import Flask, Response, current_app, render_template, request
 from flask_babel import gettext as _
@@ -26,6 +29,12 @@ from core.extensions import db
 log = logging.getLogger(__name__)
 
 NUL = "\x00"
+#: half of a UTF-16 pair on its own: JSON may escape one ("\\ud800"), no database can store it
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unstorable(text: str) -> bool:
+    return NUL in text or (not text.isascii() and _SURROGATE.search(text) is not None)
 
 
 def error_page(status: int, title: str, message: str):
@@ -48,14 +57,15 @@ def server_error_message() -> str:
 
 # -- NUL characters ---------------------------------------------------------------------------------------
 def _json_nul_fields(value, path: str, found: list) -> None:
-    """Append to ``found`` the names (``custom.motto``) of ``value``'s strings or keys holding a NUL."""
+    """Append to ``found`` the names (``custom.motto``) of ``value``'s strings or keys holding a NUL or a lone
+    surrogate."""
     if isinstance(value, str):
-        if NUL in value:
+        if _unstorable(value):
             found.append(path)
     elif isinstance(value, dict):
         for key, item in value.items():
             name = f"{path}.{key}" if path else str(key)
-            if NUL in str(key):
+            if _unstorable(str(key)):
                 found.append(name)
             else:
                 _json_nul_fields(item, name, found)
@@ -84,6 +94,14 @@ def nul_fields() -> list[str] | None:
     return None
 
 
+def _holds_nul() -> bool:
+    """Whether what :func:`nul_fields` found is a NUL (else only lone surrogates)."""
+    if NUL in request.path or any(NUL in key or any(NUL in v for v in values)
+                                  for source in (request.args, request.form) for key, values in source.lists()):
+        return True
+    return request.is_json and "\\u0000" in json.dumps(request.get_json(silent=True))
+
+
 def _is_api_request() -> bool:
     try:
         from core.crm.api import _is_api_request as is_api
@@ -107,7 +125,9 @@ def refuse_nul():
     fields = nul_fields()
     if fields is None:
         return None
-    message = nul_message()
+    message = nul_message() if _holds_nul() else _(
+        "The text contains a character that cannot be stored (half of a UTF-16 surrogate pair). Remove it and "
+        "try again.")
     if _is_api_request():
         from core.crm.api_auth import error_response
 

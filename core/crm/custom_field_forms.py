@@ -289,7 +289,7 @@ class CustomFieldForm(FlaskForm):
                 value = custom_fields._decimal(field.data)
                 if value is not None:
                     rules[name] = custom_fields._plain(value)
-        if kind == "number" and self.decimals.data is not None:
+        if kind in ("number", "money") and self.decimals.data is not None:
             rules["decimals"] = int(self.decimals.data)
         if kind == "money" and self.currency.data:
             rules["currency"] = self.currency.data

@@ -71,8 +71,9 @@ TEXT_MAX = 2000
 DEFAULT_TEXT_MAX = 255
 NUMBER_LIMIT = Decimal("1e15")
 _SPLIT = re.compile(r"[,，;；、|]+")
-_TRUE = {"1", "true", "yes", "y", "on", "x", "✓", "✔", "√", "是", "对", "是的", "真"}
-_FALSE = {"0", "false", "no", "n", "off", "否", "不", "不是", "假"}
+#: the words of a checkbox cell, in 简体 and 繁體 (是, 是的, 否, 不, 不是, 真 and 假 are written alike in both)
+_TRUE = {"1", "true", "yes", "y", "on", "x", "✓", "✔", "√", "是", "对", "對", "是的", "真"}
+_FALSE = {"0", "false", "no", "n", "off", "否", "不", "不是", "错", "錯", "假"}
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d")
 
 
@@ -300,12 +301,15 @@ class CustomFieldDef:
         if high is not None and value > high:
             raise ValueError(_("Must be at most %(max)s.", max=_plain(high)))
 
-    def _check_decimals(self, value: Decimal) -> None:
-        decimals = self.rules.get("decimals")
+    @staticmethod
+    def _check_places(value: Decimal, decimals) -> None:
         if decimals is not None and value != value.quantize(Decimal(1).scaleb(-int(decimals))):
             if int(decimals) == 0:
                 raise ValueError(_("Must be a whole number."))
             raise ValueError(_("At most %(scale)d decimal places.", scale=int(decimals)))
+
+    def _check_decimals(self, value: Decimal) -> None:
+        self._check_places(value, self.rules.get("decimals"))
         if abs(value) >= NUMBER_LIMIT:
             raise ValueError(_("The number is too large."))
         if Decimal(repr(float(value))) != value:  # stored as a JSON number: it must come back as it was
@@ -330,6 +334,7 @@ class CustomFieldDef:
         decimals = _currencies()[value.currency]
         if value.amount != value.amount.quantize(Decimal(1).scaleb(-decimals)):
             raise ValueError(_("At most %(scale)d decimal places.", scale=decimals))
+        self._check_places(value.amount, self.rules.get("decimals"))  # the field's own rule, when fewer
         if abs(value.amount) >= NUMBER_LIMIT:
             raise ValueError(_("The number is too large."))
         self._check_range(value.amount)

@@ -27,7 +27,7 @@ from functools import lru_cache
 
 import phonenumbers
 
-from core.crm.normalise import search_key
+from core.crm.normalise import fold_characters, search_key
 
 DEFAULT_REGION = "CN"
 
@@ -185,7 +185,7 @@ def name_key(text: str | None, strip_region: bool = True) -> str:
     """A company name as compared by duplicate rules: ``"上海某某科技有限公司"`` → ``"某某科技"``."""
     if not text:
         return ""
-    folded = unicodedata.normalize("NFKC", text).casefold()
+    folded = fold_characters(unicodedata.normalize("NFKC", text).casefold())
     if not _BRACKETS.isdisjoint(folded):
         folded = _REGION_IN_BRACKETS.sub(" ", folded)
     if _WORD_SEPARATORS.search(folded) is None:  # one word, as most Chinese names are

@@ -337,3 +337,28 @@ def test_next_addresses_and_int_parameters_of_the_other_pages(mosaic_app_factory
     for url in (f"/notifications/?before={huge}", f"/crm_sales/?stage={huge}", f"/crm_sales/?before={huge}",
                 f"/crm_sales/?stage={MAX_ID + 1}"):
         assert admin.get(url).status_code in (200, 400), url
+
+
+def test_a_lone_surrogate_in_the_api_is_a_400_with_the_fields(mosaic_app_factory):
+    """JSON may escape half of a UTF-16 pair ("\\ud800"); no database stores it (it was a 500 at the duplicate
+    check or the audit trail's flush)."""
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    admin = app.test_client()
+    app.login(admin, "admin")
+    _define(admin, "motto", "text")
+    headers = {**_token(app), "Content-Type": "application/json"}
+    api = app.test_client()
+    before = _count(app)
+    for raw, field in (('{"name": "\\ud800"}', "name"), ('{"name": "ok\\udfff"}', "name"),
+                       ('{"name": "S", "custom": {"motto": "\\ud83d"}}', "custom.motto")):
+        for response in (api.post("/api/v1/customers", headers=headers, data=raw),
+                         api.patch(f"/api/v1/customers/{ids['customers']['rep1']}", headers=headers, data=raw)):
+            assert response.status_code == 400, (raw, response.status_code)
+            error = response.json["error"]
+            assert error["code"] == "validation" and list(error["fields"]) == [field], raw
+            assert "surrogate" in error["fields"][field]
+    # a whole pair is a character like any other (an emoji)
+    emoji = api.post("/api/v1/customers", headers=headers, data='{"name": "笑脸 \\ud83d\\ude00"}')
+    assert emoji.status_code == 201 and emoji.json["data"]["name"] == "笑脸 😀"
+    assert _count(app) == before + 1

@@ -747,3 +747,23 @@ def test_numbers_keep_every_digit_and_held_values_survive_tighter_rules(mosaic_a
     for new, message in (("1.129", "At most 2 decimal places."), ("2", "Must be at most 1.")):
         response = rep.post(f"/customers/{cid}/edit", data={**form, "cf_ratio": new})
         assert response.status_code == 400 and message in _errors(response.get_data(as_text=True)), new
+
+
+def test_the_decimal_places_of_a_money_field_are_kept_and_checked(mosaic_app_factory):
+    """The admin form offers "decimal places" for amounts too: it was dropped on save and never checked."""
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    admin = _admin(app)
+    assert _define(admin, "customer", "fee", "money", decimals="0", currency="CNY").status_code == 302
+    with app.app_context():
+        field = db.session.execute(select(CustomField).where(CustomField.key == "fee")).scalar_one()
+        assert field.rules.get("decimals") == 0
+    assert 'value="0"' in admin.get(f"/admin/custom-fields/{field.id}/edit").get_data(as_text=True)
+    rep = client_for(app, "rep1")
+    page = rep.post("/customers/new", data=_customer_form("整数收费公司", fee="1500.50") | {"cf_fee__currency": "CNY"})
+    assert page.status_code == 400 and "Must be a whole number." in _errors(page.get_data(as_text=True))
+    saved = rep.post("/customers/new", data=_customer_form("整数收费公司", fee="1500") | {"cf_fee__currency": "CNY"})
+    assert saved.status_code == 302
+    with app.app_context():
+        customer = db.session.execute(select(Customer).where(Customer.name == "整数收费公司")).scalar_one()
+        assert Decimal(str(customer.custom["fee"]["amount"])) == 1500 and ids

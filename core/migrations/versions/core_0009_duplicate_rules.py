@@ -58,20 +58,9 @@ def _backfill(bind, table: str) -> None:
 
 
 def _write(bind, table: str, columns: tuple, values: list[tuple]) -> None:
-    if bind.dialect.name == "sqlite":  # in-process: executemany is the fastest
-        sets = ", ".join(f"{c} = :{c}" for c in columns)
-        bind.execute(sa.text(f"UPDATE {table} SET {sets} WHERE id = :id"),
-                     [dict(zip(("id", *columns), v, strict=True)) for v in values])
-        return
-    # PostgreSQL: one UPDATE … FROM (VALUES …) per batch instead of a statement per row
-    params, rows = {}, []
-    for n, value in enumerate(values):
-        names = [f"p{n}_{k}" for k in range(len(value))]
-        params.update(zip(names, value, strict=True))
-        rows.append("(CAST(:" + names[0] + " AS INTEGER), " + ", ".join(f":{name}" for name in names[1:]) + ")")
-    sets = ", ".join(f"{c} = v.column{k + 2}" for k, c in enumerate(columns))
-    bind.execute(sa.text(f"UPDATE {table} SET {sets} FROM (VALUES {', '.join(rows)}) AS v "
-                         f"WHERE {table}.id = v.column1"), params)
+    from core.crm.rekey import write
+
+    write(bind, table, columns, values)
 
 
 def upgrade():

@@ -1,0 +1,53 @@
+"""Recomputing stored search and duplicate keys after their normalisation changed (for migrations).
+
+:func:`refold` walks a table by id in batches and rewrites the keys of the rows whose source texts the new
+normalisation reads differently — e.g. names with Traditional characters once :func:`core.crm.normalise.fold_characters`
+folded them (core_0019; ``crm_lead_0006`` and ``crm_sales_0011`` for the addons' tables). Rows left as they were
+are only read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from core.crm.normalise import fold_characters
+
+BATCH = 5_000
+
+
+def refold(bind, table: str, sources: tuple[str, ...], keys: dict[str, Callable[[tuple], str]]) -> int:
+    """Rewrite ``keys`` (``{column: function(source values) -> key}``) of the rows of ``table`` whose
+    ``sources`` hold characters :func:`fold_characters` changes; returns how many rows were rewritten."""
+    read = sa.text(f"SELECT id, {', '.join(sources)} FROM {table} WHERE id > :after ORDER BY id LIMIT :n")
+    columns = tuple(keys)
+    after, written = 0, 0
+    while True:
+        rows = bind.execute(read, {"after": after, "n": BATCH}).all()
+        if not rows:
+            return written
+        values = [(row[0], *(compute(tuple(row[1:])) for compute in keys.values())) for row in rows
+                  if any(text and fold_characters(text) != text for text in row[1:])]
+        if values:
+            write(bind, table, columns, values)
+            written += len(values)
+        after = rows[-1][0]
+
+
+def write(bind, table: str, columns: tuple, values: list[tuple]) -> None:
+    """``UPDATE table SET columns… WHERE id = …`` for each ``(id, *column values)`` of ``values``."""
+    if bind.dialect.name == "sqlite":  # in-process: executemany is the fastest
+        sets = ", ".join(f"{c} = :{c}" for c in columns)
+        bind.execute(sa.text(f"UPDATE {table} SET {sets} WHERE id = :id"),
+                     [dict(zip(("id", *columns), v, strict=True)) for v in values])
+        return
+    # PostgreSQL: one UPDATE … FROM (VALUES …) per batch instead of a statement per row
+    params, rows = {}, []
+    for n, value in enumerate(values):
+        names = [f"p{n}_{k}" for k in range(len(value))]
+        params.update(zip(names, value, strict=True))
+        rows.append("(CAST(:" + names[0] + " AS INTEGER), " + ", ".join(f":{name}" for name in names[1:]) + ")")
+    sets = ", ".join(f"{c} = v.column{k + 2}" for k, c in enumerate(columns))
+    bind.execute(sa.text(f"UPDATE {table} SET {sets} FROM (VALUES {', '.join(rows)}) AS v "
+                         f"WHERE {table}.id = v.column1"), params)
