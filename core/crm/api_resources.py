@@ -181,7 +181,7 @@ def core_resources() -> tuple[ApiResource, ...]:
             "kind", "subject", "notes", "status", "due_at", "done_at", "next_follow_up", "customer_id",
             "contact_id", "owner_id",
         ),
-        deletable=False,  # as in the web UI: activities are cancelled, not deleted; visibility alone applies
+        # as in the web UI (its page's Delete): whoever may change an activity moves it to the recycle bin
         choices={"kind": ACTIVITY_KINDS, "status": ACTIVITY_STATES},
         references={"customer_id": Customer, "contact_id": Contact},
         filters=("kind", "status", "customer_id", "contact_id", "owner_id"),
