@@ -44,7 +44,7 @@ from flask import current_app, g, has_app_context, has_request_context
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from core.crm.custom_field_models import CustomField
 from core.extensions import db
@@ -900,6 +900,19 @@ def filter_conditions(model, object_name: str, params: dict, errors: list) -> li
             for key in (base, f"{base}.min", f"{base}.max"):
                 params.pop(key, None)
     return conditions
+
+
+def picklist_usage(picklist: str, code: str) -> int | None:
+    """How many records hold ``code`` in the (multi-)picklist field whose options are ``picklist``
+    (``cf.<object>.<key>``, :func:`picklist_name`), deactivated fields included; ``None`` for another picklist."""
+    for object_name, spec in objects().items():
+        for d in definitions(object_name, active_only=False):
+            if d.type not in ("picklist", "multi_picklist") or picklist_name(object_name, d.key) != picklist:
+                continue
+            column = _json_text(spec.model, d.key)
+            condition = column == code if d.type == "picklist" else column.contains(f'"{code}"', autoescape=True)
+            return db.session.execute(select(func.count()).select_from(spec.model).where(condition)).scalar() or 0
+    return None
 
 
 def _json_number_path(model, key: str, inner: str):

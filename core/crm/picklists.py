@@ -230,7 +230,9 @@ def usage_count(name: str, code: str) -> int | None:
 
     columns = picklist_columns(name)
     if columns is None:
-        return None
+        from core.crm.custom_fields import picklist_usage
+
+        return picklist_usage(name, code)  # a custom field's options (``cf.…``), or None
     total = 0
     for column in columns:
         total += db.session.execute(select(func.count()).where(column == code)).scalar() or 0

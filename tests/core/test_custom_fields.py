@@ -767,3 +767,25 @@ def test_the_decimal_places_of_a_money_field_are_kept_and_checked(mosaic_app_fac
     with app.app_context():
         customer = db.session.execute(select(Customer).where(Customer.name == "整数收费公司")).scalar_one()
         assert Decimal(str(customer.custom["fee"]["amount"])) == 1500 and ids
+
+
+def test_an_unused_option_of_a_custom_picklist_can_be_deleted_and_a_used_one_cannot(mosaic_app_factory):
+    """A mistyped option stayed forever: its use in records' custom values could not be counted."""
+    app = mosaic_app_factory()
+    setup_team(app)
+    admin = _define_all(app)
+    saved = client_for(app, "rep1").post("/customers/new", data=_customer_form(
+        "选项客户", grade="b", channels=["fair"]))
+    assert saved.status_code == 302, _errors(saved.get_data(as_text=True))
+
+    def option(picklist, code):
+        with app.app_context():
+            return db.session.execute(select(PicklistValue.id).where(
+                PicklistValue.picklist == picklist, PicklistValue.code == code)).scalar()
+
+    for picklist, used, unused in (("cf.customer.grade", "b", "a"), ("cf.customer.channels", "fair", "web")):
+        refused = admin.post(f"/admin/org/picklists/{picklist}/{option(picklist, used)}/delete", follow_redirects=True)
+        assert "used by 1 records" in refused.get_data(as_text=True) and option(picklist, used) is not None
+        deleted = admin.post(f"/admin/org/picklists/{picklist}/{option(picklist, unused)}/delete",
+                             follow_redirects=True)
+        assert "was deleted" in deleted.get_data(as_text=True) and option(picklist, unused) is None
