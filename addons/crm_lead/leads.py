@@ -43,7 +43,7 @@ OPEN_STATUSES = ("new", "working", "qualified")
 assert tuple(STATUS_LABELS) == STATUSES
 
 _SOURCE_LABELS = {
-    "manual": ("手工录入", "Manual entry", "手工錄入"),
+    "manual": ("手工录入", "Manual entry", "手動輸入"),
     "import": ("导入", "Import", "匯入"),
     "card": ("名片", "Business card", "名片"),
     "call": ("来电", "Phone call", "來電"),
@@ -55,7 +55,7 @@ _SOURCE_LABELS = {
 _DISQUALIFY_LABELS = (
     ("no_budget", "无预算", "No budget", "無預算"),
     ("no_need", "无需求", "No need", "無需求"),
-    ("unreachable", "联系不上", "Unreachable", "聯繫不上"),
+    ("unreachable", "联系不上", "Unreachable", "聯絡不上"),
     ("competitor", "竞争对手", "Went to a competitor", "競爭對手"),
     ("duplicate", "重复", "Duplicate", "重複"),
     ("other", "其他", "Other", "其他"),
