@@ -8,6 +8,7 @@ the language of ``MOSAIC_LANG`` or ``LANG`` (简体中文, English or 繁體中�
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import secrets
@@ -227,13 +228,22 @@ def demo_command(ctx: Context, edition, language, host, port, no_serve):
         else:
             edition_obj, enabled, password = _initialise(app, edition, language, "admin", None)
             runtime = app.extensions["mosaic"]
-            with force_locale(language):  # demo records named through gettext are in the demo's language
-                runtime.hook.load_demo_data(edition=edition_obj, language=language)
+            with force_locale(language), _demo_script(language):  # records named through gettext: the demo's
+                runtime.hook.load_demo_data(edition=edition_obj, language=language)  # language
             db.session.commit()
             _print_initialised(app, edition_obj, enabled, "admin", password, True)
             click.echo(_("Demo users: manager / demo-manager, rep / demo-rep"))
     if not no_serve:
         _serve(app, host, port, threads=8, scheduler=True)
+
+
+def _demo_script(language: str):
+    """繁體中文: the demo's records, written in Simplified characters by the addons, in Traditional ones."""
+    if language != "zh_TW":
+        return contextlib.nullcontext()
+    from core.crm.script import records_in_traditional
+
+    return records_in_traditional(db.session)
 
 
 # -- serving ------------------------------------------------------------------------------------------

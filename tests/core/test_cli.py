@@ -185,6 +185,25 @@ def test_demo_creates_a_chinese_instance_with_demo_users(mosaic_cli, tmp_path):
     assert password not in again.stdout
 
 
+def test_a_demo_in_traditional_chinese_has_its_records_in_traditional_characters(mosaic_cli, tmp_path):
+    """The addons write their demo records in Simplified characters: a 繁體中文 demo shows them as Taiwan writes."""
+    instance = tmp_path / "demo_tw"
+    mosaic_cli("demo", "--edition", "enterprise", "--language", "zh_TW", "--no-serve", instance=instance, check=True)
+    with sqlite3.connect(instance / "mosaic.db") as conn:
+        customers = [row[0] for row in conn.execute("SELECT name FROM core_customer")]
+        texts = customers + [row[0] for row in conn.execute(
+            "SELECT name FROM core_contact UNION ALL SELECT address FROM core_customer "
+            "UNION ALL SELECT company FROM crm_lead_lead")]
+        assert customers and "上海華信科技有限公司" in customers
+        simplified = set("们个这设导户华业务软件联经销发东广门电话号")  # none of them is Traditional
+        assert [t for t in texts if t and simplified & set(t)] == []
+        # the keys are those of the names as stored: a search in either script finds them
+        assert conn.execute("SELECT search_name FROM core_customer WHERE name = '上海華信科技有限公司'").fetchone()[0] \
+            == "上海华信科技有限公司"
+        users = dict(conn.execute("SELECT username, display_name FROM core_user"))
+        assert users["manager"] == "王經理"
+
+
 def test_run_refuses_a_database_behind_the_code(mosaic_cli, mosaic_database_url):
     env = {"DATABASE_URL": mosaic_database_url}
     mosaic_cli("init", "--edition", "sales", env=env, check=True)
