@@ -274,10 +274,22 @@ def _csv_cell(value) -> str:
 def _csv_text(value) -> str:
     if value is None:
         return ""
-    text = value if isinstance(value, str) else str(value)
-    # a cell starting like a formula is written as text, so that a spreadsheet never runs it
+    return formula_guard(value if isinstance(value, str) else str(value))
+
+
+def formula_guard(text: str) -> str:
+    """``text`` as a CSV cell: one starting like a formula gets a ``'`` before it, so that a spreadsheet shows
+    it as text and never runs it (a number such as ``-5`` stays a number)."""
     if text[:1] in _FORMULA_START and not _numeric(text):
         return "'" + text
+    return text
+
+
+def formula_unguard(text: str) -> str:
+    """The text :func:`formula_guard` made ``text`` of: its ``'`` taken off exactly where it puts one (the
+    import reads exported files so; any other ``'`` is the cell's own)."""
+    if text[:1] == "'" and text[1:2] in _FORMULA_START and not _numeric(text[1:]):
+        return text[1:]
     return text
 
 

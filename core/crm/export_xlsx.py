@@ -7,8 +7,10 @@ batch. Strings are inline strings (``t="inlineStr"``), as XlsxWriter writes them
 mode; the other parts follow XlsxWriter's output too. Past 1,048,575 rows a sheet is closed and the rows
 continue on the next one (``Customers (2)``...).
 
-Cells: ``None`` is left empty; ``int``/``float`` are numbers; ``datetime`` and ``date`` are Excel serial
-numbers with a date-time or date format; anything else is text (control characters removed).
+Cells: ``None`` is left empty; ``int``/``float``/``Decimal`` are numbers — a ``Decimal`` (an amount) written
+as its own digits, never through a float, and shown with its two decimals (format ``0.00``) when it has two;
+``datetime`` and ``date`` are Excel serial numbers with a date-time or date format; anything else is text
+(control characters removed).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
+from decimal import Decimal
 from xml.sax.saxutils import escape
 
 MAX_ROWS = 1_048_576  # rows per sheet, the header included
@@ -36,14 +39,15 @@ _STYLES = (
     '<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/>'
     '</fill></fills><borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="4"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<cellXfs count="5"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
     '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
     '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
-    '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
+    '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="2" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
     '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
     '<dxfs count="0"/><tableStyles count="0"/></styleSheet>'
 )
-_BOLD, _DATETIME, _DATE = 1, 2, 3  # the cellXfs above
+_BOLD, _DATETIME, _DATE, _CENTS = 1, 2, 3, 4  # the cellXfs above (numFmtId 2 is Excel's built-in "0.00")
 
 
 def column_letters(count: int) -> list[str]:
@@ -67,6 +71,14 @@ def _text(value) -> str:
     if _ILLEGAL.search(text):
         text = _ILLEGAL.sub("", text)
     return escape(text)
+
+
+def _decimal_cell(ref: str, value: Decimal) -> str:
+    """A number cell of a Decimal: its exact digits (``format(value, "f")``: no exponent, no float's rounding —
+    Excel reads the text as the double nearest to it, which shows as the same 15 digits), an amount of two
+    decimals shown with them (``0.00``: a General cell shows ``99999.9``, and a long amount in exponent form)."""
+    style = f' s="{_CENTS}"' if value.as_tuple().exponent == -2 else ""
+    return f'<c r="{ref}"{style}><v>{format(value, "f")}</v></c>'
 
 
 class _Sink:
@@ -125,6 +137,8 @@ class StreamingWorkbook:
                 cells.append(f'<c r="{ref}" t="inlineStr"><is><t>{value}</t></is></c>')
             elif isinstance(value, int | float):
                 cells.append(f'<c r="{ref}"><v>{value!r}</v></c>')
+            elif isinstance(value, Decimal) and value.is_finite():
+                cells.append(_decimal_cell(ref, value))
             elif isinstance(value, datetime):
                 serial = (value - _EPOCH).total_seconds() / 86400
                 cells.append(f'<c r="{ref}" s="{_DATETIME}"><v>{serial!r}</v></c>')

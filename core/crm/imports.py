@@ -41,7 +41,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from wtforms import SelectField
 
 from core.crm import imports_run
@@ -66,10 +66,12 @@ MODE_LABELS = {
     "update": _l("Update existing records (by a key)"),
     "upsert": _l("Create or update (by a key)"),
 }
+#: the counts of a batch about to run (those of a dry run before it, or of nothing)
+FRESH = {**dict.fromkeys(("processed", "created", "updated", "skipped", "failed", "contacts_created"), 0), "preview": []}
 STATUS_LABELS = {
     "uploaded": _l("Uploaded"), "validating": _l("Checking…"), "validated": _l("Checked"),
     "running": _l("Importing…"), "done": _l("Imported"), "failed": _l("Failed"), "undoing": _l("Undoing…"),
-    "undone": _l("Undone"), "interrupted": _l("Interrupted"),
+    "undone": _l("Undone"), "interrupted": _l("Interrupted"), "queued": _l("Waiting for another import to finish…"),
 }
 
 
@@ -121,6 +123,23 @@ def _batch_or_404(batch_id: int) -> ImportBatch:
         abort(404)
     _check_object(batch.object)
     return batch
+
+
+def _mappable(batch: ImportBatch) -> bool:
+    """Its mapping may still be chosen, and the file checked or imported: uploaded, checked, or failed before it
+    wrote any row (:func:`_mappable_sql` says the same to the database)."""
+    return batch.status in ("uploaded", "validated") or (batch.status == "failed" and not batch.processed)
+
+
+def _mappable_sql():
+    return or_(ImportBatch.status.in_(("uploaded", "validated")),
+               and_(ImportBatch.status == "failed", func.coalesce(ImportBatch.processed, 0) == 0))
+
+
+def _already_started(batch: ImportBatch):
+    """A second submit of a batch (a double click, another tab): refused, to its page."""
+    flash(_("This import has already been started (submitted twice?): here is how it is going."), "error")
+    return redirect(url_for("crm_import.view", batch_id=batch.id))
 
 
 def _history(object_name: str):
@@ -230,7 +249,9 @@ def _read_mapping(batch: ImportBatch, fields) -> tuple[list[str], str, str, list
 @permission_required(IMPORT_RUN)
 def mapping(batch_id: int):
     batch = _batch_or_404(batch_id)
-    if batch.status not in ("uploaded", "validated", "failed") or (batch.status == "failed" and batch.processed):
+    if not _mappable(batch):
+        if request.method == "POST":
+            return _already_started(batch)
         return redirect(url_for("crm_import.view", batch_id=batch.id))
     fields = _fields(batch.object)
     form = MappingForm()
@@ -240,10 +261,13 @@ def mapping(batch_id: int):
     if request.method == "POST" and form.validate_on_submit():
         columns, mode, key_field, errors = _read_mapping(batch, fields)
         if not errors:
-            batch.mapping, batch.mode, batch.key_field = columns, mode, key_field or None
-            imports_run.remember(current_user.id, batch.object, list(batch.header), columns, mode, key_field)
             job = "dry_run" if request.form.get("action") == "dry_run" else "run"
-            imports_run.start(batch, job)
+            header, object_name = list(batch.header), batch.object
+            if not imports_run.claim(batch, job, _mappable_sql(), mapping=columns, mode=mode,
+                                     key_field=key_field or None, **FRESH):
+                return _already_started(batch)
+            imports_run.remember(current_user.id, object_name, header, columns, mode, key_field)
+            imports_run.launch(batch, job)
             return redirect(url_for("crm_import.view", batch_id=batch.id))
         form.mode.data, form.key.data = mode, key_field
     elif request.method == "POST":
@@ -308,12 +332,12 @@ def run(batch_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     if batch.status != "validated":
+        if imports_run.effective_status(batch) in ("running", "queued", "done"):
+            return _already_started(batch)
         flash(_("Only a checked file can be imported from here."), "error")
         return redirect(url_for("crm_import.view", batch_id=batch.id))
-    for name in ("processed", "created", "updated", "skipped", "failed", "contacts_created"):
-        setattr(batch, name, 0)
-    batch.preview = []
-    imports_run.start(batch, "run")
+    if not imports_run.start(batch, "run", ImportBatch.status == "validated", **FRESH):
+        return _already_started(batch)
     return redirect(url_for("crm_import.view", batch_id=batch.id))
 
 
@@ -324,10 +348,10 @@ def undo(batch_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     if batch.dry_run or imports_run.effective_status(batch) not in ("done", "failed", "interrupted") \
-            or not (batch.created or batch.updated or batch.contacts_created):
+            or not (batch.created or batch.updated or batch.contacts_created) \
+            or not imports_run.start(batch, "undo", imports_run.undoable()):  # (false: undone meanwhile, twice sent)
         flash(_("This import cannot be undone: it changed nothing, or it was undone already."), "error")
         return redirect(url_for("crm_import.view", batch_id=batch.id))
-    imports_run.start(batch, "undo")
     flash(_("Undoing the import: the records it created go to the recycle bin, the records it changed get their "
             "old values back."), "success")
     return redirect(url_for("crm_import.view", batch_id=batch.id))

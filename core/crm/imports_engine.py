@@ -48,7 +48,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from core.crm import dedup, dedup_normalise, normalise
-from core.crm.imports_fields import ParsedRow, RowParser, import_objects
+from core.crm.imports_fields import Held, ParsedRow, RowParser, import_objects
 from core.crm.imports_models import ImportBatch
 from core.crm.imports_read import FileInfo, rows, write_error_file
 from core.crm.imports_write import Writer, WritingThread, _models, few_collections
@@ -135,6 +135,7 @@ class Importer(Writer):
             else CONTACT_KEYS
         self.key = keys.get(batch.key_field or "") if self.mode in ("update", "upsert") else None
         self.key_field = batch.key_field
+        self._keep_held()
         self.check_many = dedup.check_many
         self.match = dedup_normalise
         self.seen: dict[str, int] = {}  # in-file match key -> line of the row that holds it
@@ -418,20 +419,23 @@ class Importer(Writer):
     def _plan(self, parsed: list[ParsedRow]) -> list[Outcome]:
         outcomes = [Outcome(row) for row in parsed]
         create = self.mode == "create"
+        keep_held = self.keep_held
         for o in outcomes:
             # (the row is not changed: a chunk retried in halves plans its rows again)
             row = o.row
-            if row.errors or (create and row.missing):
-                o.action, o.reason = "fail", " ".join(row.missing + row.errors if create else row.errors)
+            errors = [e for e in row.errors if not isinstance(e, Held)] if keep_held and row.errors else row.errors
+            if errors or (create and row.missing):
+                held = [m for m in self._refused(o) if not isinstance(m, Held)] if keep_held else []
+                o.action, o.reason = "fail", " ".join(row.missing + row.errors if create else row.errors + held)
             else:
                 self._keys(row)
         if self.object_name == "contact":
             self._resolve_customers([o for o in outcomes if not o.action])
         elif self.spec is not None and self.spec.resolve is not None:
             self.spec.resolve([o for o in outcomes if not o.action], self)
-        self._match_in_file(outcomes)
-        if self.key is not None:
+        if self.key is not None:  # first: a row its key matches a record of is that record's update (not a duplicate)
             self._match_key([o for o in outcomes if not o.action])
+        self._match_in_file(outcomes)
         pending = [o for o in outcomes if not o.action]
         if self.mode == "update":
             for o in pending:
@@ -440,6 +444,10 @@ class Importer(Writer):
             pending = []
         if pending:
             self._match_duplicates(pending)
+        if keep_held:  # the updates' values that only a record holding them may keep
+            for o in outcomes:
+                if o.action == "update" and (refused := self._refused(o)):
+                    o.action, o.reason, o.target_id = "fail", " ".join(refused), None
         required_custom = self.parser.required_custom
         with_contact = [o.target_id for o in outcomes if o.action == "update" and o.row.contact]
         known = self._contact_names(with_contact) if with_contact and self.object_name == "customer" else set()
@@ -450,11 +458,12 @@ class Importer(Writer):
         for o in outcomes:
             if not o.action:
                 o.action = "create"
-                if o.row.missing or required_custom:
+                refused = self._refused(o) if keep_held else []  # a new record holds nothing yet
+                if o.row.missing or required_custom or refused:
                     missing = list(o.row.missing) + [_("“%(field)s” is required.", field=f.label)
                                                      for f in required_custom if f.column not in (o.row.custom or {})]
-                    if missing:
-                        o.action, o.reason = "fail", " ".join(missing)
+                    if missing or refused:
+                        o.action, o.reason = "fail", " ".join(missing + refused)
             if o.action in ("create", "update"):
                 for key in o.keys:
                     self.seen.setdefault(key, o.row.line)
@@ -501,6 +510,9 @@ class Importer(Writer):
         o.changed = {k: v for k, v in new.items() if v != o.old.get(k)}
         adds_contact = self.object_name == "customer" and bool(o.row.contact) and \
             (o.target_id, o.row.contact.get("search_name")) not in known_contacts
+        if adds_contact and o.row.contact_missing:  # the contact it would create lacks a required value
+            o.action, o.reason = "fail", " ".join(o.row.contact_missing)
+            return
         if not o.changed and not adds_contact:
             o.action, o.reason = "skip", _("Unchanged: the record already has these values.")
 
@@ -510,26 +522,104 @@ class Importer(Writer):
         return next((str(f.label) for f in fields_for(self.object_name) if f.key == self.key_field), self.key_field)
 
     def _match_in_file(self, outcomes: list[Outcome]) -> None:
-        """A row whose name or phone (or key) an earlier row of the file has is skipped as its duplicate."""
+        """A row whose name or phone (or key) an earlier row of the file has is skipped as its duplicate. A row
+        that updates the record its key found (:meth:`_match_key`) is compared by its key only: it is that
+        record's update, whatever the duplicate rules make of an earlier row's name (上海华信科技 and 北京华信科技
+        are one name to a rule ignoring the city, and two customers); a second row of the same key is skipped.
+        Its other keys still make a later new record of them a duplicate."""
         firsts: dict[str, int] = {}  # keys of this chunk's earlier rows
         seen = self.seen
         duplicate = None  # the message, translated once per chunk (a lookup of the locale each time: 2 % of it)
         for o in outcomes:
-            if o.action:
+            if o.action and o.action != "update":
                 continue
             o.keys = keys = self._file_keys(o.row)
             line = None
             for k in keys:  # the first key an earlier row has (of an earlier chunk, or of this one)
+                if o.action == "update" and not k.startswith("k:"):
+                    continue
                 line = seen.get(k) or firsts.get(k)
                 if line is not None:
                     break
             if line is not None:
                 if duplicate is None:
                     duplicate = _("Duplicate of row %(line)d of this file.")
-                o.action, o.reason = "skip", duplicate % {"line": line}
+                o.action, o.reason, o.target_id, o.old = "skip", duplicate % {"line": line}, None, {}
                 continue
             for key in o.keys:
                 firsts.setdefault(key, o.row.line)
+
+    def _keep_held(self) -> None:
+        """Updates (and create-or-update): a value the matched record already holds is kept, as the forms keep it
+        — an owner deactivated since (or out of the importer's reach), an option of a picklist deactivated since,
+        a custom value its field's rules refuse now. The parser lets the first two through (looking up the
+        deactivated options too: ``held_picklists``) and marks the third (:class:`Held`); :meth:`_refused` sorts
+        them out once the row's record is known. Contacts of a customer's row are new records: not these."""
+        from core.crm.picklists import picklist_values
+
+        self.keep_held = self.mode in ("update", "upsert")
+        self.held_picklists: list[tuple] = []  # (column, field, {deactivated codes})
+        self.held_owner = None  # the owner's column
+        if not self.keep_held:
+            return
+        parser = self.parser
+        for i, f in parser.columns:
+            if f.kind == "picklist" and not f.on_contact:
+                table, _shown = parser.tables[f.key]
+                inactive = {row.code for row in picklist_values(f.picklist) if not row.active}
+                for row in picklist_values(f.picklist):
+                    if row.code in inactive:
+                        for text_ in (row.code, *(row.labels or {}).values()):
+                            if text_:
+                                table.setdefault(str(text_).strip().casefold(), row.code)
+                if inactive:
+                    self.held_picklists.append((i, f, inactive))
+            elif f.kind == "owner" and not f.on_contact and parser.owners is not None:
+                parser.owners.keep_held = True
+                self.held_owner = i
+
+    def _refused(self, o: Outcome) -> list[str]:
+        """The messages of the row's values that only a record already holding them may keep (see
+        :meth:`_keep_held`) and that the row's record (``o.old`` of an update; a new record: none) does not hold.
+        A held custom value goes into the row's values (a list of options may add new ones to the held)."""
+        row, record = o.row, o.row.record
+        old = o.old if o.action == "update" else {}
+        out = []
+        width = len(row.cells)
+        for i, f, inactive in self.held_picklists:
+            code = record.get(f.column)
+            if code in inactive and old.get(f.column) != code:
+                raw = row.cells[i].strip() if i < width else ""
+                _table, shown = self.parser.tables[f.key]
+                out.append(self.parser.msg_value % {"value": raw, "field": f.label,
+                                                    "allowed": self.parser.list_separator.join(shown[:12])})
+        if self.held_owner is not None and record.get("owner_id"):
+            raw = row.cells[self.held_owner].strip() if self.held_owner < width else ""
+            uid, message = self.parser.owners.check(raw) if raw else (None, None)
+            if message is not None and uid == record["owner_id"] and old.get("owner_id") != uid:
+                out.append(message)
+        for error in row.errors:
+            if not isinstance(error, Held):
+                continue
+            d, value = error.field.custom, error.value
+            # (a customer's row's contact: a new record, or one the row leaves as it is)
+            current = d.from_json((old.get("custom") or {}).get(d.key)) if old and not error.field.on_contact \
+                else None
+            if current is None:
+                out.append(error)
+                continue
+            if not (type(value) is type(current) and value == current):
+                try:  # (only a list of options may hold more than the record's: no lookup is asked again)
+                    if d.type != "multi_picklist":
+                        raise ValueError
+                    d.validate(value, self.user, current)
+                except ValueError:
+                    out.append(error)
+                    continue
+            json_value = d.to_json(value)
+            if json_value is not None:
+                row.custom[d.key] = json_value
+        return out
 
     def _writable(self, ids) -> set[int]:
         ids = [i for i in set(ids) if i not in self.writable_cache]

@@ -71,9 +71,10 @@ def _customer_fields() -> list[ImportField]:
                     synonyms=("客户名称", "客戶名稱", "客户名", "客户", "客戶", "公司名称", "公司名稱", "公司", "企业名称",
                               "企業名稱", "单位名称", "單位名稱", "名称", "名稱", "name", "customername", "company",
                               "companyname", "account", "accountname", "customer")),
+        # not "id": an export's column "ID" is the record's own id, and would overwrite every external id
         ImportField("external_id", _l("External id"), "text", "external_id", 64, lookup=True,
                     synonyms=("外部编号", "外部編號", "客户编号", "客戶編號", "客户编码", "客戶編碼", "客户代码", "编号",
-                              "編號", "externalid", "customerid", "customerno", "code", "erpid", "id")),
+                              "編號", "externalid", "customerid", "customerno", "code", "erpid")),
         ImportField("phone", _l("Phone"), "phone", "phone", 64, lookup=True,
                     synonyms=("电话", "電話", "公司电话", "公司電話", "联系电话", "聯繫電話", "聯絡電話", "固话", "座机",
                               "總機", "总机", "phone", "telephone", "tel", "phonenumber")),
@@ -84,7 +85,7 @@ def _customer_fields() -> list[ImportField]:
         ImportField("website", _l("Website"), "text", "website", 255,
                     synonyms=("网址", "網址", "网站", "網站", "主页", "website", "web", "url", "homepage")),
         ImportField("industry", _l("Industry"), "picklist", "industry", picklist="industry",
-                    synonyms=("行业", "行業", "所属行业", "所屬行業", "industry")),
+                    synonyms=("行业", "行業", "产业", "產業", "所属行业", "所屬行業", "industry")),
         ImportField("region", _l("Region"), "picklist", "region", picklist="region",
                     synonyms=("区域", "區域", "地区", "地區", "所属区域", "所屬區域", "region", "area")),
         ImportField("type", _l("Customer type"), "picklist", "type", picklist="customer_type",
@@ -101,7 +102,8 @@ def _customer_fields() -> list[ImportField]:
                     synonyms=("联系人", "聯繫人", "聯絡人", "联系人姓名", "聯繫人姓名", "聯絡人姓名", "contact",
                               "contactname", "contactperson")),
         ImportField("contact.title", _l("Contact: job title"), "text", "title", 128,
-                    synonyms=("职务", "職務", "职位", "職位", "联系人职务", "聯絡人職務", "title", "jobtitle", "position")),
+                    synonyms=("职务", "職務", "职位", "職位", "职称", "職稱", "联系人职务", "聯絡人職務", "title", "jobtitle",
+                              "position")),
         ImportField("contact.mobile", _l("Contact: mobile"), "phone", "mobile", 64,
                     synonyms=("手机", "手機", "手机号", "手機號", "手机号码", "手機號碼", "联系人手机", "聯絡人手機", "移动电话",
                               "mobile", "mobilephone", "cell", "cellphone", "contactmobile")),
@@ -120,10 +122,10 @@ def _contact_fields() -> list[ImportField]:
                     synonyms=("客户名称", "客戶名稱", "客户", "客戶", "公司名称", "公司名稱", "公司", "单位", "單位",
                               "所属客户", "所屬客戶", "customer", "customername", "company", "companyname", "account")),
         ImportField("name", _l("Name"), "text", "name", 128, required=True, lookup=True,
-                    synonyms=("姓名", "联系人", "聯繫人", "聯絡人", "联系人姓名", "聯絡人姓名", "名字", "name", "contactname",
-                              "fullname")),
+                    synonyms=("姓名", "联系人", "聯繫人", "聯絡人", "联系人姓名", "聯絡人姓名", "名字", "名称", "名稱", "name",
+                              "contactname", "fullname")),
         ImportField("title", _l("Job title"), "text", "title", 128,
-                    synonyms=("职务", "職務", "职位", "職位", "title", "jobtitle", "position")),
+                    synonyms=("职务", "職務", "职位", "職位", "职称", "職稱", "title", "jobtitle", "position")),
         ImportField("mobile", _lp("phone number", "Mobile"), "phone", "mobile", 64, lookup=True,
                     synonyms=("手机", "手機", "手机号", "手機號", "手机号码", "手機號碼", "移动电话", "mobile", "mobilephone",
                               "cell", "cellphone")),
@@ -150,6 +152,22 @@ def _custom_fields(object_name: str) -> list[ImportField]:
         labels = tuple(str(v) for v in (d.labels or {}).values() if v)
         out.append(ImportField(f"custom.{d.key}", d.label, "custom", d.key, required=d.required,
                                synonyms=(d.key, *labels), custom=d))
+    return out
+
+
+def _contact_custom_fields() -> list[ImportField]:
+    """A customer import's contact: the contact's custom fields, as ``contact.custom.<key>`` labelled "Contact:
+    <label>" (a customer's field may have the same label). Required ones are required of a row that creates a
+    contact only (:class:`RowParser`), as the contacts' form, API and import require them."""
+    out = []
+    for f in _custom_fields("contact"):
+        d = f.custom
+        labels = tuple(str(v) for v in (d.labels or {}).values() if v)
+        prefixed = tuple(f"{prefix}{label}" for label in (d.key, *labels)
+                         for prefix in ("联系人", "聯絡人", "聯繫人", "contact"))
+        # the bare key and labels too: the customer's own fields come first and keep them (:func:`suggest`)
+        out.append(ImportField(f"contact.{f.key}", _l("Contact: %(field)s", field=d.label), "custom", d.key,
+                               required=d.required, synonyms=(*prefixed, *f.synonyms), custom=d))
     return out
 
 
@@ -220,7 +238,8 @@ def fields_for(object_name: str) -> list[ImportField]:
     else:
         spec = import_objects().get(object_name)
         base = list(spec.fields()) if spec is not None else []
-    return base + _custom_fields(object_name)
+    contact = _contact_custom_fields() if object_name == "customer" else []
+    return base + _custom_fields(object_name) + contact
 
 
 def lookup_fields(object_name: str) -> list[ImportField]:
@@ -308,7 +327,11 @@ def _picklist_table(name: str) -> tuple[dict[str, str], list[str]]:
 
 class Owners:
     """Who an import may give records to: any active user for someone who sees everything, else the users
-    whose records the importer sees (their own, their team's subtree); names, usernames and ``label #id``."""
+    whose records the importer sees (their own, their team's subtree); names, usernames and ``label #id``.
+
+    With :attr:`keep_held` (an update: set by :class:`core.crm.imports_engine.Importer`), :meth:`resolve` also
+    gives the user a record may only keep — deactivated since, or out of the importer's reach — and the importer
+    refuses them (:meth:`check`) unless the matched record already has that owner, as the form keeps it."""
 
     def __init__(self, user, object_name: str):
         from sqlalchemy import select
@@ -320,30 +343,75 @@ class Owners:
         r = reach(user, object_name, "write")
         self.everything = r.everything
         self.allowed = set(r.owner_ids)
+        self.keep_held = False
         self.by_name: dict[str, int | None] = {}
-        for uid, username, display in db.session.execute(
-                select(User.id, User.username, User.display_name).where(User.active.is_(True))).all():
-            self.by_name[username.casefold()] = uid
-            self.by_name[f"#{uid}"] = uid
+        self.inactive: dict[str, int | None] = {}  # the deactivated users' names (an active user's come first)
+        for uid, username, display, active in db.session.execute(
+                select(User.id, User.username, User.display_name, User.active)).all():
+            names = self.by_name if active else self.inactive
+            names[username.casefold()] = uid
+            names[f"#{uid}"] = uid
             if display:
                 folded = display.strip().casefold()
                 # two users with the same display name: the name alone is ambiguous
-                self.by_name[folded] = None if folded in self.by_name and self.by_name[folded] != uid else uid
+                names[folded] = None if folded in names and names[folded] != uid else uid
 
-    def resolve(self, text: str) -> int:
+    def check(self, text: str) -> tuple[int | None, str | None]:
+        """``(user id, None)`` of the user ``text`` names; ``(user id, message)`` of one a record may only keep
+        (deactivated, or out of the importer's reach); ``(None, message)`` when it names no one (or several)."""
         folded = text.strip().casefold()
-        if folded not in self.by_name:
+        if folded not in self.by_name and folded not in self.inactive:
             match = re.search(r"#(\d+)\s*$", folded)
             folded = f"#{match.group(1)}" if match else folded
         uid = self.by_name.get(folded, 0)
         if uid == 0:
-            raise ValueError(_("Unknown owner “%(name)s”: use an active user's username.", name=text))
+            message = _("Unknown owner “%(name)s”: use an active user's username.", name=text)
+            return self.inactive.get(folded), message
         if uid is None:
-            raise ValueError(_("Several users are called “%(name)s”: use the username.", name=text))
+            return None, _("Several users are called “%(name)s”: use the username.", name=text)
         if not self.everything and uid not in self.allowed:
-            raise ValueError(_("You cannot give records to “%(name)s”: only to yourself and the users of your team.",
-                               name=text))
+            return uid, _("You cannot give records to “%(name)s”: only to yourself and the users of your team.",
+                          name=text)
+        return uid, None
+
+    def resolve(self, text: str) -> int:
+        uid, message = self.check(text)
+        if message is not None and not (self.keep_held and uid):
+            raise ValueError(message)
         return uid
+
+
+class Held(str):
+    """The message of a cell whose value its field refuses now but a record may keep: it stands unless the row
+    updates a record that already holds the value (:class:`core.crm.imports_engine.Importer` decides, once the
+    row is matched) — a custom value under a rule changed since, an option deactivated since, as the forms keep
+    them (``current`` of :meth:`core.crm.custom_fields.CustomFieldDef.validate`). ``field`` and ``value``: the
+    field and the parsed value."""
+
+    def __new__(cls, message: str, field: ImportField, value):
+        held = super().__new__(cls, message)
+        held.field, held.value = field, value
+        return held
+
+
+def _refused_custom(f: ImportField, raw: str, value, user) -> Held | None:
+    """Why the custom field ``f`` refuses ``value`` (parsed from the cell ``raw``), or ``None``. An option it
+    refuses is named as typed, not by its code (C級, not c)."""
+    try:
+        f.custom.validate(value, user)
+    except ValueError as exc:
+        message = str(exc)
+        if f.custom.type == "picklist" and value:
+            message = _("“%(value)s” is not a value of this list.", value=raw)
+        elif f.custom.type == "multi_picklist" and value:
+            from core.crm.custom_fields import _SPLIT
+
+            active = {code for code, _label in f.custom.options}
+            typed = [part.strip() for part in _SPLIT.split(raw) if part.strip()]
+            refused = [part for part in typed if not set(f.custom.parse(part)) <= active]
+            message = _("“%(value)s” is not a value of this list.", value=(refused or [raw])[0])
+        return Held(f"{f.label}: {message}", f, value)
+    return None
 
 
 @dataclass
@@ -358,6 +426,9 @@ class ParsedRow:
     contact_custom: dict
     errors: list
     missing: list = field(default_factory=list)  # required fields without a value (fail only a new record)
+    #: a customer import: required custom fields of the row's contact without a value (they fail a row that
+    #: creates a contact: a new customer's, or a contact an updated customer does not have yet); in ``missing`` too
+    contact_missing: list = field(default_factory=list)
     customer_ref: str = ""  # a contact import: the customer's name or external id as typed
 
 
@@ -373,7 +444,10 @@ class RowParser:
         self.plan = [(i, f, f.kind, f.column, f.on_contact, f.max_length) for i, f in self.columns]
         self.required = [f for f in fields.values() if f.required and f.key not in self.mapped and f.kind != "custom"]
         self.required_custom = [f for f in fields.values() if f.required and f.kind == "custom"
-                                and f.key not in self.mapped]
+                                and f.key not in self.mapped and not f.on_contact]
+        #: ``(column or None, field)`` of the contact's required custom fields (a customer import)
+        self.required_contact_custom = [(next((i for i, g in self.columns if g.key == f.key), None), f)
+                                        for f in fields.values() if f.required and f.kind == "custom" and f.on_contact]
         self.user = user
         self.owners = Owners(user, object_name) if any(f.kind == "owner" for _i, f in self.columns) else None
         self.tables: dict[str, tuple[dict, list]] = {}
@@ -397,7 +471,7 @@ class RowParser:
             raw = cells[i].strip() if i < width and cells[i] else ""
             target = contact if on_contact else record
             if not raw:
-                if f.required:
+                if f.required and not on_contact:  # (the contact's: below, when the row has a contact)
                     row.missing.append(self.msg_required % {"field": f.label})
                 continue
             if max_length and len(raw) > max_length:
@@ -439,14 +513,21 @@ class RowParser:
             elif kind == "custom":
                 try:
                     value = f.custom.parse(raw)
-                    f.custom.validate(value, self.user)
                 except ValueError as exc:
                     errors.append(f"{f.label}: {exc}")
-                else:
-                    if value is not None and value != []:
-                        (contact_custom if f.on_contact else custom)[f.column] = f.custom.to_json(value)
+                    continue
+                refused = _refused_custom(f, raw, value, self.user)
+                if refused is not None:
+                    errors.append(refused)
+                elif value is not None and value != []:
+                    (contact_custom if f.on_contact else custom)[f.column] = f.custom.to_json(value)
         for f in self.required:
             row.missing.append(self.msg_required % {"field": f.label})
-        if contact and "name" not in contact:
+        if (contact or contact_custom) and "name" not in contact:
             errors.append(self.msg_required % {"field": _("Contact: name")})
+        if contact and self.required_contact_custom:
+            row.contact_missing = [self.msg_required % {"field": f.label} for i, f in self.required_contact_custom
+                                   if f.column not in contact_custom and not (i is not None and i < width
+                                                                              and cells[i].strip())]
+            row.missing += row.contact_missing
         return row

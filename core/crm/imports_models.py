@@ -16,7 +16,7 @@ from core.extensions import db
 from core.timeutil import utcnow
 
 #: uploaded → (validating → validated) → running → done | failed; done → undoing → undone
-STATUSES = ("uploaded", "validating", "validated", "running", "done", "failed", "undoing", "undone")
+STATUSES = ("uploaded", "validating", "validated", "queued", "running", "done", "failed", "undoing", "undone")
 MODES = ("create", "update", "upsert")
 
 

@@ -10,19 +10,28 @@
 
 :func:`inspect` checks a file once, completely (encoding errors, an over-long line, an empty file are found
 at upload, not half-way through an import), and counts its rows; :func:`rows` then streams
-``(line number, [cell, ...])``. Problems raise :class:`ImportFileError` with a translated message.
+``(row number, [cell, ...])`` — the number a spreadsheet shows (the header is row 1), in CSV (a cell with a
+line break is still one row) as in XLSX. Problems raise :class:`ImportFileError` with a translated message.
+
+The export's formula guard (:func:`core.crm.export.formula_guard`: a ``'`` before a text starting with ``=``
+``+`` ``-`` ``@``) is taken off every cell it could have put it on, so that an exported file imports as what
+was exported; the error file puts it back (its rows are the file's, opened in a spreadsheet again).
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import logging
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
+
+from core.crm.export import formula_guard, formula_unguard
 
 SAMPLE_BYTES = 1024 * 1024
 SAMPLE_ROWS = 5
@@ -33,6 +42,7 @@ XLSX_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # .xls (Excel 97-2003)
 
 csv.field_size_limit(MAX_FIELD)
+log = logging.getLogger(__name__)
 
 
 class ImportFileError(Exception):
@@ -149,13 +159,16 @@ def detect_delimiter(text: str) -> str:
 
 # -- reading ------------------------------------------------------------------------------------------
 def _csv_rows(path: Path, encoding: str, delimiter: str):
+    """``(row number, cells)``: the record's number, as a spreadsheet numbers it (``reader.line_num`` is the
+    record's last line in the file: one more for each line break inside a quoted cell above it); the messages
+    name the file's lines."""
     with open(path, encoding=encoding, newline="", errors="strict") as f:
         reader = csv.reader(f, delimiter=delimiter)
         line = 0
         try:
-            for row in reader:
+            for number, row in enumerate(reader, start=1):
                 line = reader.line_num
-                yield line, row
+                yield number, row
         except UnicodeDecodeError:
             raise ImportFileError(_l("The file is not valid %(encoding)s after line %(line)d: save it again as CSV "
                                      "UTF-8 and upload it.", encoding=encoding.upper(), line=line)) from None
@@ -171,22 +184,38 @@ def _xlsx_rows(path: Path):
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    broken = (*_XLSX_ERRORS, InvalidFileException)
     # opened as a file object: openpyxl judges a path by its extension, and a workbook is known by its content
     # here (one uploaded as "book.csv" or "book", or stored under the name the user gave it)
     handle = open(path, "rb")  # noqa: SIM115 - closed below, after the workbook
     try:
         workbook = load_workbook(handle, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, InvalidFileException) as exc:
+    except broken as exc:
         handle.close()
-        raise ImportFileError(_l("The Excel file cannot be opened: %(error)s", error=str(exc) or type(exc).__name__)) \
-            from None
+        raise _broken_xlsx(exc) from None
     try:
         sheet = workbook.worksheets[0]
         for line, values in enumerate(sheet.iter_rows(values_only=True), start=1):
             yield line, [cell_text(v) for v in values]
+    except broken as exc:  # a damaged member of the zip, or sheet XML, found as it is read
+        raise _broken_xlsx(exc) from None
     finally:
         workbook.close()
         handle.close()
+
+
+#: what reading a damaged workbook raises besides openpyxl's own error: the zip's (a cut file), its members'
+#: (inflating, a missing part), the XML parsers' (both parsers' errors are ``SyntaxError``), a missing sheet's
+_XLSX_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, KeyError, IndexError, OSError,
+                ValueError, TypeError, SyntaxError)
+
+
+def _broken_xlsx(exc: BaseException) -> ImportFileError:
+    """The message of a workbook that cannot be read: wholly in the user's language (the library's own words,
+    in English, go to the log)."""
+    log.info("import: an Excel file cannot be read: %s: %s", type(exc).__name__, exc)
+    return ImportFileError(_l("The Excel file cannot be opened: it is damaged or incomplete. Open it in Excel, "
+                              "save it again as .xlsx and upload that."))
 
 
 def _trimmed(cells: list[str]) -> list[str]:
@@ -197,12 +226,16 @@ def _trimmed(cells: list[str]) -> list[str]:
 
 
 def rows(path: Path, info: FileInfo, skip_header: bool = True):
-    """``(line, cells)`` of every non-blank row; the header first unless ``skip_header``."""
+    """``(line, cells)`` of every non-blank row, without the export's formula guard; the header first unless
+    ``skip_header``."""
     source = _xlsx_rows(path) if info.file_format == "xlsx" else _csv_rows(path, info.encoding, info.delimiter)
     first = True
     for line, cells in source:
-        if not "".join(cells).strip():  # blank (any(c.strip() for c in cells), without a generator per row)
+        joined = "".join(cells)
+        if not joined.strip():  # blank (any(c.strip() for c in cells), without a generator per row)
             continue
+        if "'" in joined:  # (one test per row: most rows have no apostrophe at all)
+            cells = [formula_unguard(c) for c in cells]
         if first:
             first = False
             if skip_header:
@@ -238,10 +271,21 @@ def inspect(path: Path, file_name: str) -> FileInfo:
     return info
 
 
+class _GuardedWriter:
+    """A CSV writer whose cells get the export's formula guard: the error file holds rows read without it
+    (:func:`rows`), and is opened in a spreadsheet — and imported again, which takes the guard off again."""
+
+    def __init__(self, writer):
+        self.writer = writer
+
+    def writerow(self, row) -> None:
+        self.writer.writerow([formula_guard(c if isinstance(c, str) else str(c)) for c in row])
+
+
 def write_error_file(path: Path, header: list[str], error_title: str):
     """Open the error file (UTF-8 with a BOM, so that Excel shows Chinese) and write its header; returns
     ``(file, writer)``."""
     f = open(path, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed by the caller
-    writer = csv.writer(f)
+    writer = _GuardedWriter(csv.writer(f))
     writer.writerow([*header, error_title])
     return f, writer

@@ -5,6 +5,11 @@ once; the page polls :func:`status`). The thread works in its own application co
 language of the user who started it, and records its audit entries as that user, in the batch's one audit
 batch id. ``IMPORT_SYNC = True`` in the configuration runs it in the request instead (the command line).
 
+Starting a batch is a compare-and-set (:func:`claim`): one guarded ``UPDATE`` of its status, so that of two
+submits at once (a double click, two tabs) exactly one starts it. Imports — and undos — of the same records run one
+after the other (:func:`one_at_a_time`): the second waits (``queued``) until the first has committed, and then plans
+its rows against the first's, so that the duplicate rules see them.
+
 A run whose process died leaves its batch ``running``; after :data:`STALE_MINUTES` without a heartbeat the
 page shows it as interrupted, and what it did can be undone.
 
@@ -20,8 +25,11 @@ record someone created after one of the import's was deleted.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import threading
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -29,7 +37,7 @@ from pathlib import Path
 from flask import current_app
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 
 from core.crm import audit
 from core.crm.imports_fields import header_key, header_norm, import_objects
@@ -43,7 +51,10 @@ log = logging.getLogger(__name__)
 
 STALE_MINUTES = 10
 UNDO_CHUNK = 1000
-RUNNING = ("validating", "running", "undoing")
+RUNNING = ("validating", "running", "undoing", "queued")
+#: seconds between two looks of a queued run at the lock it waits for, and between its heartbeats meanwhile
+WAIT_POLL = 0.25
+WAIT_BEAT = 30
 
 
 # -- files --------------------------------------------------------------------------------------------
@@ -76,6 +87,16 @@ def effective_status(batch: ImportBatch) -> str:
     return batch.status
 
 
+def undoable():
+    """The condition (SQL) of a batch whose undo may start: a real run that wrote something and ended — done,
+    failed, or interrupted (:func:`effective_status`)."""
+    stale = utcnow() - timedelta(minutes=STALE_MINUTES)
+    beat = func.coalesce(ImportBatch.heartbeat_at, ImportBatch.started_at, ImportBatch.created_at)
+    return and_(ImportBatch.dry_run.is_(False),
+                or_(ImportBatch.status.in_(("done", "failed")), and_(ImportBatch.status.in_(RUNNING), beat < stale)),
+                or_(ImportBatch.created > 0, ImportBatch.updated > 0, ImportBatch.contacts_created > 0))
+
+
 def status(batch: ImportBatch) -> dict:
     """What the progress bar shows (the JSON of the status endpoint)."""
     state = effective_status(batch)
@@ -93,20 +114,29 @@ def status(batch: ImportBatch) -> dict:
 
 # -- remembered mappings ------------------------------------------------------------------------------
 def remembered(user_id: int, object_name: str, header: list[str]) -> dict | None:
-    """``{"columns": [field per column], "mode", "key"}`` chosen last time for these headers, or ``None``."""
+    """``{"columns": [field per column], "mode", "key"}`` chosen last time for these headers, or ``None``.
+
+    Column by column: the n-th column of a header name gets what the n-th column of that name got (a file with
+    two "电话" columns, the first imported as the phone, the second not: the same again, in whatever order the
+    names come). A mapping remembered before columns were kept one by one (``{name: field}``) gives its field to
+    the first column of the name only: one field is never chosen for two columns."""
     row = db.session.execute(select(ImportMapping).where(
         ImportMapping.user_id == user_id, ImportMapping.object == object_name,
         ImportMapping.header_key == header_key(header))).scalar()
     if row is None:
         return None
-    by_header = row.mapping.get("columns") or {}
-    return {"columns": [by_header.get(header_norm(h), "") for h in header], "mode": row.mapping.get("mode") or "create",
-            "key": row.mapping.get("key") or ""}
+    kept = row.mapping.get("columns") or []
+    by_header: dict[str, list[str]] = {}
+    for name, key in (kept.items() if isinstance(kept, dict) else kept):
+        by_header.setdefault(name, []).append(key)
+    columns = [(by_header.get(header_norm(h)) or [""]).pop(0) for h in header]
+    return {"columns": columns, "mode": row.mapping.get("mode") or "create", "key": row.mapping.get("key") or ""}
 
 
 def remember(user_id: int, object_name: str, header: list[str], columns: list[str], mode: str, key: str) -> None:
-    """Keep this mapping for the next file with the same headers (the caller commits)."""
-    value = {"columns": {header_norm(h): c for h, c in zip(header, columns, strict=False) if c}, "mode": mode,
+    """Keep this mapping for the next file with the same headers (the caller commits): ``[name, field]`` per
+    column, in the file's order (:func:`remembered`)."""
+    value = {"columns": [[header_norm(h), c] for h, c in zip(header, columns, strict=False)], "mode": mode,
              "key": key}
     hkey = header_key(header)
     row = db.session.execute(select(ImportMapping).where(
@@ -120,25 +150,131 @@ def remember(user_id: int, object_name: str, header: list[str], columns: list[st
 
 
 # -- running ------------------------------------------------------------------------------------------
-def start(batch: ImportBatch, job: str) -> None:
-    """Start ``job`` (``dry_run``, ``run`` or ``undo``) of ``batch``: in a thread unless ``IMPORT_SYNC``.
+def start(batch: ImportBatch, job: str, guard, **values) -> bool:
+    """Start ``job`` (``dry_run``, ``run`` or ``undo``) of ``batch`` if ``guard`` still holds (:func:`claim`, then
+    :func:`launch`); ``False``, and nothing done, when another request started it first."""
+    if not claim(batch, job, guard, **values):
+        return False
+    launch(batch, job)
+    return True
 
-    The batch's status is set (and committed) here, so that the page shows it running at once.
-    """
-    batch.status = {"dry_run": "validating", "run": "running", "undo": "undoing"}[job]
-    batch.heartbeat_at = batch.started_at = utcnow()
+
+def claim(batch: ImportBatch, job: str, guard, **values) -> bool:
+    """Mark ``batch`` as running ``job`` — a compare-and-set: one ``UPDATE`` of its row ``WHERE`` ``guard`` (SQL:
+    the state the page found it in) still holds, setting its status with ``values`` (the mapping...). Of two
+    submits at once (a double click, two tabs) exactly one changes the row — PostgreSQL makes the second wait for
+    the first's commit and evaluates ``guard`` again, SQLite serialises writers — and the other gets ``False``
+    with nothing changed. The caller commits (:func:`launch`)."""
+    batch_id, now = batch.id, utcnow()
+    values.update(status={"dry_run": "validating", "run": "running", "undo": "undoing"}[job], heartbeat_at=now,
+                  started_at=now)
     if job != "undo":
-        batch.dry_run = job == "dry_run"
-        batch.finished_at = None
-        batch.message = ""
-        batch.audit_batch = batch.audit_batch or str(uuid.uuid4())
+        values.update(dry_run=job == "dry_run", finished_at=None, message="",
+                      audit_batch=func.coalesce(ImportBatch.audit_batch, str(uuid.uuid4())))
+    # the page's reads end here: SQLite refuses ("database is locked") to turn a transaction that has read into
+    # a writer once another connection has written since, where a transaction that starts by writing waits
+    db.session.commit()
+    won = db.session.execute(update(ImportBatch).where(ImportBatch.id == batch_id, guard).values(**values)
+                             .execution_options(synchronize_session=False)).rowcount == 1
+    if not won:
+        db.session.rollback()
+    return won
+
+
+def launch(batch: ImportBatch, job: str) -> None:
+    """Commit the claimed batch (the page shows it running at once) and run ``job``: in a thread unless
+    ``IMPORT_SYNC``."""
+    batch_id = batch.id
     db.session.commit()
     app = current_app._get_current_object()
     if app.config.get("IMPORT_SYNC"):
-        work(app, batch.id, job)
+        work(app, batch_id, job)
         return
-    thread = threading.Thread(target=work, args=(app, batch.id, job), name=f"mosaic-import-{batch.id}", daemon=True)
+    thread = threading.Thread(target=work, args=(app, batch_id, job), name=f"mosaic-import-{batch_id}", daemon=True)
     thread.start()
+
+
+class ObjectLock:
+    """A lock named ``name`` that every process of the database shares, taken without waiting (:meth:`take`).
+
+    PostgreSQL: an advisory lock (per database), held by a connection of its own, so that the import's own
+    commits do not let go of it. SQLite: ``flock`` on a file of the instance's ``imports/`` folder (SQLite's
+    processes share the machine, and the instance); ``flock`` also tells apart two threads of one process."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.connection = None
+        self.file = None
+        self.key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+    def take(self) -> bool:
+        if db.engine.dialect.name == "postgresql":
+            if self.connection is None:
+                self.connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            return bool(self.connection.execute(select(func.pg_try_advisory_lock(self.key))).scalar())
+        import fcntl
+
+        if self.file is None:
+            self.file = open(folder() / f".lock-{self.key & 0xFFFFFFFFFFFF:012x}", "a+b")  # noqa: SIM115
+        try:
+            fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def release(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.execute(select(func.pg_advisory_unlock(self.key)))
+            except Exception:  # noqa: BLE001 - the lock must not go back to the pool with the connection
+                log.exception("import: releasing the lock %s failed", self.name)
+                self.connection.invalidate()
+            self.connection.close()
+            self.connection = None
+        if self.file is not None:
+            self.file.close()  # (lets go of the flock)
+            self.file = None
+
+
+def _lock_name(batch: ImportBatch) -> str:
+    """One lock per set of tables a batch writes: customers' and contacts' imports share theirs (a customer import
+    creates contacts too)."""
+    return "mosaic.import:" + ",".join(sorted(_models(batch)))
+
+
+@contextlib.contextmanager
+def one_at_a_time(batch: ImportBatch, job: str):
+    """Run the block once no other run or undo of an import of the same records runs (a dry run writes nothing:
+    it does not wait). Meanwhile the batch is ``queued`` (its heartbeat going), and the block starts with a new
+    transaction: what it plans sees all the other import wrote (SQLite keeps a transaction's snapshot; the other
+    import's chunks were planned, each, from one too). Without this, two imports of one file at once created
+    every row twice: neither saw the other's uncommitted rows."""
+    if job == "dry_run":
+        yield
+        return
+    lock = ObjectLock(_lock_name(batch))
+    try:
+        if not lock.take():
+            batch_id, status = batch.id, batch.status
+            _set(batch_id, status="queued")
+            beat = time.monotonic()
+            while not lock.take():
+                time.sleep(WAIT_POLL)
+                if time.monotonic() - beat >= WAIT_BEAT:
+                    _set(batch_id)
+                    beat = time.monotonic()
+            _set(batch_id, status=status)
+        db.session.commit()
+        yield
+    finally:
+        lock.release()
+
+
+def _set(batch_id: int, **values) -> None:
+    """Update the batch's row (with a heartbeat), committed."""
+    db.session.execute(update(ImportBatch).where(ImportBatch.id == batch_id).values(heartbeat_at=utcnow(), **values)
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
 
 
 def work(app, batch_id: int, job: str) -> None:
@@ -153,8 +289,12 @@ def work(app, batch_id: int, job: str) -> None:
             with force_locale(batch.language or "en"), audit.acting_as(user.id, batch.audit_batch):
                 try:
                     message = ""
+                    with one_at_a_time(batch, job):
+                        if job == "undo":
+                            counts = undo(batch, user)
+                        else:
+                            Importer(batch, user, file_path(batch), error_path(batch)).run()
                     if job == "undo":
-                        counts = undo(batch, user)
                         final = "undone"
                         kept = []
                         if counts["kept"]:
@@ -167,7 +307,6 @@ def work(app, batch_id: int, job: str) -> None:
                                 counts["not_yours"]))
                         message = " ".join(kept)
                     else:
-                        Importer(batch, user, file_path(batch), error_path(batch)).run()
                         final = "validated" if job == "dry_run" else "done"
                 except ImportFileError as exc:
                     db.session.rollback()
@@ -219,8 +358,11 @@ def undo(batch: ImportBatch, user) -> dict:
     Commits as it goes (per chunk). Returns ``{"restored": n, "deleted": n, "kept": n, "not_yours": n}``.
     """
     counts = {"restored": 0, "deleted": 0, "kept": 0, "not_yours": 0}
-    created_at = db.session.scalar(select(func.min(audit.AuditRange.at)).where(
-        audit.AuditRange.batch == batch.audit_batch)) if batch.audit_batch else None
+    # the creation times of the import's records: one per run (a batch run twice had two: the second run's records
+    # were never undone when only the first time counted)
+    created_at = list(db.session.execute(select(audit.AuditRange.at).where(
+        audit.AuditRange.batch == batch.audit_batch, audit.AuditRange.action == "create").distinct()).scalars()) \
+        if batch.audit_batch else []
     models = _models(batch)
     specs = {} if batch.object in ("customer", "contact") else {batch.object: import_objects().get(batch.object)}
     for object_name in models:
@@ -244,8 +386,8 @@ def undo(batch: ImportBatch, user) -> dict:
         for lo, hi in ranges:
             for start in range(lo, hi + 1, UNDO_CHUNK):
                 stmt = select(model.id).where(model.id.between(start, min(hi, start + UNDO_CHUNK - 1)))
-                if created_at is not None and "created_at" in table.c:  # the import's own, not a reused id
-                    stmt = stmt.where(table.c.created_at == created_at)
+                if created_at and "created_at" in table.c:  # the import's own, not a reused id
+                    stmt = stmt.where(table.c.created_at.in_(created_at))
                 ids = list(db.session.execute(stmt).scalars())
                 writable = _writable(model, user, ids)
                 counts["not_yours"] += len(ids) - len(writable)

@@ -343,7 +343,7 @@ def test_a_dry_run_counts_the_contacts_a_run_would_create(team):
     # (the two rows that change nothing are skipped as unchanged)
     assert (state["updated"], state["skipped"], state["created"], state["contacts_created"]) == (1, 2, 0, 1), state
     zh = text(rep1.get(f"/import/{bid}", headers={"Accept-Language": "zh-TW"}))
-    assert "將新建聯絡人" in zh and "「customers.csv」：3 列。" in zh
+    assert "將新增聯絡人" in zh and "「customers.csv」：3 列。" in zh
 
 
 def test_import_counts_are_written_as_the_language_writes_numbers(team, monkeypatch):
