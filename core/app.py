@@ -242,6 +242,17 @@ def _install_request_hooks(app: Flask, runtime: AddonRuntime) -> None:
     def forbidden(exc):
         return error_page(403, _("Not allowed"), _("You do not have permission to open this page."))
 
+    @app.errorhandler(405)
+    def method_not_allowed(exc):
+        """A GET of an address that only takes a form's POST (a delete, a restore) and the like: the app's page in
+        the user's language, not werkzeug's English one (the API answers its JSON error, see core.crm.api)."""
+        response = app.make_response(error_page(
+            405, _("Method not allowed"),
+            _("This address cannot be opened this way: use the buttons and links of the application.")))
+        if getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
 
 def _visible_items(results) -> list:
     items = [item for item in flatten(results) if current_user.is_authenticated and current_user.can(item.permission)]

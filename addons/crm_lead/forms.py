@@ -50,7 +50,7 @@ class LeadForm(FlaskForm):
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=5000)])
     owner = ReferenceField(
         _l("Owner"), validators=[Optional(), Length(max=300)], suggest="crm_customers.suggest_users",
-        description=_l("Empty: the assignment rules pick the owner."),
+        suggest_args={"object_name": "lead"}, description=_l("Empty: the assignment rules pick the owner."),
     )
 
     def set_choices(self, lead=None) -> None:

@@ -81,6 +81,8 @@ def _assign_action(records, form):
     owner = db.session.get(User, owner_id) if owner_id else None
     if owner is None or not owner.active:
         return 0, _l("Pick the new owner among the active users.")
+    if not lists.may_give_to(current_user, "lead", owner):  # the rule of the forms, the API and the import
+        return 0, lists.owner_refusal(owner)
     changed = [lead for lead in records if lead.owner_id != owner.id or lead.in_pool]
     error = assign_to(changed, owner, by_user=current_user) if changed else None
     return (0, error) if error else (len(changed), None)

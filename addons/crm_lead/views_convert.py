@@ -114,7 +114,8 @@ class ConvertForm(FlaskForm):
     address = StringField(_l("Address"), validators=[Optional(), Length(max=500)])
     website = StringField(_l("Website"), validators=[Optional(), Length(max=255), _WEBSITE])
     owner = ReferenceField(_l("Owner"), validators=[Optional(), Length(max=300)],
-                           suggest="crm_customers.suggest_users", description=_l("Empty: the lead's owner."))
+                           suggest="crm_customers.suggest_users", suggest_args={"object_name": "customer"},
+                           description=_l("Empty: the lead's owner."))
     customer = ReferenceField(_l("Search a customer"), validators=[Optional(), Length(max=300)],
                               suggest="crm_customers.suggest")
     allow_duplicates = BooleanField(_l("It is a new customer: create it although the duplicate rules warn"))
@@ -168,13 +169,18 @@ def _options(inputs: list[dict]) -> dict:
     return options
 
 
-def _owner_id(form: ConvertForm) -> int | None:
+def _owner_id(form: ConvertForm, lead: Lead) -> int | None:
+    """The owner of the new records: an active user, the lead's owner (what the form shows first) or one the
+    converter may give customers to (core.crm.lists.may_give_to, the rule of every owner field)."""
     text = (form.owner.data or "").strip()
     if not text:
         return None
     user = db.session.get(User, lists.reference_id(text) or 0)
     if user is None or not user.active:
         form.owner.errors.append(_("Pick an active user from the suggestions."))
+        return None
+    if user.id != lead.owner_id and not lists.may_give_to(current_user, "customer", user):
+        form.owner.errors.append(lists.owner_refusal(user))
         return None
     return user.id
 
@@ -203,7 +209,7 @@ def convert(lead_id: int):
         contact_id = _picked_id("contact_pick") if form.contact_mode.data == "existing" else None
         if form.contact_mode.data == "existing" and contact_id is None:
             form.contact_mode.errors.append(_("Pick a contact of the chosen customer."))
-        owner_id = _owner_id(form)
+        owner_id = _owner_id(form, lead)
         if not existing and not current_user.can(CUSTOMER_WRITE) or (
                 form.contact_mode.data == "new" and not current_user.can(CONTACT_WRITE)):
             error = _("Your role does not allow this.")

@@ -124,7 +124,7 @@ def edit(lead_id: int | None = None):
         return _render_form(form, lead, status=400 if request.method == "POST" else 200)
     owner = None
     if (form.owner.data or "").strip():
-        owner = resolve_owner(form.owner, None, lead.owner if lead is not None else None)
+        owner = resolve_owner(form.owner, None, lead.owner if lead is not None else None, "lead")
         if owner is None:
             return _render_form(form, lead, status=400)
     verdict = duplicates.form_verdict(form, lead, current_user)

@@ -183,7 +183,8 @@ class OpportunityForm(FlaskForm):
     expense_budget = money_field(_l("Expense budget"))
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=5000)])
     owner = ReferenceField(_l("Owner"), validators=[Optional(), Length(max=300)],
-                           suggest="crm_customers.suggest_users", description=_l("Empty: yourself."))
+                           suggest="crm_customers.suggest_users", suggest_args={"object_name": "opportunity"},
+                           description=_l("Empty: yourself."))
     products = FieldList(FormField(ProductLineForm), min_entries=0, max_entries=MAX_ROWS)
     competitors = FieldList(FormField(CompetitorForm), min_entries=0, max_entries=MAX_ROWS)
 

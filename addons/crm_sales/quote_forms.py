@@ -34,7 +34,8 @@ class QuoteForm(FlaskForm):
     terms = TextAreaField(_l("Terms"), validators=[Optional(), Length(max=10000)])
     notes = TextAreaField(_l("Remarks"), validators=[Optional(), Length(max=10000)])
     owner = ReferenceField(_l("Owner"), validators=[Optional(), Length(max=300)],
-                           suggest="crm_customers.suggest_users", description=_l("Empty: yourself."))
+                           suggest="crm_customers.suggest_users", suggest_args={"object_name": "quote"},
+                           description=_l("Empty: yourself."))
 
     def set_choices(self, customer_id: int | None, user) -> None:
         from core.crm.visibility import visible_to

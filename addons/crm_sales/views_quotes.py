@@ -84,9 +84,10 @@ def _header(form, quote) -> dict:
         raise quotes.QuoteError(_("The contact or the opportunity is not valid."))
     quotes.check_links(customer_id, contact_id, opportunity_id, form.currency.data, current_user)
     owner = resolve_owner(form.owner, quote.owner if quote is not None else current_user,
-                          quote.owner if quote is not None else None)
-    if owner is None:
-        raise quotes.QuoteError(_("Pick an active user from the suggestions."))
+                          quote.owner if quote is not None else None, "quote")
+    if owner is None:  # (the field says why: not an active user, or one the user may not give quotes to)
+        raise quotes.QuoteError(form.owner.errors[-1] if form.owner.errors else
+                                _("Pick an active user from the suggestions."))
     if form.valid_until.data and form.valid_until.data < form.quote_date.data:
         raise quotes.QuoteError(_("A quote cannot be valid until a day before its date."))
     return {"customer_id": customer_id, "contact_id": contact_id, "opportunity_id": opportunity_id,

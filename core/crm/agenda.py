@@ -73,6 +73,13 @@ def calendar_range(view: str, day: date) -> tuple[date, date, date, date]:
     return first, last, prev_month, month_first + timedelta(days=month_days)
 
 
+def _grid(view: str, day: date) -> tuple:
+    """:func:`calendar_range` and the UTC bounds of the grid; ``OverflowError`` (or ``ValueError``) when the grid
+    or its neighbours leave the calendar — the first days of year 1, the last of year 9999."""
+    first, last, prev_day, next_day = calendar_range(view, day)
+    return first, last, prev_day, next_day, local_day_start_utc(first), local_day_start_utc(last)
+
+
 @bp.route("/calendar")
 def calendar():
     view = request.args.get("view", "week")
@@ -83,16 +90,18 @@ def calendar():
     raw = request.args.get("date", "")
     try:
         day = date.fromisoformat(raw) if raw else today
-    except ValueError:
+        grid = _grid(view, day)
+    except (ValueError, OverflowError):
         flash(_("“%(value)s” is not a date (use YYYY-MM-DD); showing today.", value=raw), "error")
         day = today
-    first, last, prev_day, next_day = calendar_range(view, day)
+        grid = _grid(view, day)
+    first, last, prev_day, next_day, start, end = grid
     stmt = (
         select(Activity)
         .where(
             Activity.status == "planned",
-            Activity.due_at >= local_day_start_utc(first),
-            Activity.due_at < local_day_start_utc(last),
+            Activity.due_at >= start,
+            Activity.due_at < end,
         )
         .order_by(Activity.due_at, Activity.id)
         .limit(CALENDAR_LIMIT + 1)

@@ -192,16 +192,9 @@ def _referenced_visible(user, model, value) -> bool:
 
 
 def _owner_allowed(user, resource, owner_id: int) -> bool:
-    from core.crm.visibility import reach
-    from core.models import User
+    from core.crm.lists import may_give_to  # the one rule of the forms, the bulk actions and the import
 
-    owner = db.session.get(User, owner_id) if is_id(owner_id) else None
-    if owner is None or not owner.active:
-        return False
-    if owner_id == user.id:
-        return True
-    r = reach(user, resource.model.__visibility_object__, "write")
-    return r.everything or owner_id in r.owner_ids
+    return may_give_to(user, resource.model.__visibility_object__, owner_id)
 
 
 def _picklist_codes(name: str) -> set[str]:

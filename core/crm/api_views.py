@@ -63,11 +63,15 @@ def _int_arg(name: str, default: int | None, low: int, high: int = MAX_ID) -> in
 
 def _query_value(spec, text: str):
     """A filter's query-string value -> the column's type (raises :class:`FieldError`)."""
-    if spec.kind == "integer":
-        try:
-            return int(text)
-        except ValueError:
-            raise FieldError(_("Must be an integer.")) from None
+    if spec.kind == "integer":  # ASCII digits only: int() takes "１３", "٣", "1_0" and " -3" too
+        number = ascii_int(text)
+        if number is not None:
+            return number
+        digits = text.strip()
+        if not (digits.isascii() and digits.isdigit()):
+            raise FieldError(_("Must be an integer."))
+        digits = digits.lstrip("0") or "0"  # beyond an id: a column that cannot hold it has no such record
+        return int(digits) if len(digits) <= 20 else 2**64
     if spec.kind == "boolean":
         if text not in ("true", "false"):
             raise FieldError(_("Must be true or false."))

@@ -20,7 +20,13 @@ from core.crm import (
     recycle,
 )
 from core.crm.customer_forms import ActionForm, ContactForm, labels, picklist_choices, picklist_label
-from core.crm.customer_views import _user_ref, customer_ref, resolve_customer, resolve_owner
+from core.crm.customer_views import (
+    _user_ref,
+    customer_ref,
+    resolve_customer,
+    resolve_owner,
+    visible_customer_names,
+)
 from core.crm.customers import CONTACT_DELETE, CONTACT_READ, CONTACT_WRITE, bp
 from core.crm.models import Contact, Customer
 from core.crm.normalise import prefix_upper_bound
@@ -66,7 +72,9 @@ CONTACTS = lists.ListSpec(
 @permission_required(CONTACT_READ)
 def contacts():
     return list_views.list_page(CONTACTS, "crm_customers.contacts", "core/crm/contact_list.html",
-                                role_choices=picklist_choices("contact_role"), **labels())
+                                role_choices=picklist_choices("contact_role"),
+                                customer_names=lambda rows: visible_customer_names(
+                                    current_user, {c.customer_id for c in rows}), **labels())
 
 
 @bp.route("/contacts/views", methods=["POST"])
@@ -87,6 +95,14 @@ def bulk_contacts():
     return list_views.bulk(CONTACTS, "crm_customers.contacts",
                            lambda n: ngettext("%(count)s contact changed.", "%(count)s contacts changed.", n,
                                               count=format_number(n)))
+
+
+def _default_owner(customer):
+    """A new contact's owner when the form leaves it empty: the customer's, if the user may give contacts to
+    them (a customer shared by a sharing rule may be another team's), else the user."""
+    if customer is None:
+        return None
+    return customer.owner if lists.may_give_to(current_user, "contact", customer.owner) else current_user
 
 
 @bp.route("/contacts/new", methods=["GET", "POST"])
@@ -110,8 +126,8 @@ def edit_contact(contact_id: int | None = None):
     form.set_choices(contact)
     if form.validate_on_submit():
         customer = resolve_customer(form.customer, current_user, contact.customer if contact is not None else None)
-        default_owner = contact.owner if contact is not None else (customer.owner if customer is not None else None)
-        owner = resolve_owner(form.owner, default_owner, contact.owner if contact is not None else None)
+        default_owner = contact.owner if contact is not None else _default_owner(customer)
+        owner = resolve_owner(form.owner, default_owner, contact.owner if contact is not None else None, "contact")
         verdict = None
         if customer is not None and owner is not None and not form.owner.errors:
             verdict = dedup.form_verdict("contact", form, contact)

@@ -179,6 +179,7 @@ def toggle(field_id: int):
 @bp.route("/custom-fields/suggest/contacts")
 def suggest_contacts():
     """``[{"id", "label", "value"}]``: at most 20 visible contacts whose name, initials or phone start with q."""
+    from core.crm.customer_views import visible_customer_names
     from core.crm.models import Contact
     from core.crm.visibility import visible_to
 
@@ -186,12 +187,19 @@ def suggest_contacts():
     conditions = lists.text_conditions(q, (Contact.search_name, Contact.initials), Contact.phone_digits) if q else []
     if not conditions:
         return jsonify([])
-    stmt = visible_to(current_user, select(Contact).where(or_(*conditions)), Contact)
-    rows = db.session.execute(stmt.order_by(Contact.search_name, Contact.id).limit(SUGGEST_LIMIT)).unique().scalars()
-    return jsonify([
-        {"id": c.id, "label": f"{c.name} · {c.customer.name}" if c.customer else c.name, "value": f"{c.name} #{c.id}"}
-        for c in rows
-    ])
+    stmt = visible_to(current_user, select(Contact.id, Contact.name, Contact.customer_id).where(or_(*conditions)),
+                      Contact)
+    rows = db.session.execute(stmt.order_by(Contact.search_name, Contact.id).limit(SUGGEST_LIMIT)).all()
+    # the customer's name only when the user may see it, "(not visible to you)" else — as the contact's page
+    names = visible_customer_names(current_user, {row.customer_id for row in rows})
+    hidden = _("(not visible to you)")
+
+    def label(row) -> str:
+        if row.customer_id is None:
+            return row.name
+        return f"{row.name} · {names.get(row.customer_id, hidden)}"
+
+    return jsonify([{"id": row.id, "label": label(row), "value": f"{row.name} #{row.id}"} for row in rows])
 
 
 # -- hooks --------------------------------------------------------------------------------------------

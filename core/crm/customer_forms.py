@@ -67,9 +67,10 @@ def split_tags(text: str | None) -> list[str]:
 class ReferenceField(StringField):
     """A reference to another record typed as text; suggestions fill in ``"label #id"``."""
 
-    def __init__(self, label=None, validators=None, suggest: str = "", **kwargs):
+    def __init__(self, label=None, validators=None, suggest: str = "", suggest_args: dict | None = None, **kwargs):
         super().__init__(label, validators, **kwargs)
         self.suggest = suggest
+        self.suggest_args = suggest_args or {}  # the endpoint's values: an owner field's object_name
 
 
 class CustomerForm(FlaskForm):
@@ -79,7 +80,8 @@ class CustomerForm(FlaskForm):
     region = SelectField(_l("Region"), validate_choice=True)
     type = SelectField(_l("Customer type"), validate_choice=True)
     status = SelectField(_l("Status"), choices=STATUS_CHOICES, default="active")
-    owner = ReferenceField(_l("Owner"), validators=[Optional(), Length(max=300)], suggest="crm_customers.suggest_users")
+    owner = ReferenceField(_l("Owner"), validators=[Optional(), Length(max=300)], suggest="crm_customers.suggest_users",
+                           suggest_args={"object_name": "customer"})
     parent = ReferenceField(
         _l("Parent customer"), validators=[Optional(), Length(max=300)], suggest="crm_customers.suggest"
     )
@@ -115,6 +117,7 @@ class ContactForm(FlaskForm):
         _l("Owner"),
         validators=[Optional(), Length(max=300)],
         suggest="crm_customers.suggest_users",
+        suggest_args={"object_name": "contact"},
         description=_l("Empty: the customer's owner."),
     )
 

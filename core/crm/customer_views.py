@@ -161,6 +161,16 @@ def _user_ref(user) -> str:
     return f"{user.label} #{user.id}" if user is not None else ""
 
 
+def visible_customer_names(user, ids) -> dict[int, str]:
+    """``{id: name}`` of the customers among ``ids`` that ``user`` may see, in one query: a list names the others
+    "(not visible to you)", as the record pages do."""
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    stmt = visible_to(user, select(Customer.id, Customer.name).where(Customer.id.in_(ids)), Customer)
+    return dict(db.session.execute(stmt).all())
+
+
 def customer_ref(customer, user=None) -> str:
     """What a customer reference field shows: "name #id" — only "#id" when ``user`` is given and may not see
     the customer (a rep's customer whose parent is someone else's: kept on save, never named)."""
@@ -171,10 +181,12 @@ def customer_ref(customer, user=None) -> str:
     return f"{customer.name} #{customer.id}"
 
 
-def resolve_owner(form_field, default, current=None):
-    """The active user a reference field names (``default`` when empty); ``None`` with an error set.
-    ``current``: the edited record's owner, kept as it is when the field still names it (even deactivated
-    since: the record's other fields can be saved)."""
+def resolve_owner(form_field, default, current=None, object_name: str = "customer"):
+    """The active user a reference field names (``default`` when empty), one the signed-in user may give
+    records of ``object_name`` to (:func:`core.crm.lists.may_give_to`: themselves and their team, as in the API
+    and the import); ``None`` with an error set. ``current``: the edited record's owner, kept as it is when the
+    field still names it (even deactivated since, or handed to someone outside the editor's team: the record's
+    other fields can be saved)."""
     if not (form_field.data or "").strip():
         return default
     user_id = lists.reference_id(form_field.data)
@@ -183,6 +195,9 @@ def resolve_owner(form_field, default, current=None):
     user = db.session.get(User, user_id) if user_id else None
     if user is None or not user.active:
         form_field.errors.append(_("Pick an active user from the suggestions."))
+        return None
+    if not lists.may_give_to(current_user, object_name, user):
+        form_field.errors.append(lists.owner_refusal(user))
         return None
     return user
 
@@ -337,10 +352,18 @@ def _like_prefix(text: str) -> str:
 
 
 @bp.route("/users/suggest")
-def suggest_users():
-    """``[{"id", "label", "value"}]``: at most 20 active users whose username or name starts with q."""
+@bp.route("/users/suggest/owners/<object_name>")
+def suggest_users(object_name: str | None = None):
+    """``[{"id", "label", "value"}]``: at most 20 active users whose username or name starts with q. An owner
+    field's suggestions (``/users/suggest/owners/<object>``) hold only the users the signed-in user may give
+    records of that object to (:func:`core.crm.lists.givable_owner_ids`); a user field of the custom fields
+    takes any active user."""
     q = (request.args.get("q") or "").strip()[:64]
     stmt = select(User).where(User.active.is_(True))
+    if object_name is not None:
+        allowed = lists.givable_owner_ids(current_user, object_name[:64])
+        if allowed is not None:
+            stmt = stmt.where(User.id.in_(allowed))
     if q:
         pattern = _like_prefix(q)
         stmt = stmt.where(or_(User.username.ilike(pattern, escape="\\"), User.display_name.ilike(pattern, escape="\\")))

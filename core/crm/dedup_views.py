@@ -44,8 +44,9 @@ def check(object_name: str):
         abort(403)
     sources = {s for f in obj.fields for s in (f.sources or (f.name,))} | {obj.title_field}
     values = {s: (request.args.get(s) or "")[:MAX_VALUE] for s in sources}
-    exclude = request.args.get("exclude", "")
-    exclude_id = ascii_int(exclude)
+    exclude_id = ascii_int(request.args.get("exclude", ""))
+    if exclude_id is not None and exclude_id not in dedup_match.visible_ids(obj, current_user, [exclude_id]):
+        exclude_id = None  # only the record the form edits: a hidden one would vanish from the matches, and tell its id
     if not any(v.strip() for v in values.values()):
         return jsonify({"matches": [], "block": False})
     matches = dedup.check(object_name, values, exclude_id=exclude_id, limit=5, user=current_user)

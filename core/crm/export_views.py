@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
 from flask_login import current_user, login_required
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.orm import aliased
 
 from core.crm import export, lists
@@ -131,6 +131,18 @@ def _customer_source() -> ExportSource:
 
 
 # -- contacts -------------------------------------------------------------------------------------------
+def _visible_customer_name(user, company):
+    """The name of the joined customer ``company`` when ``user`` may see it, else NULL — an ``EXISTS`` on its
+    primary key in the export's own query (the list shows the others "(not visible to you)", as the record does)."""
+    from core.crm.models import Customer
+    from core.crm.visibility import reach, visible_to
+
+    if reach(user, Customer.__visibility_object__).everything:
+        return company.name.label("customer_name")
+    seen = visible_to(user, select(Customer.id).where(Customer.id == company.id), Customer)
+    return case((seen.exists(), company.name)).label("customer_name")
+
+
 def _contact_source() -> ExportSource:
     from core.crm.contact_views import CONTACTS
     from core.crm.customers import CONTACT_READ
@@ -143,10 +155,18 @@ def _contact_source() -> ExportSource:
     def columns(user):
         tz = local_time(user_timezone())
         c = Contact
+        hidden = _("(not visible to you)")
+
+        def customer_name(row, _context):
+            if row["customer_name"] is None and row["customer_id"] is not None:
+                return hidden
+            return row["customer_name"]
+
         return [
             Column("id", _l("ID"), (c.id.label("c_id"),), cell("c_id"), "number"),
             Column("name", _l("Name"), (c.name.label("name"),), cell("name")),
-            Column("customer", _l("Customer"), (company.name.label("customer_name"),), cell("customer_name")),
+            Column("customer", _l("Customer"), (_visible_customer_name(user, company),
+                                                c.customer_id.label("customer_id")), customer_name),
             Column("title", _l("Job title"), (c.title.label("title"),), cell("title")),
             Column("mobile", _lp("phone number", "Mobile"), (c.mobile.label("mobile"),), cell("mobile")),
             Column("phone", _l("Phone"), (c.phone.label("phone"),), cell("phone")),

@@ -63,9 +63,9 @@ from werkzeug.datastructures import MultiDict
 
 from core.crm.models import SavedView
 from core.crm.normalise import phone_digits, prefix_upper_bound, search_key
-from core.crm.visibility import owner_partition, visible_to
+from core.crm.visibility import owner_partition, reach, visible_to
 from core.extensions import db
-from core.params import MAX_ID, ascii_int, fits
+from core.params import MAX_ID, ascii_int, fits, is_id
 
 PAGE_SIZE = 50
 #: up to this many owners, a list is paged owner by owner (see _merged_page); beyond, one plain query
@@ -88,6 +88,8 @@ class BulkAction:
     apply: Callable
     #: ``redirect(ids) -> url``: the action is a page of its own (merge), opened with the selected ids
     redirect: Callable | None = None
+    #: ``apply(records, form, user)``: the action depends on who runs it (whom "Assign owner" may give to)
+    with_user: bool = False
 
 
 @dataclass(frozen=True)
@@ -573,19 +575,50 @@ def bulk(spec: ListSpec, user, form) -> tuple[int, Any]:
         records = writable(spec, user, ids)
     if not records:
         return 0, None
-    return action.apply(records, form)
+    return action.apply(records, form, user) if action.with_user else action.apply(records, form)
+
+
+# -- owners -------------------------------------------------------------------------------------------
+def givable_owner_ids(user, object_name: str) -> tuple[int, ...] | None:
+    """The ids of the users ``user`` may give records of ``object_name`` to — when active —: themselves and the
+    users whose records they may change (their department's subtree with scope ``department``); ``None``: any
+    active user (scope ``all``, administrators). The one rule of the forms' owner fields, the bulk "Assign owner",
+    the API (``owner_id``) and the import (:class:`core.crm.imports_fields.Owners`)."""
+    r = reach(user, object_name, "write")
+    return None if r.everything else r.owner_ids
+
+
+def may_give_to(user, object_name: str, owner) -> bool:
+    """Whether ``user`` may give records of ``object_name`` to ``owner`` (a ``User`` or an id): an active user
+    of :func:`givable_owner_ids`."""
+    from core.models import User
+
+    if not isinstance(owner, User):
+        owner = db.session.get(User, owner) if is_id(owner) else None
+    if owner is None or not owner.active:
+        return False
+    allowed = givable_owner_ids(user, object_name)
+    return allowed is None or owner.id in allowed
+
+
+def owner_refusal(owner) -> str:
+    """Why a user may not give records to ``owner`` (translated), as the import says it."""
+    return _("You cannot give records to “%(name)s”: only to yourself and the users of your team.", name=owner.label)
 
 
 def assign_owner_action(permission: str) -> BulkAction:
-    """Bulk action ``assign_owner``: ``form["owner"]`` is a user id (or a reference ``"name #id"``)."""
+    """Bulk action ``assign_owner``: ``form["owner"]`` is a user id (or a reference ``"name #id"``), one the user
+    may give records to (:func:`may_give_to`), else nothing changes."""
 
-    def apply(records, form):
+    def apply(records, form, user):
         from core.models import User
 
         owner_id = reference_id(form.get("owner"))
         owner = db.session.get(User, owner_id) if owner_id else None
         if owner is None or not owner.active:
             return 0, _l("Pick the new owner among the active users.")
+        if not may_give_to(user, type(records[0]).__visibility_object__, owner):
+            return 0, owner_refusal(owner)
         changed = 0
         for record in records:
             if record.owner_id != owner.id:
@@ -593,7 +626,7 @@ def assign_owner_action(permission: str) -> BulkAction:
                 changed += 1
         return changed, None
 
-    return BulkAction("assign_owner", _l("Assign owner"), permission, apply)
+    return BulkAction("assign_owner", _l("Assign owner"), permission, apply, with_user=True)
 
 
 def delete_action(permission: str, delete_one: Callable | None = None) -> BulkAction:

@@ -183,8 +183,12 @@ def test_bulk_actions_change_only_writable_records_and_report_the_count(mosaic_a
     again = rep.post("/customers/bulk", data={"action": "add_tag", "tag": "重点", "ids": mine[:3]}, follow_redirects=True)
     assert "0 customers changed." in again.get_data(as_text=True)
 
-    moved = rep.post("/customers/bulk", data={"action": "assign_owner", "owner": f"MGR #{ids['users']['mgr']}",
-                                              "ids": [mine[0], hidden]}, follow_redirects=True)
+    # a rep gives records only to themselves (the manager is outside their reach), the manager to the team
+    refused = rep.post("/customers/bulk", data={"action": "assign_owner", "owner": f"MGR #{ids['users']['mgr']}",
+                                                "ids": [mine[0], hidden]}, follow_redirects=True)
+    assert "You cannot give records to “MGR”" in refused.get_data(as_text=True)
+    moved = client_for(app, "mgr").post("/customers/bulk", data={
+        "action": "assign_owner", "owner": f"MGR #{ids['users']['mgr']}", "ids": [mine[0]]}, follow_redirects=True)
     assert "1 customer changed." in moved.get_data(as_text=True)
     no_owner = rep.post("/customers/bulk", data={"action": "assign_owner", "owner": "nobody", "ids": mine[1:2]},
                         follow_redirects=True)
@@ -253,9 +257,9 @@ def test_a_bulk_action_may_take_every_row_of_the_filtered_list_on_all_its_pages(
     refused = rep.post("/customers/bulk", data={"action": "assign_owner", "owner": f"#{ids['users']['mgr']}",
                                                  "scope": "all", "f.industry": "it"}, follow_redirects=True)
     assert "You may change more than 40 rows of this list" in refused.get_data(as_text=True)
-    moved = rep.post("/customers/bulk", data={"action": "assign_owner", "owner": f"#{ids['users']['mgr']}",
-                                               "scope": "all", "f.industry": "retail", "f.q": "客户0"},
-                     follow_redirects=True)
+    moved = manager.post("/customers/bulk", data={"action": "assign_owner", "owner": f"#{ids['users']['mgr']}",
+                                                   "scope": "all", "f.industry": "retail", "f.q": "客户0",
+                                                   "f.owner": str(rep1)}, follow_redirects=True)
     with app.app_context():
         retail = set(db.session.execute(select(Customer.id).where(
             Customer.owner_id == ids["users"]["mgr"], Customer.industry == "retail")).scalars())
