@@ -313,11 +313,14 @@ class MergeMove:
     :param table: the table's name.
     :param column: the column that now holds the survivor's id.
     :param moved: ``{str(loser id): [ids of the rows that pointed at it]}``.
+    :param cleared: the same for rows whose link was cleared instead (``NULL``: they may not name the survivor,
+        ``move_rows(keep=…)``); the undo gives them back their old record too.
     """
 
     table: str
     column: str
     moved: dict = field(default_factory=dict)
+    cleared: dict = field(default_factory=dict)
 
     @property
     def count(self) -> int:

@@ -51,8 +51,9 @@ def merge_object(write_permission: str, delete_permission: str) -> MergeObject:
         permissions=(write_permission, delete_permission), list_endpoint="crm_lead.index",
         endpoint="crm_lead.view", id_arg="lead_id", labels=LABELS, formatters=_formatters,
         # a status taken from another lead comes with its reason and dates (a "disqualified" without its reason
-        # would be counted under no reason by the reports, a "qualified" without its date in no period)
-        companions={"status": ("disqualify_reason", "qualified_at", "disqualified_at")},
+        # would be counted under no reason by the reports, a "qualified" without its date in no period); an
+        # owner with their team (the reports by team count the lead where its owner works)
+        companions={"status": ("disqualify_reason", "qualified_at", "disqualified_at"), "owner_id": ("team_id",)},
     )
 
 

@@ -15,6 +15,9 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
@@ -46,8 +49,11 @@ def merge_moves(object_name: str, survivor_id: int, loser_ids) -> list | None:
 
     if object_name == "customer":
         return [move_rows(model, "customer_id", survivor_id, loser_ids) for model in (Opportunity, Quote, Order)]
-    if object_name == "contact":
-        return [move_rows(model, "contact_id", survivor_id, loser_ids) for model in (Opportunity, Quote, Order)]
+    if object_name == "contact":  # a decision maker (quote, order contact) of the record's own customer only
+        from core.crm.merge import contact_fits
+
+        return [move_rows(model, "contact_id", survivor_id, loser_ids, keep=contact_fits(model, survivor_id))
+                for model in (Opportunity, Quote, Order)]
     if object_name == "opportunity":
         from core.crm.models import Activity
 
@@ -57,21 +63,69 @@ def merge_moves(object_name: str, survivor_id: int, loser_ids) -> list | None:
     return None
 
 
-def _merge_formatters(_user) -> dict:
+def _merge_formatters(user) -> dict:
+    """How the merge page shows the values: the names of the customer and decision maker (``#id`` when the user
+    may not see it), the source's label, yes or no, dates in the reader's format, and amounts as the rest of the
+    app shows them, with their currency — the opportunity's for the amount and the budget, the company's for the
+    expense budget (``expense_budget``)."""
+    from flask_babel import format_date
+
     from core.crm.models import Contact, Customer
+    from core.crm.money import company_currency
     from core.crm.picklists import picklist_label
+    from core.crm.visibility import visible_to
 
     from .opportunities import SOURCE
 
     def names(model):
         def show(values):
-            ids = {int(v) for v in values if str(v).isdigit()}
-            found = dict(db.session.execute(select(model.id, model.name).where(model.id.in_(ids))).all()) if ids else {}
-            return {v: found.get(int(v), v) if str(v).isdigit() else v for v in values}
+            ids = {n for v in values if (n := ascii_int(v)) is not None}
+            stmt = visible_to(user, select(model.id, model.name).where(model.id.in_(ids)), model)
+            found = {str(i): name for i, name in db.session.execute(stmt)} if ids else {}
+            return {v: found.get(v) or f"#{v}" for v in values}
         return show
 
+    def yes_no(values):
+        return {v: str(_l("Yes") if v == "true" else _l("No")) for v in values}
+
+    def dates(values):
+        return {v: format_date(date.fromisoformat(v)) for v in values}
+
+    def amounts(field):
+        return lambda values: _amounts(field, values, user, company_currency())
+
     return {"customer_id": names(Customer), "contact_id": names(Contact),
-            "source": lambda values: {v: picklist_label(SOURCE, v) for v in values}}
+            "source": lambda values: {v: picklist_label(SOURCE, v) for v in values},
+            "budget_known": yes_no, "close_date": dates, "purchase_date": dates,
+            "amount": amounts("amount"), "budget": amounts("budget"), "expense_budget": amounts("expense_budget")}
+
+
+def _amounts(field: str, values, user, company: str) -> dict:
+    """``{text: "CNY 100,000.00"}`` of the amounts ``values`` of ``field``. A formatter sees the values, not the
+    records: the currency is read from the records on the merge page (its ``ids``) that hold the value — left out
+    when records in different currencies hold the same amount."""
+    from flask import has_request_context, request
+
+    from core.crm.visibility import visible_to
+
+    from .views_opportunities import money
+
+    if field == "expense_budget":
+        held = {v: {company} for v in values}
+    else:
+        ids = {n for v in request.values.getlist("ids") if (n := ascii_int(v)) is not None} \
+            if has_request_context() else set()
+        column = getattr(Opportunity, field)
+        stmt = visible_to(user, select(column, Opportunity.currency).where(Opportunity.id.in_(ids)), Opportunity)
+        held = {}
+        for amount, currency in (db.session.execute(stmt) if ids else ()):
+            if amount is not None:
+                held.setdefault(format(amount, "f"), set()).add(currency)
+    shown = {}
+    for text in values:
+        number, currencies = money(Decimal(text)), held.get(text, set())
+        shown[text] = f"{next(iter(currencies))} {number}" if len(currencies) == 1 else number
+    return shown
 
 
 def merge_object(write_permission: str, delete_permission: str):
@@ -118,56 +172,35 @@ def dependents(object_name: str) -> list[RecycleDependents] | None:
 
 
 # -- export of the opportunity list ---------------------------------------------------------------------
-#: the opportunity list's parameters (the export's too; paging aside)
-LIST_PARAMS = ("q", "status", "stage")
-
-
 def bad_filter(args) -> str | None:
-    """The first of the list's filters in ``args`` whose value the list would ignore (so showing more), else
-    ``None``: an action or an export over "the list" refuses it rather than take a wider list."""
-    from .models import STATUSES
+    """The first of the list's filters in ``args`` that the list would drop (so showing more), else ``None``: a
+    value it refuses, or a custom field's ``cf.…`` it no longer has (deactivated since the page was drawn). An
+    action over "the list" refuses it rather than take a wider list."""
+    from flask_login import current_user
 
-    status = str(args.get("status") or "")
-    if status and status not in STATUSES:
-        return "status"
-    stage = str(args.get("stage") or "")
-    if stage and not 0 < (ascii_int(stage) or 0) < 2**31:
-        return "stage"
-    return None
+    from core.crm import lists
 
+    from .views_opportunities import OPPORTUNITIES
 
-def list_select(user, args):
-    """The opportunity list's select (``/crm_sales/``): its filters (status, stage, search on the name) within
-    the reader's visibility, unordered — what the list pages through and the export streams."""
-    from core.crm import normalise
-    from core.crm.normalise import prefix_upper_bound
-    from core.crm.visibility import visible_to
-
-    from .models import STATUSES
-
-    stmt = select(Opportunity)
-    status = args.get("status") or ""
-    if status in STATUSES:
-        stmt = stmt.where(Opportunity.status == status)
-    stage_id = str(args.get("stage") or "")
-    if stage_id.isdigit():
-        stmt = stmt.where(Opportunity.stage_id == int(stage_id))
-    query = (args.get("q") or "").strip()
-    if query:
-        key = normalise.search_key(query)
-        stmt = stmt.where(Opportunity.search_name >= key, Opportunity.search_name < prefix_upper_bound(key))
-    return visible_to(user, stmt, Opportunity)
+    known = OPPORTUNITIES.param_keys
+    gone = [key for key in args if key.startswith("cf.") and key not in known]
+    if gone:
+        return gone[0]
+    params, errors = lists.normalise_params(OPPORTUNITIES, args)
+    lists.filtered_select(OPPORTUNITIES, current_user, params, errors)  # drops what it refuses from params
+    return next((key for key in known if key != "sort" and str(args.get(key) or "").strip() and key not in params),
+                None)
 
 
 def export_source():
-    """The opportunity list to CSV / XLSX (``/export/crm_sales.opportunities.csv?status=…``): its filters, the
-    reader's visibility, newest first; headers named as the import recognises them (an export re-imports by id)."""
-    from flask_babel import gettext as _
+    """The opportunity list to CSV / XLSX (``/export/crm_sales.opportunities.csv?status=…``): the list's spec
+    (:data:`.views_opportunities.OPPORTUNITIES`) — its filters, custom fields' included, sort and saved view, the
+    reader's visibility, newest first; bad values and unknown parameters refused —, then every active custom
+    field as a column; headers named as the import recognises them (an export re-imports by id)."""
     from sqlalchemy.orm import aliased
 
     from core.crm.export import (
         Column,
-        ExportError,
         ExportSource,
         cell,
         labels_of,
@@ -175,15 +208,16 @@ def export_source():
         mapped,
         owner_column,
         picklist_labels,
-        refuse_unknown,
         user_timezone,
     )
+    from core.crm.export_views import list_rows
     from core.crm.models import Contact, Customer
 
     from . import stages
     from .hooks import READ
     from .models import SalesProcess, Stage
     from .opportunities import SOURCE
+    from .views_opportunities import OPPORTUNITIES
 
     owner = aliased(User, name="opp_owner")
     customer = aliased(Customer, name="opp_customer")
@@ -216,15 +250,9 @@ def export_source():
                    "datetime"),
         ]
 
-    def rows(user, args):
-        refuse_unknown(args, (*LIST_PARAMS, "after", "before"))
-        bad = bad_filter(args)
-        if bad:
-            raise ExportError(_("The filter “%(name)s” was ignored: its value is not valid.", name=bad))
-        return list_select(user, args), Opportunity.id, False
-
     return ExportSource(
-        name="crm_sales.opportunities", label=_l("Opportunities"), permission=READ, model=Opportunity, rows=rows,
+        name="crm_sales.opportunities", label=_l("Opportunities"), permission=READ, model=Opportunity,
+        rows=list_rows(OPPORTUNITIES),
         columns=columns, custom_object="opportunity", order=60,
         joins=lambda stmt: stmt.outerjoin(owner, owner.id == Opportunity.owner_id)
                                .outerjoin(customer, customer.id == Opportunity.customer_id)

@@ -1,27 +1,33 @@
 """Sales: the opportunity list and record page (stage path, guidance, what is missing for the next stages, moves
 with reasons, the stage history with durations).
 
-The list pages by keyset on ``(owner_id, id)``/``id`` (newest first) within visibility, with a search on the
-name's key and filters on status and stage. The form creates (in the process the rep chooses, the default one
-preselected, at its first stage, whose required fields it checks) and edits, with the product lines, competitors
-and custom fields; the process never changes afterwards and the stage changes only through a move.
+The list runs on the core's list engine (:data:`OPPORTUNITIES`, :mod:`core.crm.lists`) like the customer and
+lead lists: visibility first, keyset pages on ``(owner_id, id)``/``id`` (newest first), a search on the name's key,
+filters on status, stage, owner and the custom fields (``cf.<key>``), the custom fields chosen as columns, saved
+views, and the same rows in its export (:func:`.data_links.export_source`). The form creates (in the process the
+rep chooses, the default one preselected, at its first stage, whose required fields it checks) and edits, with the
+product lines, competitors and custom fields; the process never changes afterwards and the stage changes only
+through a move.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
-from core.crm import conflicts, normalise
+from core.crm import conflicts, custom_fields, list_views, lists
+from core.crm.models import Customer
 from core.crm.money import amount_too_large, too_large_message
-from core.crm.normalise import prefix_upper_bound
 from core.crm.picklists import picklist_choices
 from core.crm.visibility import get_visible, get_visible_or_404, visible_to
 from core.extensions import db
+from core.models import User
 from core.params import ascii_int
 from core.security import permission_required
 
@@ -32,7 +38,6 @@ from .models import STATUSES, Competitor, Opportunity, OpportunityProduct, Stage
 from .opportunities import create_opportunity, default_close_date
 from .views import bp
 
-PAGE = 50
 CENT = Decimal("0.01")
 #: the largest amount a Numeric(18, 2) column holds
 
@@ -41,42 +46,81 @@ def money(value) -> str:
     return "" if value is None else f"{value:,.2f}"
 
 
-def filtered(args):
-    """``select(Opportunity)`` with the list's filters of ``args`` (``q``, ``status``, ``stage``); the caller adds
-    visibility. The list shows it page by page; the bulk delete may act on all of it."""
-    stmt = select(Opportunity)
-    status = args.get("status") or ""
-    if status in STATUSES:
-        stmt = stmt.where(Opportunity.status == status)
-    stage_id = ascii_int(args.get("stage"))
-    if stage_id:
-        stmt = stmt.where(Opportunity.stage_id == stage_id)
-    query = (args.get("q") or "").strip()
-    if query:
-        key = normalise.search_key(query)
-        stmt = stmt.where(Opportunity.search_name >= key, Opportunity.search_name < prefix_upper_bound(key))
-    return stmt
+def _status_filter(value: str, _user=None):
+    """``status=open|won|lost|abandoned``; any other value is not valid (``ValueError``) rather than ignored."""
+    if value not in STATUSES:
+        raise ValueError(value)
+    return Opportunity.status == value
+
+
+def _stage_filter(value: str, _user=None):
+    """``stage=<id>``; what no stage id can be is not valid (``ValueError``) rather than ignored."""
+    stage_id = ascii_int(value)
+    if not stage_id or stage_id >= 2**31:
+        raise ValueError(value)
+    return Opportunity.stage_id == stage_id
+
+
+OPPORTUNITIES = lists.ListSpec(
+    model=Opportunity,
+    sorts={"id": Opportunity.id, "close_date": Opportunity.close_date},
+    default_sort="-id",
+    conditions={"status": _status_filter, "stage": _stage_filter},
+    search_columns=(Opportunity.search_name,),
+    custom_object="opportunity",
+    object_name="opportunity",
+    # the row's customer name and owner in the page's query (not one query per row); not the owner's roles
+    # nor the customer's own eager relationships
+    options=(joinedload(Opportunity.owner).lazyload(User.roles),
+             joinedload(Opportunity.customer).load_only(Customer.id, Customer.name).lazyload("*")),
+)
+#: the same filters without the reader's visibility, which the bulk delete adds with write access
+_UNSCOPED = replace(OPPORTUNITIES, base=lambda _user: select(Opportunity))
+
+
+def filtered(args, user=None):
+    """``select(Opportunity)`` with the list's filters of ``args`` (``q``, ``status``, ``stage``, ``owner``, the
+    custom fields' ``cf.…``); the caller adds visibility. The bulk delete takes all of it, after
+    :func:`.data_links.bad_filter` refused a filter this would drop (so taking more than the list shows)."""
+    params, errors = lists.normalise_params(OPPORTUNITIES, args)
+    return lists.filtered_select(_UNSCOPED, user if user is not None else current_user, params, errors)
+
+
+def _read_lookups(columns, rows) -> str:
+    """Read the names of the page's lookup cells in one query per lookup column (a cell would read its own);
+    ``""``, for the template to call it before the table."""
+    for field in columns:
+        if field.type == "lookup":
+            values = [field.from_json((row.custom or {}).get(field.key)) for row in rows]
+            custom_fields.lookup_labels(field.rules.get("target", "customer"), values)
+    return ""
 
 
 @bp.route("/", endpoint="index")
 @permission_required(READ)
 def index():
+    from core.crm.customer_views import visible_customer_names
+
     from . import views_data  # imports this module
 
-    args = request.args
-    stmt = filtered(args)
-    before = ascii_int(args.get("before"))
-    if before:
-        stmt = stmt.where(Opportunity.id < before)
-    stmt = visible_to(current_user, stmt, Opportunity).order_by(Opportunity.id.desc()).limit(PAGE + 1)
-    rows = list(db.session.execute(stmt).unique().scalars())
-    more = len(rows) > PAGE
-    rows = rows[:PAGE]
-    stage_choices = [(s.id, stages.stage_label(s.name)) for s in stages.default_process().stages if s.active]
-    return render_template("crm_sales/opportunity_list.html", rows=rows, more=more, args=args, money=money,
-                           statuses=stages.KIND_LABELS, stage_choices=stage_choices, stage_label=stages.stage_label,
-                           next_before=rows[-1].id if rows and more else None,
-                           max_bulk=views_data.MAX_BULK)
+    stage_choices = [(str(s.id), stages.stage_label(s.name)) for s in stages.default_process().stages if s.active]
+    return list_views.list_page(OPPORTUNITIES, "crm_sales.index", "crm_sales/opportunity_list.html",
+                                money=money, statuses=stages.KIND_LABELS, stage_choices=stage_choices,
+                                stage_label=stages.stage_label, max_bulk=views_data.MAX_BULK,
+                                read_lookups=_read_lookups, customer_names=lambda rows: visible_customer_names(
+                                    current_user, {row.customer_id for row in rows}))
+
+
+@bp.route("/views", methods=["POST"], endpoint="save_view")
+@permission_required(READ)
+def save_view():
+    return list_views.save_view(OPPORTUNITIES, "crm_sales.index")
+
+
+@bp.route("/views/<int:view_id>/delete", methods=["POST"], endpoint="delete_view")
+@permission_required(READ)
+def delete_view(view_id: int):
+    return list_views.delete_view(OPPORTUNITIES, "crm_sales.index", view_id)
 
 
 @bp.route("/<int:opportunity_id>", endpoint="view")
@@ -259,7 +303,7 @@ def _apply(form, opportunity_or_values, user):
 
     opportunity = opportunity_or_values if isinstance(opportunity_or_values, Opportunity) else None
     customer = resolve_customer(form.customer, user, opportunity.customer if opportunity is not None else None)
-    owner = resolve_owner(form.owner, user, opportunity.owner if opportunity is not None else None)
+    owner = resolve_owner(form.owner, user, opportunity.owner if opportunity is not None else None, "opportunity")
     contact_id = ascii_int(form.contact_id.data)
     ok = customer is not None and owner is not None
     if contact_id is not None and customer is not None:

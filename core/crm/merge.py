@@ -8,7 +8,10 @@ Registered as a core plugin (core.plugins.CORE_PLUGINS); the page is :mod:`core.
 2. a customer's tags become the union of all tags;
 3. every related record moves to the survivor through the ``merge_records`` hook — the core moves a
    customer's contacts, activities and subsidiaries, a contact's activities; addons move theirs — with
-   :func:`move_rows`, which records which row pointed at which loser;
+   :func:`move_rows`, which records which row pointed at which loser. A record naming a contact of its own
+   customer (an activity, an addon's opportunity or quote) keeps it only where the surviving contact belongs
+   to that customer too (:func:`contact_fits`); elsewhere it loses the contact (the undo gives it back): it
+   would name another customer's contact, which no later edit of it could save;
 4. the audit trail gets one ``merge`` entry per loser on the survivor's history (its field changes are
    recorded as usual);
 5. the losers go to the recycle bin as **one** entry of kind ``merge`` (:func:`core.crm.recycle.trash`),
@@ -17,19 +20,22 @@ Registered as a core plugin (core.plugins.CORE_PLUGINS); the page is :mod:`core.
 Restoring that entry (:func:`undo`, from the bin page) brings the losers back, moves their rows back to
 them, removes the tags the merge added and gives the survivor its previous values — except the fields
 edited since the merge, which keep their newer value; custom values (``custom``) are compared and given
-back key by key, like the audit trail records them (``custom.<key>``). It is refused when the survivor was
-deleted meanwhile, and when the user may not change (write access, :mod:`core.crm.visibility`) the survivor
-or one of the records it would bring back — without naming a survivor the user may not see.
+back key by key, like the audit trail records them (``custom.<key>``). A customer the merge took out of the
+public pool (it took another's owner: :func:`core.crm.pool._owner_change_leaves_pool`) goes back into it
+with its pool entry and ``claimed_at`` while its owner and ``claimed_at`` are still the merge's. It is
+refused when the survivor was deleted meanwhile, and when the user may not change (write access,
+:mod:`core.crm.visibility`) the survivor or one of the records it would bring back — without naming a
+survivor the user may not see.
 """
 
 from __future__ import annotations
 
 from flask import current_app, has_app_context
 from flask_babel import gettext as _
-from sqlalchemy import Table, and_, delete, insert, select, update
+from sqlalchemy import Table, and_, case, delete, insert, or_, select, true, update
 
 from core.crm import audit, recycle, recycle_restore
-from core.crm.models import Activity, Contact, Customer, customer_tags
+from core.crm.models import Activity, Contact, Customer, PoolEntry, customer_tags
 from core.crm.recycle import RecycleError, RestoreRefused, model_for_table
 from core.crm.recycle_models import RecycleEntry
 from core.crm.visibility import get_visible, reach, visible_to
@@ -89,12 +95,15 @@ def _table(model_or_table) -> Table:
     return model_or_table if isinstance(model_or_table, Table) else model_or_table.__table__
 
 
-def move_rows(model, column: str, survivor_id: int, loser_ids, exclude=(), only=None) -> MergeMove:
-    """Point every row of ``model`` whose ``column`` holds a loser's id at the survivor: one ``UPDATE``.
+def move_rows(model, column: str, survivor_id: int, loser_ids, exclude=(), only=None, keep=None) -> MergeMove:
+    """Point every row of ``model`` whose ``column`` holds a loser's id at the survivor: one ``UPDATE`` (and one
+    clearing the rows ``keep`` leaves out).
 
     Returns what moved (for the undo); an audited model's change is recorded in the audit trail.
     ``exclude``: ids of rows to leave alone; ``only``: a further condition on the rows (a generic link
-    such as ``Activity.related_object == "lead"`` with ``column="related_id"``).
+    such as ``Activity.related_object == "lead"`` with ``column="related_id"``); ``keep``: the rows that may
+    point at the survivor (:func:`contact_fits`) — the others' ``column`` is cleared instead (``NULL``,
+    recorded in ``cleared``: the undo gives them their record back too).
     """
     table = _table(model)
     col = table.c[column]
@@ -104,15 +113,34 @@ def move_rows(model, column: str, survivor_id: int, loser_ids, exclude=(), only=
         where = and_(where, only)
     if exclude:
         where = and_(where, table.c.id.not_in([int(i) for i in exclude]))
+    fits = true() if keep is None else case((keep, True), else_=False)
     moved: dict[str, list[int]] = {}
-    for row_id, old in db.session.execute(select(table.c.id, col).where(where).order_by(table.c.id)).all():
-        moved.setdefault(str(old), []).append(int(row_id))
-    if moved:
-        orm_model = model_for_table(table.name)
-        if orm_model is not None:
-            audit.record_set_change(orm_model, where, {column: survivor_id})
-        db.session.execute(update(table).where(where).values({column: survivor_id}))
-    return MergeMove(table=table.name, column=column, moved=moved)
+    cleared: dict[str, list[int]] = {}
+    for row_id, old, fit in db.session.execute(select(table.c.id, col, fits).where(where).order_by(table.c.id)):
+        (moved if fit else cleared).setdefault(str(old), []).append(int(row_id))
+    orm_model = model_for_table(table.name)
+    for rows, value in ((moved, survivor_id), (cleared, None)):
+        if rows:
+            rows_where = table.c.id.in_([i for ids in rows.values() for i in ids])
+            if orm_model is not None:
+                audit.record_set_change(orm_model, rows_where, {column: value})
+            db.session.execute(update(table).where(rows_where).values({column: value}))
+    return MergeMove(table=table.name, column=column, moved=moved, cleared=cleared)
+
+
+def contact_fits(model, contact_id: int, *, any_customer_without_one: bool = False):
+    """The rows of ``model`` (with a ``customer_id``) that may name the contact ``contact_id``: those of no
+    customer and those of the contact's own customer (``keep`` of :func:`move_rows` when contacts are merged).
+
+    A contact of another customer is refused by every form and by the API (an opportunity's decision maker,
+    a quote's contact, an activity's), so a merge moving such links across customers left records no
+    later edit could save: their link is cleared instead. ``any_customer_without_one``: a contact of no
+    customer fits any row (an activity's rule, :func:`core.crm.activities.activity_links`).
+    """
+    customer_id = db.session.execute(select(Contact.customer_id).where(Contact.id == contact_id)).scalar()
+    if customer_id is None:
+        return true() if any_customer_without_one else model.customer_id.is_(None)
+    return or_(model.customer_id.is_(None), model.customer_id == customer_id)
 
 
 def _check_parent(survivor: Customer, loser_ids: list[int]) -> None:
@@ -161,6 +189,9 @@ def merge(object_name: str, survivor, losers: list, choices: dict, user=None):
     fields = fields_of(object_name)
     companions = companions_of(object_name)
     kept = ("first_contacted_at", "last_contacted_at", "custom", *(a for f in fields for a in companions.get(f, ())))
+    if object_name == "customer":  # taking another's owner takes a pooled survivor out of the pool
+        kept = (*kept, "claimed_at")
+    pooled = _pool_row(survivor.id) if object_name == "customer" else None
     previous = {f: _snapshot_value(getattr(survivor, f)) for f in (*fields, *kept) if hasattr(survivor, f)}
     for field, record_id in choices.items():
         if field in fields and record_id in records and record_id != survivor.id:
@@ -191,6 +222,7 @@ def merge(object_name: str, survivor, losers: list, choices: dict, user=None):
     db.session.flush()
     # the survivor's values as the merge left them: an undo gives back only the fields not edited since
     after = {f: _snapshot_value(getattr(survivor, f)) for f in previous}
+    left_pool = pooled if pooled is not None and _pool_row(survivor.id) is None else None
 
     tags_added: list[int] = []
     if object_name == "customer":
@@ -218,10 +250,40 @@ def merge(object_name: str, survivor, losers: list, choices: dict, user=None):
         "previous": previous,
         "after": after,
         "tags_added": tags_added,
-        "moved": [{"table": m.table, "column": m.column, "moved": m.moved} for m in moves if m.moved],
+        "moved": [{"table": m.table, "column": m.column, "moved": m.moved,
+                   **({"cleared": m.cleared} if m.cleared else {})} for m in moves if m.moved or m.cleared],
+        **({"pool": left_pool} if left_pool else {}),
     }})
     db.session.expire(survivor)
     return entry
+
+
+def _pool_row(customer_id: int) -> dict | None:
+    """The customer's public pool entry (JSON-ready), or ``None`` when it is not pooled."""
+    entries = PoolEntry.__table__
+    row = db.session.execute(select(entries).where(entries.c.customer_id == customer_id)).first()
+    return recycle.snapshot_row(entries, row) if row is not None else None
+
+
+def _pool_to_give_back(info: dict, survivor) -> dict | None:
+    """The pool entry the merge took the survivor out of, if the undo puts it back: not pooled again since, its
+    owner and ``claimed_at`` still the merge's (given an owner since, it stays theirs)."""
+    after = info.get("after")
+    if not info.get("pool") or not isinstance(after, dict) or _pool_row(survivor.id) is not None:
+        return None
+    if any(_snapshot_value(getattr(survivor, f)) != after.get(f) for f in ("owner_id", "claimed_at")):
+        return None
+    return info["pool"]
+
+
+def _back_to_pool(survivor, pool: dict) -> None:
+    """Put the survivor back into the public pool as the merge found it (its entry; "into the pool" in its
+    history). Run after its owner went back: a change of owner takes a customer out of the pool."""
+    entries = PoolEntry.__table__
+    row = recycle.decode_row(entries, pool)
+    db.session.execute(insert(entries).values({**row, "customer_id": survivor.id, "audited": True}))
+    audit.record_entries(Customer, survivor.id, {"in_pool": (False, True)})
+    db.session.expire(survivor, ["pool_entry"])
 
 
 def _audit_merge(model, survivor_id: int, losers: list[tuple[int, str]], action: str) -> None:
@@ -316,18 +378,20 @@ def undo(entry, user=None) -> None:
             continue
         col = table.c[move["column"]]
         orm_model = model_for_table(table.name)
-        for old_loser_id, row_ids in move["moved"].items():
-            loser_id = remap.get((loser_table, int(old_loser_id)), int(old_loser_id))
-            where = and_(table.c.id.in_(row_ids), col == survivor.id)
-            if orm_model is not None:
-                audit.record_set_change(orm_model, where, {move["column"]: int(loser_id)})
-            db.session.execute(update(table).where(where).values({move["column"]: int(loser_id)}))
+        for key, now in (("moved", col == survivor.id), ("cleared", col.is_(None))):
+            for old_loser_id, row_ids in (move.get(key) or {}).items():
+                loser_id = remap.get((loser_table, int(old_loser_id)), int(old_loser_id))
+                where = and_(table.c.id.in_(row_ids), now)  # rows changed since keep their newer link
+                if orm_model is not None:
+                    audit.record_set_change(orm_model, where, {move["column"]: int(loser_id)})
+                db.session.execute(update(table).where(where).values({move["column"]: int(loser_id)}))
     if info.get("tags_added"):
         db.session.execute(delete(customer_tags).where(customer_tags.c.customer_id == survivor.id,
                                                        customer_tags.c.tag_id.in_(info["tags_added"])))
     table = model.__table__
     after = info.get("after")  # None: a merge recorded before edits since it were kept
     json_fields = {"custom", *audit.audited_json_fields(model)}
+    repool = _pool_to_give_back(info, survivor)
     for field, value in (info.get("previous") or {}).items():
         if field not in table.c:
             continue
@@ -350,6 +414,8 @@ def undo(entry, user=None) -> None:
         setattr(survivor, field, value)
     _audit_merge(model, survivor.id, losers, "unmerge")
     db.session.flush()
+    if repool:
+        _back_to_pool(survivor, repool)
 
 
 # -- the core's relations -----------------------------------------------------------------------------
@@ -362,8 +428,9 @@ def merge_records(object_name, survivor_id, loser_ids):
             move_rows(Activity, "customer_id", survivor_id, loser_ids),
             move_rows(Customer, "parent_id", survivor_id, loser_ids, exclude=[survivor_id, *loser_ids]),
         ]
-    if object_name == "contact":
-        return [move_rows(Activity, "contact_id", survivor_id, loser_ids)]
+    if object_name == "contact":  # an activity keeps a contact of its own customer only
+        return [move_rows(Activity, "contact_id", survivor_id, loser_ids,
+                          keep=contact_fits(Activity, survivor_id, any_customer_without_one=True))]
     return None
 
 

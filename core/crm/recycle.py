@@ -381,8 +381,9 @@ def hand_over_entries(from_user_id: int, to_user_id: int, dry_run: bool) -> int:
     the departing user owns (``owner_id``) get the receiver as owner, so that a restore brings them back as
     the receiver's; a row that also keeps a team (``team_id``: leads, opportunities) gets the receiver's, as
     the live handover gives it. A row waiting in a pool (a lead's ``in_pool``, a customer whose pool entry
-    is in the entry) stays as it is, as the live records do. The entry itself follows its record, so the receiver sees it in the bin. Returns the entries
-    changed (would change, in a dry run); no commit.
+    is in the entry) stays as it is, as the live records do. The entry itself follows its record, so the
+    receiver sees it in the bin. A merge's record of the survivor's owner before and after it
+    (:func:`_hand_over_merge`) follows too. Returns the entries changed (would change, in a dry run); no commit.
     """
     from core.crm.models import Customer, PoolEntry
     from core.models import User
@@ -391,11 +392,11 @@ def hand_over_entries(from_user_id: int, to_user_id: int, dry_run: bool) -> int:
         return 0  # (the handover's labels are asked with a dry run for no user: nothing to read)
     team_id = None if dry_run else db.session.scalar(select(User.department_id).where(User.id == to_user_id))
     rows = db.session.execute(
-        select(RecycleEntry.id, RecycleEntry.owner_id, RecycleEntry.record_id, RecycleEntry.payload)
-        .order_by(RecycleEntry.id)
+        select(RecycleEntry.id, RecycleEntry.owner_id, RecycleEntry.record_id, RecycleEntry.payload,
+               RecycleEntry.object).order_by(RecycleEntry.id)
     ).all()
     changed = 0
-    for entry_id, owner_id, record_id, payload in rows:
+    for entry_id, owner_id, record_id, payload, object_name in rows:
         payload = payload if isinstance(payload, dict) else {}
         groups = payload.get("groups") or []
         # the customers that come back into the public pool (their pool entry is in the entry too)
@@ -418,14 +419,16 @@ def hand_over_entries(from_user_id: int, to_user_id: int, dry_run: bool) -> int:
                 new_rows.append(row)
             new_groups.append({**group, "rows": new_rows})
         move_entry = owner_id == from_user_id and not kept_record
-        if not (moved or move_entry):
+        merge = _hand_over_merge(object_name, payload.get("merge"), from_user_id, to_user_id, team_id)
+        if not (moved or move_entry or merge):
             continue
         changed += 1
         if dry_run:
             continue
         values = {}
-        if moved:
-            values["payload"] = {**payload, "groups": new_groups}
+        if moved or merge:
+            values["payload"] = {**payload, **({"groups": new_groups} if moved else {}),
+                                 **({"merge": merge} if merge else {})}
         if move_entry:
             values["owner_id"] = to_user_id
         db.session.execute(update(RecycleEntry).where(RecycleEntry.id == entry_id).values(values)
@@ -435,6 +438,30 @@ def hand_over_entries(from_user_id: int, to_user_id: int, dry_run: bool) -> int:
             if isinstance(obj, RecycleEntry):
                 db.session.expire(obj)  # (entries loaded before see the new owners)
     return changed
+
+
+def _hand_over_merge(object_name: str, info, from_user_id: int, to_user_id: int, team_id) -> dict | None:
+    """A merge entry's ``merge`` part with the receiver as the survivor's owner before the merge (what its undo
+    gives back) and after it (what the undo compares with the survivor's owner now, which the live handover
+    moved too) — with the receiver's team where a team was kept; ``None`` when neither was the leaver's. A
+    survivor waiting in a pool then (a lead's ``in_pool``; a customer the undo puts back into the public pool,
+    or one still pooled, which the live handover leaves alone) keeps its owner, as the live records do."""
+    from core.crm.models import PoolEntry
+
+    if not isinstance(info, dict):
+        return None
+    new = {}
+    for key in ("previous", "after"):
+        values = info.get(key)
+        if not isinstance(values, dict) or values.get("owner_id") != from_user_id or values.get("in_pool"):
+            continue
+        if key == "previous" and info.get("pool"):
+            continue
+        if key == "after" and object_name == "customer" and db.session.execute(
+                select(PoolEntry.customer_id).where(PoolEntry.customer_id == info.get("survivor_id"))).first():
+            continue
+        new[key] = {**values, "owner_id": to_user_id, **({"team_id": team_id} if "team_id" in values else {})}
+    return {**info, **new} if new else None
 
 
 # -- purging ------------------------------------------------------------------------------------------

@@ -1,17 +1,26 @@
 """Restoring a recycle bin entry (:mod:`core.crm.recycle`): checks first, then the rows with their ids.
 
 :func:`restore_payload` gives a row whose id a new record took meanwhile (SQLite reuses the largest freed
-id) a fresh one, followed by every reference inside the entry; it refuses — raising
-:class:`core.crm.recycle.RestoreRefused` before anything is written — when one of the rows' unique values
-is taken, or a record they refer to (outside the entry) is gone; then it inserts every group of rows (parents first; a column referring to its own table is set
-afterwards, so row order never matters), re-links the detached rows that still exist and are still
-unlinked, and records action ``restore`` in the audit trail of every audited row.
+id) a fresh one, followed by every reference inside the entry and by the custom lookup values pointing at it;
+it refuses — raising :class:`core.crm.recycle.RestoreRefused` before anything is written — when one of the
+rows' unique values is taken, or a record they refer to (outside the entry) is gone; then it inserts every
+group of rows in foreign-key order (whatever order the entry stored them in; a column referring to its own
+table is set afterwards, so row order never matters), re-links the detached rows that still exist and are
+still unlinked, and records action ``restore`` in the audit trail of every audited row.
+
+A link waits for both of its ends. A row the entry had detached that is itself in the bin now (deleted after
+it: a subsidiary, an activity, a quote), or a row of the entry whose link was cut by an earlier deletion
+(``relinks``) pointing at a record in the bin again, is handed on to the entry holding the missing end, whose
+restore re-links it — whichever of the two is restored first, the link comes back.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+
+from flask import current_app, has_app_context
 from flask_babel import gettext as _
-from sqlalchemy import Table, and_, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 
 from core.crm import audit
 from core.crm.recycle import RestoreRefused, _from_json, decode_row, model_for_table
@@ -22,7 +31,8 @@ from core.timeutil import utcnow
 
 # -- restoring ----------------------------------------------------------------------------------------
 def _tables(payload: dict) -> dict[str, Table]:
-    names = {g["table"] for g in payload.get("groups", ())} | {lk["table"] for lk in payload.get("links", ())}
+    names = {g["table"] for g in payload.get("groups", ())} | {
+        lk["table"] for kind in ("links", "relinks") for lk in payload.get(kind, ())}
     missing = sorted(n for n in names if n not in db.metadata.tables)
     if missing:
         raise RestoreRefused(_("These records cannot be restored: the app that owns %(tables)s is not installed.",
@@ -85,15 +95,44 @@ def field_label(table: Table, column: str) -> str:
     return str(audit.field_label(model, column)) if model is not None else column
 
 
-def _insert_group(table: Table, rows: list[dict]) -> None:
-    """Insert ``rows``; a column referring to its own table is filled in afterwards (row order is free)."""
-    self_refs = [fk.parent.name for fk in table.foreign_keys if fk.column.table is table]
-    first = [{**r, **{c: None for c in self_refs}} for r in rows] if self_refs else rows
-    db.session.execute(insert(table), first)
-    for column in self_refs:
+def _in_order(groups: list[tuple[Table, list[dict]]]) -> list[tuple[Table, list[dict]]]:
+    """The groups in an order their rows can be inserted in: a group whose table refers (foreign key) to the
+    table of other groups after all of them. An entry stores its groups as the ``recycle_dependents`` hooks
+    answered — an addon's opportunities naming one of the customer's contacts before the core's contacts —
+    so the order is decided here, at restore time (entries deleted before included). Ties keep the stored
+    order; of tables referring to each other in a loop the first stored goes first (:func:`_insert_groups`
+    fills its column in afterwards)."""
+    remaining = Counter(table.name for table, _rows in groups)
+    needs = [{fk.column.table.name for fk in table.foreign_keys} - {table.name} for table, _rows in groups]
+    pending = list(range(len(groups)))
+    ordered = []
+    while pending:
+        index = next((i for i in pending if not any(remaining[name] for name in needs[i])), pending[0])
+        pending.remove(index)
+        remaining[groups[index][0].name] -= 1
+        ordered.append(groups[index])
+    return ordered
+
+
+def _insert_groups(groups: list[tuple[Table, list[dict]]]) -> None:
+    """Insert every group's rows (:func:`_in_order`); a column referring to its own table, or to one whose rows
+    are still to come (a loop), is written ``NULL`` first and filled in once every row is in (row order is free)."""
+    ordered = _in_order(groups)
+    to_come = Counter(table.name for table, _rows in ordered)
+    deferred = []
+    for table, rows in ordered:
+        later = [fk.parent.name for fk in table.foreign_keys
+                 if fk.column.table is table or to_come[fk.column.table.name]]
+        db.session.execute(insert(table), [{**r, **dict.fromkeys(later)} for r in rows] if later else rows)
+        to_come[table.name] -= 1
+        deferred += [(table, column, rows) for column in later]
+    for table, column, rows in deferred:
+        by_value: dict = {}
         for row in rows:
             if row.get(column) is not None:
-                db.session.execute(update(table).where(table.c.id == row["id"]).values({column: row[column]}))
+                by_value.setdefault(row[column], []).append(row["id"])
+        for value, row_ids in by_value.items():
+            db.session.execute(update(table).where(table.c.id.in_(row_ids)).values({column: value}))
 
 
 def _audit_restored(groups: list[tuple[Table, list[dict]]], entry: RecycleEntry) -> None:
@@ -129,9 +168,17 @@ def _next_ids(table: Table, count: int) -> list[int]:
     return list(range(start + 1, start + 1 + count))
 
 
-def _renumber(groups: list[tuple[Table, list[dict]]], links: list[dict], tables: dict) -> dict:
+def _target(tables: dict, link: dict) -> str | None:
+    """The table a link's column refers to (its foreign key's, else the ``refers_to`` it was recorded with)."""
+    column = tables[link["table"]].c[link["column"]]
+    return next((fk.column.table.name for fk in column.foreign_keys), None) or link.get("refers_to")
+
+
+def _renumber(groups: list[tuple[Table, list[dict]]], links: list[dict], tables: dict,
+              relinks: list[dict] = ()) -> dict:
     """Give rows whose id a new record took meanwhile a fresh id, and follow it in every reference of the
-    entry (SQLite hands the largest freed id to the next new row). Returns ``{(table, old id): new id}``."""
+    entry (SQLite hands the largest freed id to the next new row) — a relink's row is one of the entry's.
+    Returns ``{(table, old id): new id}``."""
     remap: dict[tuple[str, int], int] = {}
     for table, rows in groups:
         if "id" not in table.c:
@@ -152,14 +199,73 @@ def _renumber(groups: list[tuple[Table, list[dict]]], links: list[dict], tables:
                     row[column] = remap[(target, row[column])]
             if (table.name, old_id) in remap:
                 row["id"] = remap[(table.name, old_id)]
-    for link in links:
-        column = tables[link["table"]].c[link["column"]]
-        targets = [fk.column.table.name for fk in column.foreign_keys] or [link.get("refers_to")]
-        for row_id, old in list(link["old"].items()):
-            for target in targets:
-                if (target, old) in remap:
-                    link["old"][row_id] = remap[(target, old)]
+    for link in (*links, *relinks):
+        target = _target(tables, link)
+        link["old"] = {str(remap.get((link["table"], int(row_id)), int(row_id))): remap.get((target, old), old)
+                       for row_id, old in link["old"].items()}
     return remap
+
+
+def _relink(entry: RecycleEntry, tables: dict, links: list[dict], relinks: list[dict]) -> None:
+    """Put back the links cut by the deletion of the entry's records (``links``: rows outside the entry) and by
+    earlier deletions of records they pointed at (``relinks``: rows of the entry) — only on rows still
+    unlinked, one ``UPDATE`` per table, column and record. A link whose other end is in the bin now goes to
+    the entry holding it (:func:`_pass_on`)."""
+    waiting: dict[tuple[str, int], list[tuple[str, dict]]] = {}
+    for link in (*links, *relinks):
+        table = tables[link["table"]]
+        column = table.c[link["column"]]
+        target_name = _target(tables, link)
+        target = db.metadata.tables.get(target_name or "")
+        pairs = {int(row_id): _from_json(column, old) for row_id, old in link["old"].items() if old is not None}
+        if not pairs or target is None:
+            continue
+        rows = set(db.session.execute(select(table.c.id).where(table.c.id.in_(list(pairs)))).scalars())
+        found = set(db.session.execute(
+            select(target.c.id).where(target.c.id.in_(set(pairs.values())))).scalars())
+        by_target: dict = {}
+        for row_id, old in pairs.items():
+            if row_id in rows and old in found:
+                by_target.setdefault(old, []).append(row_id)
+                continue
+            # one end is in the bin (deleted since): the entry holding it re-links the row when restored
+            handed = {**{k: v for k, v in link.items() if k in ("table", "column", "refers_to")},
+                      "old": {str(row_id): old}}
+            if row_id not in rows:
+                waiting.setdefault((table.name, row_id), []).append(("relinks", handed))
+            else:
+                waiting.setdefault((target.name, old), []).append(("links", handed))
+        model = model_for_table(table.name)
+        for old, row_ids in by_target.items():
+            where = and_(table.c.id.in_(row_ids), column.is_(None))
+            if model is not None:
+                audit.record_set_change(model, where, {column.name: old})
+            db.session.execute(update(table).where(where).values({column.name: old}))
+    _pass_on(entry, waiting)
+
+
+def _pass_on(entry: RecycleEntry, waiting: dict) -> None:
+    """Add each waiting link to the entry holding its missing row (``{(table, id): [(kind, link)]}``): the
+    oldest entry made after ``entry`` that holds it — the row was there when ``entry``'s links were
+    recorded, so it went to the bin later. Links whose row is in no entry (purged) are dropped."""
+    if not waiting:
+        return
+    later = db.session.execute(
+        select(RecycleEntry).where(RecycleEntry.id > entry.id).order_by(RecycleEntry.id)).scalars()
+    for holder in later:
+        payload = holder.payload if isinstance(holder.payload, dict) else {}
+        held = {(group.get("table"), row.get("id")) for group in payload.get("groups") or ()
+                for row in group.get("rows") or () if isinstance(row, dict)}
+        mine = [key for key in waiting if key in held]
+        if not mine:
+            continue
+        added: dict[str, list] = {}
+        for key in mine:
+            for kind, link in waiting.pop(key):
+                added.setdefault(kind, []).append(link)
+        holder.payload = {**payload, **{kind: [*(payload.get(kind) or ()), *items] for kind, items in added.items()}}
+        if not waiting:
+            return
 
 
 def restore_payload(entry: RecycleEntry) -> dict:
@@ -173,23 +279,88 @@ def restore_payload(entry: RecycleEntry) -> dict:
     groups = [(tables[g["table"]], [decode_row(tables[g["table"]], r) for r in g["rows"]])
               for g in payload.get("groups", ())]
     links = [{**link, "old": dict(link["old"])} for link in payload.get("links", ())]
-    remap = _renumber(groups, links, tables)
+    relinks = [{**link, "old": dict(link["old"])} for link in payload.get("relinks", ())]
+    remap = _renumber(groups, links, tables, relinks)
     _check(groups, entry)
     for (table_name, old_id), new_id in remap.items():  # its history goes with the record to its new id
         model = model_for_table(table_name)
         if model is not None:
             audit.move_entries(model, old_id, new_id)
-    for table, rows in groups:
-        _insert_group(table, rows)
-    for link in links:
-        table = tables[link["table"]]
-        column = table.c[link["column"]]
-        for row_id, old in link["old"].items():
-            model = model_for_table(table.name)
-            where = and_(table.c.id == int(row_id), column.is_(None))
-            if model is not None:
-                audit.record_set_change(model, and_(model.id == int(row_id), getattr(model, column.name).is_(None)),
-                                        {column.name: _from_json(column, old)})
-            db.session.execute(update(table).where(where).values({column.name: _from_json(column, old)}))
+    _remap_lookups(groups, remap, entry)
+    _insert_groups(groups)
+    _relink(entry, tables, links, relinks)
     _audit_restored(groups, entry)
     return remap
+
+
+# -- custom lookup values of renumbered records --------------------------------------------------------
+def _lookup_fields(table_name: str) -> list[tuple]:
+    """``(model, key)`` of every custom lookup field (any object's, active or not) whose records are rows of
+    ``table_name`` (:mod:`core.crm.custom_fields`: ``rules["target"]``)."""
+    from core.crm import custom_fields
+
+    if not has_app_context() or "mosaic" not in current_app.extensions:
+        return []
+    found = []
+    for object_name, spec in custom_fields.objects().items():
+        for field in custom_fields.definitions(object_name, active_only=False):
+            target = field.rules.get("target", "customer") if field.type == "lookup" else None
+            if target in custom_fields.LOOKUP_TARGETS and \
+                    custom_fields._lookup_model(target).__table__.name == table_name:
+                found.append((spec.model, field.key))
+    return found
+
+
+def _moved_id(value, moved: dict):
+    return moved.get(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _remap_lookups(groups: list[tuple[Table, list[dict]]], remap: dict, entry: RecycleEntry) -> None:
+    """Custom lookup values pointing at a record restored under a new id follow it: those of the entry's own
+    rows, and those of the records that pointed at it when it was deleted — not of records that point at the
+    new record that took its number since (created after the deletion, or whose value was set since: the
+    audit trail's ``custom.<key>``)."""
+    by_table: dict[str, dict] = {}
+    for (table_name, old_id), new_id in remap.items():
+        by_table.setdefault(table_name, {})[old_id] = new_id
+    for table_name, moved in by_table.items():
+        for model, key in _lookup_fields(table_name):
+            for table, rows in groups:
+                for row in rows if table is model.__table__ else ():
+                    custom = row.get("custom")
+                    new_id = _moved_id(custom.get(key), moved) if isinstance(custom, dict) else None
+                    if new_id is not None:
+                        row["custom"] = {**custom, key: new_id}
+            _remap_records(model, key, moved, entry)
+
+
+def _remap_records(model, key: str, moved: dict, entry: RecycleEntry) -> None:
+    """The records of ``model`` outside the entry whose lookup ``key`` named a renumbered record (``moved``:
+    ``{old id: new id}``) when it was deleted: one ``UPDATE`` (executemany), audited as ``custom.<key>``."""
+    table = model.__table__
+    set_since = select(audit.AuditEntry.record_id).where(
+        audit.AuditEntry.object == audit.audit_object(model), audit.AuditEntry.field == f"custom.{key}",
+        audit.AuditEntry.at >= entry.deleted_at)
+    stmt = select(table.c.id, table.c.custom).where(
+        model.custom[key].as_string().in_([str(i) for i in moved]), table.c.id.not_in(set_since))
+    if "created_at" in table.c:
+        stmt = stmt.where(or_(table.c.created_at.is_(None), table.c.created_at < entry.deleted_at))
+    changes = []
+    for row_id, custom in db.session.execute(stmt).all():
+        new_id = _moved_id(custom.get(key), moved) if isinstance(custom, dict) else None
+        if new_id is not None:
+            changes.append((row_id, custom, {**custom, key: new_id}))
+    if not changes:
+        return
+    new_custom = bindparam("new_custom", type_=table.c.custom.type)
+    db.session.execute(update(table).where(table.c.id == bindparam("row_id")).values(custom=new_custom),
+                       [{"row_id": row_id, "new_custom": new} for row_id, _old, new in changes])
+    user_id, at, batch = audit.current_user_id(), utcnow(), f"recycle-{entry.id}"[:36]
+    rows = [r for row_id, old, new in changes
+            for r in audit.json_field_rows(model, row_id, "custom", old, new, "update", user_id, at, batch)]
+    if rows and "custom" in audit.audited_json_fields(model):
+        db.session.execute(insert(audit.AuditEntry.__table__), rows)
+    ids = {row_id for row_id, _old, _new in changes}
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, model) and obj.id in ids:
+            db.session.expire(obj, ["custom"])
