@@ -30,7 +30,8 @@ from core.registry import HandoverResult, RecycleDependents
 from .models import Competitor, Expense, Opportunity, OpportunityProduct, Order, Quote
 
 #: the attributes a merge picks a value for (the stage, its history and the status stay the survivor's)
-MERGE_FIELDS = ("name", "customer_id", "contact_id", "amount", "currency", "close_date", "source", "owner_id",
+#: the currency is not picked on its own: it goes with the amount it is the currency of (``companions``)
+MERGE_FIELDS = ("name", "customer_id", "contact_id", "amount", "close_date", "source", "owner_id",
                 "budget_known", "budget", "pain_points", "goals", "purchase_date", "expense_budget", "description")
 MERGE_LABELS = {"name": _l("Name"), "customer_id": _l("Customer"), "contact_id": _l("Decision maker"),
                 "amount": _l("Amount"), "currency": _l("Currency"), "close_date": _l("Close date"),
@@ -135,6 +136,7 @@ def merge_object(write_permission: str, delete_permission: str):
         name="opportunity", model=Opportunity, title=_l("Merge opportunities"), fields=MERGE_FIELDS,
         permissions=(write_permission, delete_permission), list_endpoint="crm_sales.index",
         endpoint="crm_sales.view", id_arg="opportunity_id", labels=MERGE_LABELS, formatters=_merge_formatters,
+        companions={"amount": ("currency",)},  # USD 100 taken beside a CNY currency would count as CNY 100
     )
 
 

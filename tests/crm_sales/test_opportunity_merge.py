@@ -268,3 +268,36 @@ def test_deleting_every_opportunity_refuses_a_filter_that_is_not_valid(mosaic_ap
     assert done.status_code == 302
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Opportunity)) == before - 3
+
+
+def test_the_amount_taken_from_another_opportunity_comes_with_its_currency(mosaic_app_factory):
+    """Amount and currency were picked apart: USD 33.33 kept beside the survivor's CNY counted as CNY 33.33."""
+    from datetime import timedelta
+
+    from core.crm.models import ExchangeRate
+
+    app = mosaic_app_factory(edition="sales")
+    _setup(app)
+    grant(app, DELETE)
+    with app.app_context():
+        db.session.add(ExchangeRate(currency="USD", day=date.today() - timedelta(days=3), rate=Decimal("7.5")))
+        db.session.flush()
+        survivor, loser = _by_amount("0.01"), _by_amount("33.33")
+        loser.currency = "USD"
+        db.session.commit()
+        survivor, loser = survivor.id, loser.id
+    rep1 = client_for(app, "rep1")
+    assert 'name="keep_currency"' not in rep1.get(f"/merge/opportunity?ids={survivor}&ids={loser}").get_data(
+        as_text=True)
+    done = rep1.post(f"/merge/opportunity?ids={survivor}&ids={loser}", data={"survivor": survivor, "keep_amount": loser})
+    assert done.status_code == 302, done.get_data(as_text=True)[:2000]
+    with app.app_context():
+        kept = db.session.get(Opportunity, survivor)
+        assert (kept.amount, kept.currency, kept.amount_company) == (Decimal("33.33"), "USD", Decimal("249.98"))
+        assert_rollup_matches()
+        entry_id = db.session.scalar(select(RecycleEntry.id).where(RecycleEntry.kind == "merge"))
+    assert rep1.post(f"/recycle/{entry_id}/restore").status_code == 302
+    with app.app_context():
+        back = db.session.get(Opportunity, survivor)
+        assert (back.amount, back.currency) == (Decimal("0.01"), "CNY")
+        assert_rollup_matches()
