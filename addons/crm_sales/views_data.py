@@ -109,8 +109,9 @@ def bulk():
             from .data_links import bad_filter
             from .views_opportunities import filtered
 
-            back = url_for("crm_sales.index", **{k: v for k in ("q", "status", "stage")
-                                                 if (v := request.form.get(k))})
+            back = url_for("crm_sales.index", **{k: v for k in request.form  # the list's filters, custom ones too
+                                                 if (k in ("q", "status", "stage", "owner") or k.startswith("cf."))
+                                                 and (v := request.form.get(k))})
             bad = bad_filter(request.form)
             if bad:  # the list ignores it: deleting "the list" would delete more than it shows
                 flash(_("Nothing was changed: the filter “%(name)s” is not valid for this list.", name=bad), "error")

@@ -160,7 +160,8 @@ def test_every_opportunity_of_a_custom_filtered_list_is_what_the_list_shows(mosa
         assert "Nothing was changed" in refused.get_data(as_text=True), bad
         assert count() == 120
     done = rep1.post("/crm_sales/bulk", data={"action": "delete", "scope": "all", "q": "批量", "cf.urgent": "false"})
-    assert done.status_code == 302
+    assert done.status_code == 302  # back to the same filtered list
+    assert "cf.urgent=false" in done.headers["Location"] and "q=" in done.headers["Location"]
     with app.app_context():
         left = db.session.scalars(select(Opportunity).where(Opportunity.name.like("批量%"))).unique().all()
         assert len(left) == 60 and all(o.custom == {"urgent": True} for o in left)
