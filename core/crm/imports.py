@@ -122,6 +122,7 @@ def _batch_or_404(batch_id: int) -> ImportBatch:
     if batch is None or (batch.user_id != current_user.id and not current_user.is_admin):
         abort(404)
     _check_object(batch.object)
+    imports_run.release_stale_queue(batch)  # left waiting by a process that stopped: startable again
     return batch
 
 

@@ -78,8 +78,42 @@ def new_stored_name(file_name: str, file_format: str | None = None) -> str:
 
 
 # -- status -------------------------------------------------------------------------------------------
+#: a queued run beats every :data:`WAIT_BEAT` seconds: four beats missed, its process is gone
+QUEUED_STALE = timedelta(seconds=WAIT_BEAT * 4)
+
+
+def _stale_queue(batch: ImportBatch) -> str | None:
+    """What a ``queued`` batch whose process died while it waited (a restart) is again: it wrote nothing of
+    its run — ``uploaded`` (its mapping submitted again starts it) —, or, when it waited to undo a run,
+    ``done``. ``None`` for any other batch."""
+    if batch.status != "queued":
+        return None
+    beat = batch.heartbeat_at or batch.started_at or batch.created_at
+    if beat is None or utcnow() - beat <= QUEUED_STALE:
+        return None
+    wrote = (batch.created or 0) or (batch.updated or 0) or (batch.contacts_created or 0)
+    return "done" if wrote and not batch.dry_run else "uploaded"
+
+
+def release_stale_queue(batch: ImportBatch) -> None:
+    """Put a batch left ``queued`` by a dead process (:func:`_stale_queue`) back where it can be started (or
+    undone) again: a guarded ``UPDATE`` (nothing if its run woke up meanwhile), committed."""
+    back = _stale_queue(batch)
+    if back is None:
+        return
+    db.session.execute(update(ImportBatch).where(ImportBatch.id == batch.id, ImportBatch.status == "queued",
+                                                 ImportBatch.heartbeat_at == batch.heartbeat_at)
+                       .values(status=back, finished_at=None).execution_options(synchronize_session=False))
+    db.session.commit()
+    db.session.refresh(batch)
+
+
 def effective_status(batch: ImportBatch) -> str:
-    """The batch's status, ``interrupted`` for a run whose process stopped sending heartbeats."""
+    """The batch's status, ``interrupted`` for a run whose process stopped sending heartbeats (a queued one:
+    what it is again, :func:`_stale_queue`)."""
+    back = _stale_queue(batch)
+    if back is not None:
+        return back
     if batch.status in RUNNING:
         beat = batch.heartbeat_at or batch.started_at or batch.created_at
         if beat is not None and utcnow() - beat > timedelta(minutes=STALE_MINUTES):

@@ -5,10 +5,8 @@ contact's custom fields in a customer import, and checkbox words in 繁體."""
 from __future__ import annotations
 
 import csv
-import html
 import io
 import re
-import time
 import zipfile
 from decimal import Decimal
 
@@ -24,6 +22,7 @@ from core.crm.models import Contact, Customer
 from core.extensions import db
 from core.models import RolePermission, User
 from tests.core.crm_fixtures import client_for, setup_team
+from tests.core.test_import import batch_id, selected, text, upload, wait
 
 
 @pytest.fixture
@@ -39,41 +38,8 @@ def team(mosaic_app_factory):
     return app, ids
 
 
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def upload(client, data: bytes, name="customers.csv", object_name="customer"):
-    return client.post(f"/import/{object_name}/", data={"file": (io.BytesIO(data), name)},
-                       content_type="multipart/form-data")
-
-
-def batch_id(response) -> int:
-    assert response.status_code == 302, text(response)[:2000]
-    return int(re.search(r"/import/(\d+)/mapping", response.headers["Location"]).group(1))
-
-
-def selected(page: str) -> dict[int, str]:
-    """``{column: field key}`` selected on the mapping page."""
-    out = {}
-    for col, body in re.findall(r'<select name="column-(\d+)"[^>]*>(.*?)</select>', page, re.S):
-        match = re.search(r'<option value="([^"]*)" selected>', body)
-        out[int(col)] = match.group(1) if match else ""
-    return out
-
-
 def headers(page: str) -> list[str]:
     return re.findall(r'<select name="column-\d+" aria-label="([^"]*)"', page)
-
-
-def wait(client, bid, timeout=120) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        state = client.get(f"/import/{bid}/status").get_json()
-        if state["finished"]:
-            return state
-        time.sleep(0.1)
-    raise AssertionError(f"import {bid} did not finish")
 
 
 def run(client, bid, columns: dict[int, str], mode="create", key="", action="run") -> dict:

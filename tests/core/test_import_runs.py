@@ -307,3 +307,35 @@ def test_a_remembered_mapping_keeps_columns_of_one_name_apart(team):
     assert selected(page) == {0: "name", 1: "phone", 2: "", 3: "", 4: ""}
     assert submit(rep1, bid, selected(page), action="dry_run").status_code == 302
     wait(rep1, bid)
+
+
+def test_a_batch_left_queued_by_a_stopped_server_can_be_started_again(team):
+    """A run waiting for the lock when the server stopped stayed "waiting for another import" for ever, and
+    every new submit was refused as "already started"; an undo waiting so is undoable again."""
+    from datetime import timedelta
+
+    from core.timeutil import utcnow
+
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    bid = batch_id(upload(rep1, csv_bytes(["客户名称,电话", "重启排队有限公司,02181119001"])))
+    with app.app_context():
+        batch = db.session.get(ImportBatch, bid)
+        batch.status, batch.dry_run = "queued", False
+        batch.heartbeat_at = utcnow() - imports_run.QUEUED_STALE + timedelta(seconds=20)  # still beating
+        db.session.commit()
+    assert rep1.get(f"/import/{bid}/status").get_json()["status"] == "queued"
+    with app.app_context():
+        db.session.get(ImportBatch, bid).heartbeat_at = utcnow() - imports_run.QUEUED_STALE - timedelta(seconds=5)
+        db.session.commit()
+    assert rep1.get(f"/import/{bid}/status").get_json()["status"] == "uploaded"
+    response = submit(rep1, bid, {0: "name", 1: "phone"})
+    assert response.status_code == 302 and "has already been started" not in text(rep1.get(response.headers["Location"]))
+    assert wait(rep1, bid)["created"] == 1
+    assert count(app, Customer, Customer.name == "重启排队有限公司") == 1
+    with app.app_context():  # now an undo of it left waiting: the batch is done again, and undoable
+        batch = db.session.get(ImportBatch, bid)
+        batch.status, batch.heartbeat_at = "queued", utcnow() - timedelta(hours=1)
+        db.session.commit()
+    assert rep1.get(f"/import/{bid}/status").get_json()["status"] == "done"
+    assert "Undo import" in text(rep1.get(f"/import/{bid}"))

@@ -5,9 +5,7 @@ page's values as people read them (yes/no, amounts with their currency, dates in
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 import re
 from datetime import date
 from decimal import Decimal
@@ -23,6 +21,7 @@ from core.models import User
 from tests.core.crm_fixtures import client_for
 from tests.core.test_custom_fields import _admin, _define
 from tests.crm_sales.test_funnel import _setup
+from tests.crm_sales.test_opportunity_export import rows_of as _csv
 from tests.crm_sales.test_opportunity_import import grant
 
 DELETE = "crm_sales.opportunity.delete"
@@ -54,11 +53,6 @@ def _set(app, **values_by_amount) -> dict[str, int]:
 
 def _listed(page: str) -> list[int]:
     return [int(i) for i in LIST_ROW.findall(page)]
-
-
-def _csv(response) -> list[dict]:
-    assert response.status_code == 200, response.get_data(as_text=True)[:500]
-    return list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
 
 
 def test_custom_columns_and_filters_on_the_list_and_its_export(mosaic_app_factory):
