@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
 from sqlalchemy import select
 
+from core.crm.normalise import fold_characters
 from core.extensions import db
 
 from .assignment_models import AssignRule
@@ -67,7 +68,8 @@ def stored_value(field_name: str, text: str) -> str:
 
 
 def _as_texts(value) -> list[str]:
-    """A lead's value as the casefolded texts a condition compares (a multi-picklist gives several)."""
+    """A lead's value as the casefolded texts a condition compares (a multi-picklist gives several), Traditional
+    characters as Simplified (:func:`core.crm.normalise.fold_characters`, as search and duplicate rules)."""
     if value is None or value == "":
         return []
     if isinstance(value, (list, tuple, set)):
@@ -76,7 +78,7 @@ def _as_texts(value) -> list[str]:
         return ["true" if value else "false"]
     if isinstance(value, dict) and "amount" in value:
         value = value["amount"]
-    return [str(value).strip().casefold()]
+    return [fold_characters(str(value).strip().casefold())]
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,8 @@ def compile_conditions(raw: list | None) -> tuple[Condition, ...]:
     for item in raw or ():
         values = item.get("value")
         values = values if isinstance(values, list) else [values]
-        folded = frozenset(str(v).strip().casefold() for v in values if v is not None and str(v).strip())
+        folded = frozenset(fold_characters(str(v).strip().casefold())  # 華信 and 华信 are one company
+                           for v in values if v is not None and str(v).strip())
         if item.get("field") and item.get("op") in OPERATOR_LABELS:
             out.append(Condition(item["field"], item["op"], folded))
     return tuple(out)

@@ -96,7 +96,7 @@ def fields() -> list[ImportField]:
         ImportField("title", _l("Job title"), "text", "title", 128,
                     synonyms=("职务", "職務", "职位", "職位", "title", "jobtitle", "position")),
         ImportField("mobile", _lp("phone number", "Mobile"), "phone", "mobile", 64, lookup=True,
-                    synonyms=("手机", "手機", "手机号", "手機號", "手机号码", "手機號碼", "移动电话", "mobile", "mobilephone",
+                    synonyms=("手机", "手機", "手机号", "手機號", "手机号码", "手機號碼", "移动电话", "行動電話", "mobile", "mobilephone",
                               "cell", "cellphone")),
         ImportField("phone", _l("Phone"), "phone", "phone", 64,
                     synonyms=("电话", "電話", "座机", "固话", "办公电话", "辦公電話", "phone", "telephone", "tel")),

@@ -115,7 +115,9 @@ def fields() -> list[ImportField]:
 
 # -- the per-chunk checks -------------------------------------------------------------------------------------
 def _fold(text) -> str:
-    return unicodedata.normalize("NFKC", str(text or "")).strip().casefold()
+    """A name as compared (contacts, processes, stages): width, case, invisible characters, Traditional as
+    Simplified — as the customer beside it is found (``search_key``)."""
+    return normalise.fold_characters(unicodedata.normalize("NFKC", str(text or "")).strip().casefold())
 
 
 def _money(text: str) -> Decimal:

@@ -752,6 +752,7 @@ def _lookup_exists(target: str, record_id: int, user) -> bool:
 
 def _lookup_by_name(target: str, text: str) -> int | None:
     """The one record called ``text`` (user: username or display name) the current user may see."""
+    from core.crm.normalise import search_key
     from core.crm.visibility import visible_to
     from core.models import User
 
@@ -759,13 +760,23 @@ def _lookup_by_name(target: str, text: str) -> int | None:
     if target == "user":
         ids = db.session.execute(
             select(User.id).where((User.username == text) | (User.display_name == text)).limit(2)).scalars().all()
-    else:
-        stmt = select(model.id).where(model.name == text)
-        user = _request_user()
+        if not ids and search_key(text):  # 王经理 for 王經理: names as search compares them (few users: read here)
+            key = search_key(text)
+            ids = [i for i, name in db.session.execute(select(User.id, User.display_name).where(User.active))
+                   if name and search_key(name) == key][:2]
+        return ids[0] if len(ids) == 1 else None
+    user = _request_user()
+    conditions = [model.name == text]
+    if hasattr(model, "search_name") and search_key(text):
+        conditions.append(model.search_name == search_key(text))  # then as search compares names
+    for condition in conditions:
+        stmt = select(model.id).where(condition)
         if user is not None:
             stmt = visible_to(user, stmt, model)
         ids = db.session.execute(stmt.limit(2)).scalars().all()
-    return ids[0] if len(ids) == 1 else None
+        if ids:
+            return ids[0] if len(ids) == 1 else None
+    return None
 
 
 def _request_user():

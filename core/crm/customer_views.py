@@ -19,6 +19,7 @@ from core.crm import (
     list_views,
     lists,
     merge,
+    normalise,
     recycle,
 )
 from core.crm.customer_forms import (
@@ -364,8 +365,14 @@ def suggest_users(object_name: str | None = None):
         allowed = lists.givable_owner_ids(current_user, object_name[:64])
         if allowed is not None:
             stmt = stmt.where(User.id.in_(allowed))
-    if q:
-        pattern = _like_prefix(q)
-        stmt = stmt.where(or_(User.username.ilike(pattern, escape="\\"), User.display_name.ilike(pattern, escape="\\")))
-    rows = db.session.execute(stmt.order_by(User.username).limit(SUGGEST_LIMIT)).scalars()
+    if q and not q.isascii():  # a name in Chinese: compared as search compares names (王经 finds 王經理)
+        key = normalise.search_key(q)
+        rows = [u for u in db.session.execute(stmt.order_by(User.username)).scalars()
+                if normalise.search_key(u.display_name).startswith(key) or u.username.startswith(q)][:SUGGEST_LIMIT]
+    else:
+        if q:
+            pattern = _like_prefix(q)
+            stmt = stmt.where(or_(User.username.ilike(pattern, escape="\\"),
+                                  User.display_name.ilike(pattern, escape="\\")))
+        rows = db.session.execute(stmt.order_by(User.username).limit(SUGGEST_LIMIT)).scalars()
     return jsonify([{"id": u.id, "label": u.label, "value": _user_ref(u)} for u in rows])

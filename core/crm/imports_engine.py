@@ -503,6 +503,9 @@ class Importer(Writer):
         A customer's row that changes nothing is skipped as unchanged unless it adds a contact (one of a name
         the customer has no contact of: ``known_contacts``, ``(customer id, search name)``)."""
         new = {k: v for k, v in o.row.record.items() if k in o.old}
+        if self.key_field == "name" and "name" in new and \
+                normalise.search_key(new["name"]) == normalise.search_key(o.old.get("name")):
+            del new["name"]  # the name found its record: it stays as stored (上海华信 finds 上海華信, never rewrites it)
         if self.has_custom and o.row.custom and "custom" in o.old:
             merged = dict(o.old.get("custom") or {})
             merged.update(o.row.custom)

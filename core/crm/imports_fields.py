@@ -26,7 +26,7 @@ from flask_babel import lazy_pgettext as _lp
 
 from core.crm.initials import fast_initials  # noqa: F401 - importable from here too (addons' import objects)
 from core.crm.labels import CLASSIFICATION_LABELS, CUSTOMER_STATUS_LABELS
-from core.crm.normalise import search_key
+from core.crm.normalise import fold_characters, search_key
 from core.i18n import list_separator
 
 OBJECTS = ("customer", "contact")  # the core's own; addons add theirs (:class:`ImportObject`)
@@ -105,7 +105,7 @@ def _customer_fields() -> list[ImportField]:
                     synonyms=("职务", "職務", "职位", "職位", "职称", "職稱", "联系人职务", "聯絡人職務", "title", "jobtitle",
                               "position")),
         ImportField("contact.mobile", _l("Contact: mobile"), "phone", "mobile", 64,
-                    synonyms=("手机", "手機", "手机号", "手機號", "手机号码", "手機號碼", "联系人手机", "聯絡人手機", "移动电话",
+                    synonyms=("手机", "手機", "手机号", "手機號", "手机号码", "手機號碼", "联系人手机", "聯絡人手機", "移动电话", "行動電話", "聯絡人行動電話",
                               "mobile", "mobilephone", "cell", "cellphone", "contactmobile")),
         ImportField("contact.phone", _l("Contact: phone"), "phone", "phone", 64,
                     synonyms=("联系人电话", "聯絡人電話", "聯繫人電話", "contactphone")),
@@ -127,7 +127,7 @@ def _contact_fields() -> list[ImportField]:
         ImportField("title", _l("Job title"), "text", "title", 128,
                     synonyms=("职务", "職務", "职位", "職位", "职称", "職稱", "title", "jobtitle", "position")),
         ImportField("mobile", _lp("phone number", "Mobile"), "phone", "mobile", 64, lookup=True,
-                    synonyms=("手机", "手機", "手机号", "手機號", "手机号码", "手機號碼", "移动电话", "mobile", "mobilephone",
+                    synonyms=("手机", "手機", "手机号", "手機號", "手机号码", "手機號碼", "移动电话", "行動電話", "mobile", "mobilephone",
                               "cell", "cellphone")),
         ImportField("phone", _l("Phone"), "phone", "phone", 64,
                     synonyms=("电话", "電話", "办公电话", "辦公電話", "座机", "phone", "telephone", "tel", "workphone")),
@@ -352,14 +352,14 @@ class Owners:
             names[username.casefold()] = uid
             names[f"#{uid}"] = uid
             if display:
-                folded = display.strip().casefold()
+                folded = fold_characters(display.strip().casefold())  # 王经理 names 王經理
                 # two users with the same display name: the name alone is ambiguous
                 names[folded] = None if folded in names and names[folded] != uid else uid
 
     def check(self, text: str) -> tuple[int | None, str | None]:
         """``(user id, None)`` of the user ``text`` names; ``(user id, message)`` of one a record may only keep
         (deactivated, or out of the importer's reach); ``(None, message)`` when it names no one (or several)."""
-        folded = text.strip().casefold()
+        folded = fold_characters(text.strip().casefold())
         if folded not in self.by_name and folded not in self.inactive:
             match = re.search(r"#(\d+)\s*$", folded)
             folded = f"#{match.group(1)}" if match else folded

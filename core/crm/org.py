@@ -110,7 +110,15 @@ def sharing_objects() -> list[tuple[str, object]]:
 
 
 def field_label(field: str):
-    return FIELD_LABELS.get(field, field)
+    """The label of a field a sharing rule matches: the core's, else the one an addon's model gives it in
+    ``__audit_labels__`` (a lead's "source"), else its name."""
+    if field in FIELD_LABELS:
+        return FIELD_LABELS[field]
+    for model in visibility_models().values():
+        label = (model.__dict__.get("__audit_labels__") or {}).get(field)
+        if label is not None and field in (model.__dict__.get("__sharing_fields__") or {}):
+            return label
+    return field
 
 
 def value_options(object_name: str, field: str, language: str | None = None) -> list[tuple[str, str]] | None:

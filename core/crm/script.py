@@ -59,6 +59,10 @@ def to_traditional(text: str) -> str:
     return _convert(text, "TWVariants.txt")
 
 
+#: the keys search and duplicate rules compare (``core.crm.normalise``): never converted (with ``*_key``)
+KEY_COLUMNS = frozenset({"search_name", "initials", "phone_digits"})
+
+
 @contextmanager
 def records_in_traditional(session):
     """While inside: every text column of a record added to ``session`` is written in Traditional characters
@@ -68,8 +72,9 @@ def records_in_traditional(session):
     def convert(flushing, _context, _instances) -> None:
         for record in flushing.new:
             for column in sa_inspect(type(record)).columns:
-                if not isinstance(column.type, String) or column.key not in record.__dict__:
-                    continue
+                if not isinstance(column.type, String) or column.key not in record.__dict__ \
+                        or column.key in KEY_COLUMNS or column.key.endswith("_key"):
+                    continue  # a search or duplicate key: already what the converted name folds to
                 value = record.__dict__[column.key]
                 if isinstance(value, str) and not value.isascii():
                     setattr(record, column.key, to_traditional(value))

@@ -7,6 +7,8 @@ import sqlite3
 
 from sqlalchemy import create_engine, text
 
+from core.crm.normalise import search_key
+
 
 def enabled_addons(url: str) -> set[str]:
     engine = create_engine(url)
@@ -202,6 +204,9 @@ def test_a_demo_in_traditional_chinese_has_its_records_in_traditional_characters
             == "上海华信科技有限公司"
         users = dict(conn.execute("SELECT username, display_name FROM core_user"))
         assert users["manager"] == "王經理"
+        # products too (their keys are set by the demo, not on save): found by name in either script
+        products = conn.execute("SELECT name, search_name FROM core_product").fetchall()
+        assert products and all(key == search_key(name) for name, key in products), products
 
 
 def test_run_refuses_a_database_behind_the_code(mosaic_cli, mosaic_database_url):

@@ -84,3 +84,55 @@ def test_search_and_duplicates_see_one_script_and_the_migration_folds_old_keys(m
                                   .where(Customer.id == plain)).one() == before
         assert [m.record_id for m in dedup.check("customer", {"name": "长江实业"})] == [old.id]
         db.session.commit()
+
+
+def test_names_in_the_other_script_find_records_users_and_never_rewrite_them(mosaic_app_factory):
+    """Found by the second QA round once search folded scripts: an update by name rewrote the stored name to
+    the file's spelling (and its invisible characters); a lookup field, the owner pickers and the import's owner
+    column compared names exactly."""
+    from core import accounts
+    from core.crm.models import Customer
+    from core.models import RolePermission, User
+    from tests.core.test_custom_fields import _admin, _define
+    from tests.core.test_import import csv_bytes, import_file
+
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    with app.app_context():
+        for name in ("t_rep", "t_mgr"):
+            role = accounts.ensure_role(name, name)
+            role.permissions.append(RolePermission(permission="core.import.run"))
+        db.session.get(User, ids["users"]["mgr"]).display_name = "王經理"
+        taiwan = Customer(name="臺北華信資訊有限公司", owner_id=ids["users"]["rep1"])
+        db.session.add(taiwan)
+        db.session.commit()
+        taiwan_id = taiwan.id
+    admin = _admin(app)
+    assert _define(admin, "customer", "referrer", "lookup", target="customer").status_code == 302
+    assert _define(admin, "customer", "account_manager", "lookup", target="user").status_code == 302
+    manager = client_for(app, "mgr")
+    _bid, state = import_file(manager, csv_bytes([
+        "客户名称,地址,Referrer,Account manager,负责人",
+        "台北华信资讯有限公司\u200b,台北市信义路一段,北京秘密客戶有限公司,王经理,王经理"]), mode="update", key="name",
+        columns={0: "name", 1: "address", 2: "custom.referrer", 3: "custom.account_manager", 4: "owner"})
+    assert (state["updated"], state["failed"]) == (1, 0), state
+    with app.app_context():
+        record = db.session.get(Customer, taiwan_id)
+        assert record.name == "臺北華信資訊有限公司"  # as stored, not the file's spelling
+        assert record.address == "台北市信义路一段" and record.owner_id == ids["users"]["mgr"]
+        assert record.custom == {"referrer": ids["customers"]["rep2"], "account_manager": ids["users"]["mgr"]}
+    suggested = manager.get("/users/suggest/owners/customer?q=王经").get_json()
+    assert [s["id"] for s in suggested] == [ids["users"]["mgr"]]
+
+
+def test_lead_assignment_conditions_compare_either_script():
+    from addons.crm_lead.assignment_rules import LeadValues, compile_conditions
+
+    class Lead:
+        def __init__(self, company):
+            self.company = company
+
+    (condition,) = compile_conditions([{"field": "company", "op": "contains", "value": "华信"}])
+    assert condition.holds(LeadValues(Lead("深圳華信電子二廠")))
+    assert condition.holds(LeadValues(Lead("深圳华信电子")))
+    assert not condition.holds(LeadValues(Lead("深圳恆通")))

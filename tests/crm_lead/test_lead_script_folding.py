@@ -58,3 +58,21 @@ def test_lead_keys_fold_and_the_migrations_fold_old_rows(mosaic_app_factory):
         assert db.session.execute(select(Opportunity.search_name).where(Opportunity.name == "雲端專案")).scalar() \
             == "云端专案"
 
+
+
+def test_an_opportunity_import_finds_contacts_processes_and_stages_in_either_script():
+    """The customer of a row was found in either script, its decision maker (李豔 for 李艳) only as typed."""
+    from addons.crm_sales.opportunity_import import _fold
+
+    assert _fold("李艳") == _fold("李豔") == _fold(" 李\u200b艳 ")
+    assert _fold("趙洋") == _fold("赵洋") and _fold("ＡＢＣ") == "abc"
+
+
+def test_the_sharing_rules_page_names_a_leads_source_in_the_readers_language(mosaic_app_factory):
+    """The field select showed the raw "source"."""
+    from core.crm.org import field_label
+
+    app = mosaic_app_factory()
+    with app.test_request_context(headers={"Accept-Language": "zh-TW"}):
+        assert str(field_label("source")) != "source"
+        assert str(field_label("region")) != "region"
