@@ -71,6 +71,15 @@ def setup_team(app) -> dict:
         }
 
 
+def grant_team(app, *permissions, roles=("t_rep", "t_mgr")) -> None:
+    """Give the team's roles (:func:`setup_team`) more permissions (``core.import.run``...)."""
+    with app.app_context():
+        for name in roles:
+            role = accounts.ensure_role(name, name)
+            role.permissions.extend(RolePermission(permission=p) for p in permissions)
+        db.session.commit()
+
+
 def client_for(app, username: str):
     client = app.test_client()
     response = app.login(client, username, PASSWORD)

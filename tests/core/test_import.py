@@ -10,7 +10,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from crm_fixtures import client_for, setup_team
+from crm_fixtures import client_for, grant_team, setup_team
 from sqlalchemy import func, select
 from sqlalchemy import text as text_sql
 
@@ -34,11 +34,7 @@ ROWS = [
 def team(mosaic_app_factory):
     app = mosaic_app_factory()
     ids = setup_team(app)
-    with app.app_context():
-        for name in ("t_rep", "t_mgr"):
-            role = accounts.ensure_role(name, name)
-            role.permissions.append(RolePermission(permission="core.import.run"))
-        db.session.commit()
+    grant_team(app, "core.import.run")
     return app, ids
 
 

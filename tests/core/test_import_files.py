@@ -14,14 +14,13 @@ import openpyxl
 import pytest
 from sqlalchemy import select
 
-from core import accounts
 from core.crm import custom_fields, export_xlsx
 from core.crm.custom_field_models import CustomField
 from core.crm.imports_models import ImportBatch
 from core.crm.models import Contact, Customer
 from core.extensions import db
-from core.models import RolePermission, User
-from tests.core.crm_fixtures import client_for, setup_team
+from core.models import User
+from tests.core.crm_fixtures import client_for, grant_team, setup_team
 from tests.core.test_import import batch_id, selected, text, upload, wait
 
 
@@ -29,12 +28,7 @@ from tests.core.test_import import batch_id, selected, text, upload, wait
 def team(mosaic_app_factory):
     app = mosaic_app_factory()
     ids = setup_team(app)
-    with app.app_context():
-        for name in ("t_rep", "t_mgr"):
-            role = accounts.ensure_role(name, name)
-            role.permissions.append(RolePermission(permission="core.import.run"))
-            role.permissions.append(RolePermission(permission="core.export.run"))
-        db.session.commit()
+    grant_team(app, "core.import.run", "core.export.run")
     return app, ids
 
 

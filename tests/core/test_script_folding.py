@@ -18,7 +18,7 @@ from core.crm.dedup_normalise import name_key
 from core.crm.models import Contact, Customer, Product
 from core.crm.normalise import fold_characters, initials, search_key
 from core.extensions import db
-from tests.core.crm_fixtures import client_for, setup_team
+from tests.core.crm_fixtures import client_for, grant_team, setup_team
 
 
 def test_keys_fold_traditional_characters_and_leave_the_rest():
@@ -90,18 +90,15 @@ def test_names_in_the_other_script_find_records_users_and_never_rewrite_them(mos
     """Found by the second QA round once search folded scripts: an update by name rewrote the stored name to
     the file's spelling (and its invisible characters); a lookup field, the owner pickers and the import's owner
     column compared names exactly."""
-    from core import accounts
     from core.crm.models import Customer
-    from core.models import RolePermission, User
+    from core.models import User
     from tests.core.test_custom_fields import _admin, _define
     from tests.core.test_import import csv_bytes, import_file
 
     app = mosaic_app_factory()
     ids = setup_team(app)
+    grant_team(app, "core.import.run")
     with app.app_context():
-        for name in ("t_rep", "t_mgr"):
-            role = accounts.ensure_role(name, name)
-            role.permissions.append(RolePermission(permission="core.import.run"))
         db.session.get(User, ids["users"]["mgr"]).display_name = "王經理"
         taiwan = Customer(name="臺北華信資訊有限公司", owner_id=ids["users"]["rep1"])
         db.session.add(taiwan)
