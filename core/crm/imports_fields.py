@@ -336,13 +336,13 @@ class Owners:
     def __init__(self, user, object_name: str):
         from sqlalchemy import select
 
-        from core.crm.visibility import reach
+        from core.crm.lists import givable_owner_ids
         from core.extensions import db
         from core.models import User
 
-        r = reach(user, object_name, "write")
-        self.everything = r.everything
-        self.allowed = set(r.owner_ids)
+        allowed = givable_owner_ids(user, object_name)  # the forms' and the API's rule
+        self.everything = allowed is None
+        self.allowed = set(allowed or ())
         self.keep_held = False
         self.by_name: dict[str, int | None] = {}
         self.inactive: dict[str, int | None] = {}  # the deactivated users' names (an active user's come first)

@@ -80,6 +80,14 @@ def grant_team(app, *permissions, roles=("t_rep", "t_mgr")) -> None:
         db.session.commit()
 
 
+def detached_customer(app, customer_id: int) -> Customer:
+    """The customer as stored now, read in its own app context and detached (its columns readable after)."""
+    with app.app_context():
+        customer = db.session.get(Customer, customer_id)
+        db.session.expunge(customer)
+        return customer
+
+
 def client_for(app, username: str):
     client = app.test_client()
     response = app.login(client, username, PASSWORD)

@@ -13,7 +13,7 @@ from core.crm.models import Activity, Contact, Customer, PoolEntry
 from core.extensions import db
 from core.models import Setting
 from core.timeutil import utcnow
-from tests.core.crm_fixtures import PASSWORD, client_for, setup_team
+from tests.core.crm_fixtures import PASSWORD, client_for, detached_customer, setup_team
 from tests.core.test_api import _bearer, _token
 
 URL = "/api/v1/activities"
@@ -36,13 +36,6 @@ def _setup(app) -> dict:
     return ids
 
 
-def _customer(app, customer_id) -> Customer:
-    with app.app_context():
-        customer = db.session.get(Customer, customer_id)
-        db.session.expunge(customer)
-        return customer
-
-
 def test_an_api_activity_on_a_contact_belongs_to_the_contacts_customer_and_counts_as_a_contact(mosaic_app_factory):
     app = mosaic_app_factory()
     ids = _setup(app)
@@ -56,7 +49,7 @@ def test_an_api_activity_on_a_contact_belongs_to_the_contacts_customer_and_count
     data = response.get_json()["data"]
     assert (data["customer_id"], data["contact_id"]) == (cid, contact_id)
     assert data["done_at"] is not None
-    customer = _customer(app, cid)
+    customer = detached_customer(app, cid)
     assert customer.last_contacted_at is not None
     assert utcnow() - customer.last_contacted_at < timedelta(minutes=5)
 
@@ -111,7 +104,7 @@ def test_an_api_patch_marking_an_activity_done_moves_last_contacted_and_keeps_th
     assert created.status_code == 201, created.get_json()
     activity = created.get_json()["data"]
     assert activity["customer_id"] == cid and activity["status"] == "planned" and activity["done_at"] is None
-    assert _customer(app, cid).last_contacted_at is None
+    assert detached_customer(app, cid).last_contacted_at is None
 
     # another customer's contact on this customer's activity: refused, nothing changed
     refused = client.patch(f"{URL}/{activity['id']}", json={"contact_id": ids["other_contact"]}, headers=headers)
@@ -122,7 +115,7 @@ def test_an_api_patch_marking_an_activity_done_moves_last_contacted_and_keeps_th
     assert done.status_code == 200, done.get_json()
     assert done.get_json()["data"]["done_at"] is not None
     assert done.get_json()["data"]["contact_id"] == contact_id
-    customer = _customer(app, cid)
+    customer = detached_customer(app, cid)
     assert customer.last_contacted_at is not None
     assert utcnow() - customer.last_contacted_at < timedelta(minutes=5)
 

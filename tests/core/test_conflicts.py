@@ -10,7 +10,7 @@ from sqlalchemy import select
 from core.crm.audit import AuditEntry
 from core.crm.models import Contact, Customer
 from core.extensions import db
-from tests.core.crm_fixtures import client_for, setup_team
+from tests.core.crm_fixtures import client_for, detached_customer, setup_team
 from tests.core.test_audit import edit_form
 from tests.core.test_custom_fields import _admin, _define
 
@@ -26,20 +26,13 @@ def _open(client, url: str) -> str:
     return _mark(response.get_data(as_text=True))
 
 
-def _customer(app, cid: int) -> Customer:
-    with app.app_context():
-        customer = db.session.get(Customer, cid)
-        db.session.expunge(customer)
-        return customer
-
-
 def test_a_stale_form_keeps_the_changes_made_since_and_refuses_to_overwrite_them(mosaic_app_factory):
     app = mosaic_app_factory()
     ids = setup_team(app)
     cid = ids["customers"]["rep1"]
     url = f"/customers/{cid}/edit"
     rep, mgr = client_for(app, "rep1"), client_for(app, "mgr")
-    shown = _customer(app, cid)
+    shown = detached_customer(app, cid)
     rep_mark = _open(rep, url)  # the rep opens the form ...
 
     mgr_mark = _open(mgr, url)  # ... the manager changes the phone number meanwhile
@@ -48,7 +41,7 @@ def test_a_stale_form_keeps_the_changes_made_since_and_refuses_to_overwrite_them
     # the rep saves the e-mail address; the form still shows the old phone number: the manager's stays
     response = rep.post(url, data={**edit_form(shown, email="rep@example.cn"), "audit_mark": rep_mark})
     assert response.status_code == 302
-    now = _customer(app, cid)
+    now = detached_customer(app, cid)
     assert (now.phone, now.email) == ("021-5555 0000", "rep@example.cn")
     with app.app_context():  # nothing recorded as put back
         phones = db.session.execute(select(AuditEntry.new_value).where(
@@ -65,7 +58,7 @@ def test_a_stale_form_keeps_the_changes_made_since_and_refuses_to_overwrite_them
     conflict = re.search(r'<li data-field="phone">(.*?)</li>', page, re.S).group(1)
     assert "021-5555 0000" in conflict and "MGR" in conflict
     assert 'value="138 0000 1111"' in page  # the rep's values stay in the form
-    now = _customer(app, cid)
+    now = detached_customer(app, cid)
     assert (now.phone, now.classification) == ("021-5555 0000", "normal")
 
     # saving again, with the mark the refused form carries, is a deliberate overwrite
@@ -73,13 +66,13 @@ def test_a_stale_form_keeps_the_changes_made_since_and_refuses_to_overwrite_them
     assert int(new_mark) > int(rep_mark)
     response = rep.post(url, data={**mine, "audit_mark": new_mark})
     assert response.status_code == 302
-    now = _customer(app, cid)
+    now = detached_customer(app, cid)
     assert (now.phone, now.classification, now.email) == ("138 0000 1111", "vip", "rep@example.cn")
 
     # a page without the mark (an older form) is saved as before: the last save wins
     response = mgr.post(url, data=edit_form(shown, phone="010-1111 2222"))
     assert response.status_code == 302
-    assert _customer(app, cid).phone == "010-1111 2222"
+    assert detached_customer(app, cid).phone == "010-1111 2222"
 
 
 def test_custom_values_and_owners_are_guarded_too(mosaic_app_factory):
@@ -90,7 +83,7 @@ def test_custom_values_and_owners_are_guarded_too(mosaic_app_factory):
     cid = ids["customers"]["rep1"]
     url = f"/customers/{cid}/edit"
     rep, mgr = client_for(app, "rep1"), client_for(app, "mgr")
-    base = edit_form(_customer(app, cid), cf_tax_no="", cf_budget="")
+    base = edit_form(detached_customer(app, cid), cf_tax_no="", cf_budget="")
     rep_mark = _open(rep, url)
     first_tab = _open(mgr, url)  # the manager's tab, kept open
     assert mgr.post(url, data={**base, "cf_tax_no": "91310000ABC", "audit_mark": _open(mgr, url)}).status_code == 302
