@@ -56,6 +56,8 @@ class Rows:
     groups: list  # [(columns, [position of each row among the records], [its values])]
     parents: list[int] | None = None  # contacts of customers of the same chunk: the customer's position
     statements: list | None = None  # SQLite: the statements, ready but for the first ids (_sqlite_statements)
+    ids: list[int] | None = None  # PostgreSQL: ids reserved beforehand (:meth:`Writer._reserve_ahead`)
+    copies: list | None = None  # PostgreSQL: with ``ids``, the ``(statement, rows)`` of each COPY, ids included
 
 
 @dataclass
@@ -200,8 +202,14 @@ class Writer:
     def _insert(self, rows: Rows, parent_ids: list[int] | None = None) -> list[int]:
         """Insert prepared rows with reserved ids (and their customers' ids, ``parent_ids``): SQLite the
         multi-row statements of :meth:`_sqlite_statements`, PostgreSQL one ``COPY`` per set of columns."""
-        ids = self._reserve_ids(rows.table, rows.count)
         connection = db.session.connection()
+        if rows.copies is not None:  # PostgreSQL, ids reserved and rows made ready in the import's thread
+            started = time.perf_counter()
+            for statement, params in rows.copies:
+                self._copy(connection, statement, params)
+            self.insert_seconds += time.perf_counter() - started
+            return rows.ids
+        ids = self._reserve_ids(rows.table, rows.count)
         if rows.statements is not None:  # SQLite: ready but for the first ids (consecutive: max(id) + 1 …)
             started = time.perf_counter()
             first = (ids[0],) if rows.parents is None else (ids[0], parent_ids[0])
@@ -211,9 +219,16 @@ class Writer:
                 connection.exec_driver_sql(sql, first + values)
             self.insert_seconds += time.perf_counter() - started
             return ids
-        dialect = connection.dialect
-        quote = dialect.identifier_preparer.quote
-        table = rows.table.name
+        for statement, params in self._copies(rows, ids, parent_ids):
+            started = time.perf_counter()
+            self._copy(connection, statement, params)
+            self.insert_seconds += time.perf_counter() - started
+        return ids
+
+    def _copies(self, rows: Rows, ids: list[int], parent_ids: list[int] | None) -> list[tuple[str, list]]:
+        """PostgreSQL: the ``COPY`` statement of each set of columns of ``rows`` and its rows, ids first."""
+        quote = db.engine.dialect.identifier_preparer.quote
+        out = []
         for columns, positions, params in rows.groups:
             if rows.parents is None:
                 columns = ("id", *columns)
@@ -222,18 +237,32 @@ class Writer:
                 columns = ("id", "customer_id", *columns)
                 parents = rows.parents
                 params = [(ids[p], parent_ids[parents[p]], *values) for p, values in zip(positions, params, strict=True)]
-            names = ", ".join(quote(c) for c in columns)
-            started = time.perf_counter()
-            if self.postgres:  # COPY: several times faster than a pipelined executemany
-                statement = f"COPY {table} ({names}) FROM STDIN"
-                try:
-                    with connection.connection.dbapi_connection.cursor() as cursor, cursor.copy(statement) as copy:
-                        for values in params:
-                            copy.write_row(values)
-                except dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy raises it: the chunk is retried
-                    raise DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error) from exc
-            self.insert_seconds += time.perf_counter() - started
-        return ids
+            out.append((f"COPY {rows.table.name} ({', '.join(quote(c) for c in columns)}) FROM STDIN", params))
+        return out
+
+    @staticmethod
+    def _copy(connection, statement: str, params: list) -> None:
+        """PostgreSQL: one ``COPY`` (several times faster than a pipelined ``executemany``)."""
+        dialect = connection.dialect
+        try:
+            with connection.connection.dbapi_connection.cursor() as cursor, cursor.copy(statement) as copy:
+                for values in params:
+                    copy.write_row(values)
+        except dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy raises it: the chunk is retried
+            raise DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error) from exc
+
+    def _reserve_ahead(self, records: Rows | None, contacts: Rows | None) -> None:
+        """PostgreSQL: reserve the ids of a chunk's new records (and of their contacts) and make their ``COPY``
+        rows, in the import's thread while the writing thread writes the chunk before: a sequence hands out
+        each value once whatever becomes of the transactions, so an id reserved for a chunk that fails is a gap,
+        never a clash. (SQLite's ids are ``max(id) + 1 …``, known only under the write lock.)"""
+        if not self.postgres or records is None:
+            return
+        records.ids = self._reserve_ids(records.table, records.count)
+        records.copies = self._copies(records, records.ids, None)
+        if contacts is not None and contacts.parents is not None:
+            contacts.ids = self._reserve_ids(contacts.table, contacts.count)
+            contacts.copies = self._copies(contacts, contacts.ids, records.ids)
 
     def _owner(self, values: dict) -> int:
         return values.get("owner_id") or self.user_id
@@ -259,8 +288,10 @@ class Writer:
                 parents.append(len(records))
                 contacts.append(self._contact_values(o, None, values["owner_id"]))
             records.append(values)
-        return Prepared(creates, updates, self._rows(self.table, records) if records else None,
-                        self._rows(self.contact_table, contacts, parents) if contacts else None)
+        prepared = Prepared(creates, updates, self._rows(self.table, records) if records else None,
+                            self._rows(self.contact_table, contacts, parents) if contacts else None)
+        self._reserve_ahead(prepared.records, prepared.contacts)
+        return prepared
 
     def _write(self, outcomes: list[Outcome], prepared: Prepared | None = None) -> None:
         _Customer, Contact = _models()
