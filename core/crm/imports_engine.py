@@ -330,10 +330,11 @@ class Importer(Writer):
         elif self.object_name == "customer":
             match = self.match
             if "name" in record:
-                key = normalise.search_key(record["name"])
+                folded = normalise.folded(record["name"])  # (a name is never empty here: parse drops those)
+                key = normalise.search_key_of(folded)
                 record["search_name"], record["initials"] = key, fast_initials(key)
                 if self.match_keys:
-                    record["name_key"] = match.name_key(record["name"])
+                    record["name_key"] = match.name_key_of(folded)
             if "phone" in record:
                 record["phone_digits"] = normalise.phone_digits(record["phone"])
                 if self.match_keys:

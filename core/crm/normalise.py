@@ -88,8 +88,18 @@ def search_key(text: str | None) -> str:
     (:func:`fold_characters`)."""
     if not text:
         return ""
-    folded = fold_characters(unicodedata.normalize("NFKC", text).casefold())
-    return _SPACE_PUNCT.sub("", folded)[:255]
+    return search_key_of(folded(text))
+
+
+def folded(text: str) -> str:
+    """NFKC, case-folded, :func:`fold_characters`: what both :func:`search_key` and a company's duplicate key
+    (:func:`core.crm.dedup_normalise.name_key`) start from — computed once for both by the import."""
+    return fold_characters(unicodedata.normalize("NFKC", text).casefold())
+
+
+def search_key_of(folded_text: str) -> str:
+    """:func:`search_key` of a text already :func:`folded`."""
+    return _SPACE_PUNCT.sub("", folded_text)[:255]
 
 
 def initials(text: str | None) -> str:

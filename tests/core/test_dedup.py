@@ -59,6 +59,21 @@ def test_name_keys_width_case_latin_suffixes_and_region_kept():
     assert email_key("  Sales@Example.CN ") == "sales@example.cn"
 
 
+def test_the_imports_keys_from_one_folding_are_the_forms_keys():
+    """The import folds a company's name once for its search key and its duplicate key (``folded``): the
+    keys are those the forms store, whatever the name."""
+    from core.crm.dedup_normalise import name_key_of
+    from core.crm.normalise import folded, search_key, search_key_of
+
+    for name in ["上海某某科技有限公司", "臺灣華信資訊有限公司", "ＡＢＣ科技（上海）有限公司", "Huaxin Technology Co., Ltd.",
+                 "Acme\u200b Inc", " 某某 科技 集团 ", "上海公司", "(有限合伙)北京", "x"]:
+        assert search_key_of(folded(name)) == search_key(name)
+        assert name_key_of(folded(name)) == name_key(name)
+        assert name_key_of(folded(name), strip_region=False) == name_key(name, strip_region=False)
+    assert search_key_of(folded("ＡＢＣ 華信")) == "abc华信"
+    assert name_key_of(folded("上海華信科技有限公司")) == "华信科技"
+
+
 # -- set-up -------------------------------------------------------------------------------------------
 def _team(app, find=False, manage=False):
     ids = setup_team(app)
