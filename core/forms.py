@@ -3,14 +3,15 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, SelectMultipleField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp, ValidationError
+from wtforms.validators import Email, EqualTo, Length, Optional, Regexp, ValidationError
 
 from core.i18n import LANGUAGES
+from core.validators import Required
 
 
 class LoginForm(FlaskForm):
-    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
-    password = PasswordField(_l("Password"), validators=[DataRequired()])
+    username = StringField(_l("Username"), validators=[Required(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[Required()])
 
 
 class LanguageForm(FlaskForm):
@@ -31,7 +32,7 @@ class UserForm(FlaskForm):
     username = StringField(
         _l("Username"),
         validators=[
-            DataRequired(),
+            Required(),
             Length(max=64),
             Regexp(r"^[\w.@+-]+$", message=_l("Use letters, digits and . @ + - _ only.")),
         ],
@@ -60,12 +61,12 @@ class RoleForm(FlaskForm):
     name = StringField(
         _l("Code"),
         validators=[
-            DataRequired(),
+            Required(),
             Length(max=64),
             Regexp(r"^[a-z][a-z0-9_]*$", message=_l("Use lower-case letters, digits and _.")),
         ],
     )
-    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=128)])
+    title = StringField(_l("Title"), validators=[Required(), Length(max=128)])
     is_admin = BooleanField(_l("Administrator (every permission)"))
     permissions = SelectMultipleField(_l("Permissions"))
 

@@ -9,10 +9,11 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import BooleanField, FieldList, Form, FormField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import Length, ValidationError
 
 from core.extensions import db
 from core.params import ascii_int
+from core.validators import Required
 
 from . import assignment
 from .assignment_models import DISTRIBUTIONS
@@ -40,7 +41,7 @@ class ConditionForm(Form):
 
 
 class RuleForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=128)])
+    name = StringField(_l("Name"), validators=[Required(), Length(max=128)])
     active = BooleanField(_l("Active"), default=True)
     team = SelectField(_l("Team"), choices=[], validate_choice=False)
     distribution = SelectField(_l("Distribution inside the team"),

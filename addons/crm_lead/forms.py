@@ -7,11 +7,12 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
 from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, EmailField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import Length, NumberRange, Optional, Regexp
 
 from core.crm.customer_forms import EMAIL, ReferenceField, phone_field
 from core.crm.labels import ACTIVITY_KIND_LABELS
 from core.crm.picklists import picklist_choices
+from core.validators import Required
 
 from .followup import CONTACT_KINDS, MAX_DAYS
 from .leads import LEAD_SOURCE, OPEN_STATUSES, STATUS_LABELS
@@ -33,7 +34,7 @@ def _needs_a_way_to_reach(form) -> bool:
 
 
 class LeadForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=128)])
+    name = StringField(_l("Name"), validators=[Required(), Length(max=128)])
     company = StringField(_l("Company"), validators=[Optional(), Length(max=255)])
     title = StringField(_l("Job title"), validators=[Optional(), Length(max=128)])
     mobile = phone_field(_lp("phone number", "Mobile"), extension=False)
@@ -67,7 +68,7 @@ class LeadForm(FlaskForm):
 class QuickLeadForm(FlaskForm):
     """The business-card quick entry (名片录入), made for a phone: the card's five lines."""
 
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=128)])
+    name = StringField(_l("Name"), validators=[Required(), Length(max=128)])
     company = StringField(_l("Company"), validators=[Optional(), Length(max=255)])
     title = StringField(_l("Job title"), validators=[Optional(), Length(max=128)])
     mobile = phone_field(_lp("phone number", "Mobile"), extension=False)

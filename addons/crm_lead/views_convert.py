@@ -11,7 +11,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.routing import BuildError
 from wtforms import BooleanField, EmailField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms.validators import Length, Optional, Regexp
 
 from core.crm import lists
 from core.crm.customer_forms import EMAIL, ActionForm, ReferenceField, phone_field
@@ -24,6 +24,7 @@ from core.models import User
 from core.params import ascii_int
 from core.plugins import flatten
 from core.security import permission_required
+from core.validators import Required
 
 from . import convert as service
 from .leads import DISQUALIFY_REASON, LEAD_SOURCE, status_label
@@ -45,7 +46,7 @@ def _lead(lead_id: int) -> Lead:
 
 # -- qualify / disqualify / reopen ---------------------------------------------------------------------
 class DisqualifyForm(FlaskForm):
-    reason = SelectField(_l("Reason"), validators=[DataRequired(message=_l("Choose why the lead is disqualified."))],
+    reason = SelectField(_l("Reason"), validators=[Required(message=_l("Choose why the lead is disqualified."))],
                          validate_choice=True)
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=service.NOTE_MAX)])
 

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
 from core.app import public
 from core.crm.custom_fields import CustomFieldErrors
@@ -29,6 +29,7 @@ from core.errors import reads_own_input
 from core.extensions import csrf, db
 from core.models import User
 from core.security import permission_required
+from core.validators import Required
 
 from . import webforms
 from .hooks_webform import MANAGE
@@ -55,7 +56,7 @@ def _http_url(_form, field):
 
 
 class WebFormForm(FlaskForm):
-    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=128)])
+    title = StringField(_l("Title"), validators=[Required(), Length(max=128)])
     owner = SelectField(_l("Give the leads to"), choices=[], default="", validate_choice=True)
     team = SelectField(_l("Or to the team"), choices=[], default="", validate_choice=True)
     campaign = StringField(_l("Default campaign"), validators=[Optional(), Length(max=128)])

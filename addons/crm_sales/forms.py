@@ -21,15 +21,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import (
-    DataRequired,
-    InputRequired,
-    Length,
-    NumberRange,
-    Optional,
-    StopValidation,
-    ValidationError,
-)
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, StopValidation, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from core.crm import money
@@ -37,6 +29,7 @@ from core.crm.customer_forms import ReferenceField
 from core.crm.models import Contact, Currency, Product
 from core.crm.picklists import picklist_choices
 from core.extensions import db
+from core.validators import Required
 
 from .models import STAGE_KINDS
 from .opportunities import SOURCE
@@ -93,7 +86,7 @@ def quantity_stored_exactly(_form, field) -> None:
 
 
 def money_field(label, required: bool = False):
-    validators = [DataRequired() if required else Optional(), NumberRange(min=0), fen, stored_exactly]
+    validators = [Required() if required else Optional(), NumberRange(min=0), fen, stored_exactly]
     return AmountField(label, validators=validators, places=None)
 
 
@@ -162,8 +155,8 @@ class CompetitorForm(_RowForm):
 
 
 class OpportunityForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=255)])
-    customer = ReferenceField(_l("Customer"), validators=[DataRequired(), Length(max=300)],
+    name = StringField(_l("Name"), validators=[Required(), Length(max=255)])
+    customer = ReferenceField(_l("Customer"), validators=[Required(), Length(max=300)],
                               suggest="crm_customers.suggest")
     #: checked by the view (empty: the default process; else an active process)
     process_id = SelectField(_l("Sales process"), validate_choice=False, default="",
@@ -173,7 +166,7 @@ class OpportunityForm(FlaskForm):
     amount_from_lines = BooleanField(_l("Amount = sum of the product lines"),
                                      description=_l("An amount left empty is the sum of the product lines too."))
     currency = SelectField(_l("Currency"), validate_choice=True)
-    close_date = DateField(_l("Close date"), validators=[DataRequired()])
+    close_date = DateField(_l("Close date"), validators=[Required()])
     source = SelectField(_l("Source"), validate_choice=True, default="")
     budget_known = BooleanField(_l("Budget known"))
     budget = money_field(_l("Budget"))
@@ -246,7 +239,7 @@ class ActionForm(FlaskForm):
 
 
 class NewProcessForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=128)])
+    name = StringField(_l("Name"), validators=[Required(), Length(max=128)])
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])
     copy_from = SelectField(_l("Stages"), validate_choice=True, default="",
                             description=_l("Copy the stages of a process, or start with Opportunity, Won, Lost "
@@ -254,13 +247,13 @@ class NewProcessForm(FlaskForm):
 
 
 class ProcessForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=128)])
+    name = StringField(_l("Name"), validators=[Required(), Length(max=128)])
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])
     active = BooleanField(_l("Active"), default=True)
 
 
 class StageForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=128)])
+    name = StringField(_l("Name"), validators=[Required(), Length(max=128)])
     kind = SelectField(_l("Kind"), validate_choice=True, default="open")
     probability = IntegerField(_l("Probability (%)"), default=0, validators=[
         InputRequired(message=_l("Give the probability, 0 to 100.")),

@@ -8,11 +8,12 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import DateField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import Length, Optional
 
 from core.crm.customer_forms import ReferenceField
 from core.crm.models import Contact, Currency, Product
 from core.extensions import db
+from core.validators import Required
 
 from .models import Opportunity
 from .quotes import LINE_FIELDS, MAX_LINES
@@ -22,12 +23,12 @@ MORE_ROWS = 5
 
 
 class QuoteForm(FlaskForm):
-    customer = ReferenceField(_l("Customer"), validators=[DataRequired(), Length(max=300)],
+    customer = ReferenceField(_l("Customer"), validators=[Required(), Length(max=300)],
                               suggest="crm_customers.suggest")
     contact_id = SelectField(_l("Contact"), validate_choice=False, default="")
     opportunity_id = SelectField(_l("Opportunity"), validate_choice=False, default="")
     currency = SelectField(_l("Currency"), validate_choice=True)
-    quote_date = DateField(_l("Quote date"), validators=[DataRequired()])
+    quote_date = DateField(_l("Quote date"), validators=[Required()])
     valid_until = DateField(_l("Valid until"), validators=[Optional()])
     discount_percent = StringField(_l("Quote discount in percent"), validators=[Optional(), Length(max=20)],
                                    default="0")

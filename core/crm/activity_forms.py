@@ -18,7 +18,6 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import (
-    DataRequired,
     InputRequired,
     Length,
     NumberRange,
@@ -29,6 +28,7 @@ from wtforms.validators import (
 )
 
 from core.crm.models import ACTIVITY_KINDS, ACTIVITY_STATES
+from core.validators import Required
 
 RELATED_OBJECT = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
 
@@ -53,7 +53,7 @@ def _status_choices():
 
 class ActivityForm(FlaskForm):
     kind = SelectField(_l("Kind"), choices=_kind_choices, validate_choice=True)
-    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=255)])
+    subject = StringField(_l("Subject"), validators=[Required(), Length(max=255)])
     notes = TextAreaField(_l("Notes / visit report"), validators=[Optional(), Length(max=20000)])
     status = SelectField(_l("Status"), choices=_status_choices, validate_choice=True, default="planned")
     due_at = DateTimeLocalField(
@@ -88,7 +88,7 @@ class CompleteForm(FlaskForm):
 
 class CommentForm(FlaskForm):
     body = TextAreaField(
-        _l("Comment"), validators=[DataRequired(message=_l("Write a comment first.")), Length(max=5000)]
+        _l("Comment"), validators=[Required(message=_l("Write a comment first.")), Length(max=5000)]
     )
 
 
@@ -96,12 +96,12 @@ class ProductForm(FlaskForm):
     code = StringField(
         _l("Code"),
         validators=[
-            DataRequired(),
+            Required(),
             Length(max=64),
             Regexp(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", message=_l("Use letters, digits and . _ / - only.")),
         ],
     )
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=255)])
+    name = StringField(_l("Name"), validators=[Required(), Length(max=255)])
     category = StringField(_l("Category"), validators=[Optional(), Length(max=128)])
     unit = StringField(_l("Unit"), validators=[Optional(), Length(max=32)])
     list_price = DecimalField(
@@ -123,7 +123,7 @@ class ProductForm(FlaskForm):
 
 class CurrencyForm(FlaskForm):
     code = StringField(
-        _l("Code"), validators=[DataRequired(), Regexp(r"^[A-Za-z]{3}$", message=_l("Use the three-letter ISO code."))]
+        _l("Code"), validators=[Required(), Regexp(r"^[A-Za-z]{3}$", message=_l("Use the three-letter ISO code."))]
     )
     symbol = StringField(_l("Symbol"), validators=[Optional(), Length(max=8)])
     decimals = IntegerField(_l("Decimals"), default=2, validators=[NumberRange(min=0, max=4)])

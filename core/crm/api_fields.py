@@ -13,6 +13,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.types import JSON
 
 from core.crm.api_auth import ApiError
+from core.crm.normalise import strip_invisible
 from core.extensions import db
 from core.params import integer_bounds, is_id
 
@@ -237,7 +238,7 @@ def validate(resource, payload, user, record=None) -> dict:
         if record is not None and value == getattr(record, name, None) and not spec.unique:
             continue  # the value the record holds: kept, as the forms keep it (a parent the user may not see,
             # an option removed since); only a new value is checked
-        if spec.required and value == "":
+        if spec.required and isinstance(value, str) and not strip_invisible(value):  # ("" or only "\u200b"…)
             errors[name] = _("This field is required.")
         elif spec.choices and value not in spec.choices:
             errors[name] = _("Must be one of: %(values)s.", values=", ".join(map(str, spec.choices)))

@@ -9,16 +9,17 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import Length
 
 from core.crm.api_auth import create_token, revoke_token
 from core.extensions import db
+from core.validators import Required
 
 MANAGE_TOKENS = "core.api_tokens.manage"
 
 
 class TokenForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=128)])
+    name = StringField(_l("Name"), validators=[Required(), Length(max=128)])
 
 
 class RevokeForm(FlaskForm):

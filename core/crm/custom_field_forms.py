@@ -18,7 +18,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from core.crm import custom_fields
@@ -34,6 +34,7 @@ from core.crm.custom_fields import (
     Money,
 )
 from core.crm.customer_forms import ReferenceField
+from core.validators import Required
 
 PREFIX = "cf_"
 CURRENCY_SUFFIX = "__currency"
@@ -194,7 +195,7 @@ def _optional_number(label):
 
 class CustomFieldForm(FlaskForm):
     key = StringField(
-        _l("Key"), validators=[DataRequired(), Length(max=32)],
+        _l("Key"), validators=[Required(), Length(max=32)],
         description=_l("Lower-case letters, digits and _; starts with a letter. Used by the API, import and "
                        "export; it cannot change later."),
     )

@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms.validators import Length, Optional, Regexp
 
 from core.crm.labels import (
     ACTIVITY_KIND_LABELS,
@@ -17,6 +17,7 @@ from core.crm.labels import (
     CUSTOMER_STATUS_LABELS,
 )
 from core.crm.picklists import picklist_choices, picklist_label
+from core.validators import Required
 
 CLASSIFICATION_CHOICES = tuple(CLASSIFICATION_LABELS.items())
 STATUS_CHOICES = tuple(CUSTOMER_STATUS_LABELS.items())
@@ -74,7 +75,7 @@ class ReferenceField(StringField):
 
 
 class CustomerForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=255)])
+    name = StringField(_l("Name"), validators=[Required(), Length(max=255)])
     classification = SelectField(_l("Classification"), choices=CLASSIFICATION_CHOICES, default="normal")
     industry = SelectField(_l("Industry"), validate_choice=True)
     region = SelectField(_l("Region"), validate_choice=True)
@@ -104,9 +105,9 @@ class CustomerForm(FlaskForm):
 
 class ContactForm(FlaskForm):
     customer = ReferenceField(
-        _l("Customer"), validators=[DataRequired(), Length(max=300)], suggest="crm_customers.suggest"
+        _l("Customer"), validators=[Required(), Length(max=300)], suggest="crm_customers.suggest"
     )
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=128)])
+    name = StringField(_l("Name"), validators=[Required(), Length(max=128)])
     title = StringField(_l("Job title"), validators=[Optional(), Length(max=128)])
     mobile = phone_field(_lp("phone number", "Mobile"), extension=False)
     phone = phone_field(_l("Phone"))
@@ -127,7 +128,7 @@ class ContactForm(FlaskForm):
 
 
 class SaveViewForm(FlaskForm):
-    name = StringField(_l("View name"), validators=[DataRequired(), Length(max=128)])
+    name = StringField(_l("View name"), validators=[Required(), Length(max=128)])
     shared = BooleanField(_l("Share with everyone"))
 
 

@@ -10,13 +10,14 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import BooleanField, FieldList, FormField, IntegerField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import Length, NumberRange, Optional
 
 from core.crm import dedup, dedup_finder, dedup_match, merge
 from core.crm.dedup_models import DedupGroup, DedupRule
 from core.extensions import db
 from core.params import ascii_int
 from core.security import permission_required
+from core.validators import Required
 
 bp = Blueprint("crm_dedup", __name__)
 
@@ -70,7 +71,7 @@ class ConditionForm(FlaskForm):
 
 
 class RuleForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=128)])
+    name = StringField(_l("Name"), validators=[Required(), Length(max=128)])
     action = SelectField(_l("Action"), choices=list(ACTION_LABELS.items()), default="warn")
     active = BooleanField(_l("Active"), default=True)
     strip_region = BooleanField(_l("Compare names without their region prefix (上海某某科技 = 某某科技)"), default=True)

@@ -26,7 +26,7 @@ from flask_babel import lazy_pgettext as _lp
 
 from core.crm.initials import fast_initials  # noqa: F401 - importable from here too (addons' import objects)
 from core.crm.labels import CLASSIFICATION_LABELS, CUSTOMER_STATUS_LABELS
-from core.crm.normalise import fold_characters, search_key
+from core.crm.normalise import fold_characters, search_key, strip_invisible
 from core.i18n import list_separator
 
 OBJECTS = ("customer", "contact")  # the core's own; addons add theirs (:class:`ImportObject`)
@@ -441,7 +441,7 @@ class RowParser:
         self.columns = [(i, fields[key]) for i, key in enumerate(mapping) if key and key in fields]
         self.mapped = {f.key for _i, f in self.columns}
         #: what :meth:`parse` reads of each mapped column, looked up once
-        self.plan = [(i, f, f.kind, f.column, f.on_contact, f.max_length) for i, f in self.columns]
+        self.plan = [(i, f, f.kind, f.column, f.on_contact, f.max_length, f.required) for i, f in self.columns]
         self.required = [f for f in fields.values() if f.required and f.key not in self.mapped and f.kind != "custom"]
         self.required_custom = [f for f in fields.values() if f.required and f.kind == "custom"
                                 and f.key not in self.mapped and not f.on_contact]
@@ -467,8 +467,11 @@ class RowParser:
         record, contact, custom, contact_custom, errors = {}, {}, {}, {}, []
         row = ParsedRow(line, cells, record, contact, custom, contact_custom, errors)
         width = len(cells)
-        for i, f, kind, column, on_contact, max_length in self.plan:
+        for i, f, kind, column, on_contact, max_length, required in self.plan:
             raw = cells[i].strip() if i < width and cells[i] else ""
+            if required and raw and not (raw[0].isprintable() and raw[-1].isprintable()) \
+                    and not strip_invisible(raw):  # only "\u200b"…: missing (a printable end is visible)
+                raw = ""
             target = contact if on_contact else record
             if not raw:
                 if f.required and not on_contact:  # (the contact's: below, when the row has a contact)

@@ -83,6 +83,21 @@ def fold_characters(text: str) -> str:
     return text.translate(table)
 
 
+def strip_invisible(text: str) -> str:
+    """``text`` without the spaces and invisible format characters (zero-width spaces and joiners, byte order
+    marks, soft hyphens, direction marks: Unicode's ``Cf``) at either end: ``"\u200b "`` -> ``""`` — a required
+    value made only of those is missing."""
+    text = text.strip()
+    if text.isascii():
+        return text
+    start, end = 0, len(text)
+    while start < end and (text[start].isspace() or unicodedata.category(text[start]) == "Cf"):
+        start += 1
+    while end > start and (text[end - 1].isspace() or unicodedata.category(text[end - 1]) == "Cf"):
+        end -= 1
+    return text[start:end]
+
+
 def search_key(text: str | None) -> str:
     """Case-, width-, script- and space-insensitive key: ``"ＡＢＣ 科技"`` -> ``"abc科技"``, ``"華"`` -> ``"华"``
     (:func:`fold_characters`)."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField
-from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp, ValidationError
+from wtforms.validators import AnyOf, Length, Optional, Regexp, ValidationError
 
 from core.crm.org import KIND_LABELS, KINDS
 from core.i18n import LANGUAGES
+from core.validators import Required
 
 
 class ActionForm(FlaskForm):
@@ -20,17 +21,17 @@ class MoveForm(FlaskForm):
 
 
 class DepartmentForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=128)])
+    name = StringField(_l("Name"), validators=[Required(), Length(max=128)])
     kind = SelectField(_l("Kind"), choices=[(k, KIND_LABELS[k]) for k in KINDS], default="department")
     parent = SelectField(_l("Parent"), choices=[], default="", validate_choice=True)
     manager = SelectField(_l("Manager"), choices=[], default="", validate_choice=True)
 
 
 class SharingRuleForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=128)])
+    name = StringField(_l("Name"), validators=[Required(), Length(max=128)])
     object = SelectField(_l("Object"), choices=[], validate_choice=True)
     field = SelectField(_l("Field"), choices=[], validate_choice=True)
-    value = StringField(_l("Value"), validators=[DataRequired(), Length(max=255)])
+    value = StringField(_l("Value"), validators=[Required(), Length(max=255)])
     department = SelectField(_l("Shared with (department and below)"), choices=[], validate_choice=True)
     access = SelectField(_l("Access"), choices=[("read", _l("Read")), ("write", _l("Read and write"))])
 
@@ -62,7 +63,7 @@ class PicklistValueForm(PicklistLabelsForm):
     code = StringField(
         _l("Code"),
         validators=[
-            DataRequired(),
+            Required(),
             Length(max=64),
             Regexp(r"^[\w.\-]+$", message=_l("Use letters, digits and . - _ only.")),
         ],

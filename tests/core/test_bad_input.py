@@ -362,3 +362,46 @@ def test_a_lone_surrogate_in_the_api_is_a_400_with_the_fields(mosaic_app_factory
     emoji = api.post("/api/v1/customers", headers=headers, data='{"name": "笑脸 \\ud83d\\ude00"}')
     assert emoji.status_code == 201 and emoji.json["data"]["name"] == "笑脸 😀"
     assert _count(app) == before + 1
+
+
+def test_a_name_made_only_of_invisible_characters_is_missing(mosaic_app_factory):
+    """A zero-width space, a byte order mark, a soft hyphen — alone, or around spaces — are no name: the forms, the
+    API and an import refuse it as they refuse an empty one, and nothing is stored; a name with such a character
+    beside visible ones is a name (its search key leaves the character out)."""
+    from tests.core.crm_fixtures import run_import
+
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    admin = app.test_client()
+    app.login(admin, "admin")
+    headers = _token(app)
+    api = app.test_client()
+    before = _count(app)
+    mine = ids["customers"]["rep1"]
+    invisible = ("\u200b", "\ufeff\u200b", " \u200d \u3000", "\u00ad", "\u2060\u200e")
+    for name in invisible:
+        for url in ("/customers/new", f"/customers/{mine}/edit"):
+            response = admin.post(url, data=_form(name))
+            assert response.status_code == 400, (url, name, response.status_code)  # the form again, with its errors
+            assert "This field is required." in _errors(response.get_data(as_text=True)), (url, name)
+        for response in (api.post("/api/v1/customers", headers=headers, json={"name": name}),
+                         api.patch(f"/api/v1/customers/{mine}", headers=headers, json={"name": name})):
+            assert response.status_code == 400, (name, response.status_code)
+            assert response.json["error"]["fields"] == {"name": "This field is required."}, name
+    contact = admin.post("/contacts/new", data={"customer": f"x #{mine}", "name": "\u200b"})
+    assert "This field is required." in _errors(contact.get_data(as_text=True))
+    assert _count(app) == before
+    # an import: the row is refused as a row without a name, the others go in
+    body = "客户名称,电话\n\u200b\u200b,13800138000\n\ufeff正常客户\u200b,13900139000\n"
+    _bid, state = run_import(admin, "customer", body, "invisible.csv")
+    assert (state["created"], state["failed"]) == (1, 1), state
+    assert _count(app) == before + 1
+    with app.app_context():
+        assert db.session.get(Customer, mine).name == "上海某某科技有限公司"
+        created = db.session.execute(select(Customer).order_by(Customer.id.desc())).scalars().first()
+        assert created.search_name == "正常客户"
+    # in the reader's language
+    rep = client_for(app, "rep1")
+    rep.post("/language", data={"language": "zh_CN"})
+    refused = rep.post("/customers/new", data=_form("\u200b"))
+    assert refused.status_code == 400 and any("必填" in e for e in _errors(refused.get_data(as_text=True)))
