@@ -41,13 +41,16 @@ def register_template_context():
 
 @hookimpl
 def merge_records(object_name, survivor_id, loser_ids):
-    """Leads converted into a merged-away customer (contact) now point at the surviving one."""
-    from core.crm.merge import move_rows
+    """Leads converted into a merged-away customer (contact) now point at the surviving one — a contact only when
+    it is a contact of the customer the lead was converted into (merged across customers, the lead's contact link
+    is cleared instead, as every other link to a contact is: undoing the merge gives it back)."""
+    from core.crm.merge import contact_fits, move_rows
 
     if object_name == "customer":
         return [move_rows(Lead, "converted_customer_id", survivor_id, loser_ids)]
     if object_name == "contact":
-        return [move_rows(Lead, "converted_contact_id", survivor_id, loser_ids)]
+        return [move_rows(Lead, "converted_contact_id", survivor_id, loser_ids,
+                          keep=contact_fits(Lead, survivor_id, column="converted_customer_id"))]
     return None
 
 

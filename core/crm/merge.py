@@ -128,19 +128,21 @@ def move_rows(model, column: str, survivor_id: int, loser_ids, exclude=(), only=
     return MergeMove(table=table.name, column=column, moved=moved, cleared=cleared)
 
 
-def contact_fits(model, contact_id: int, *, any_customer_without_one: bool = False):
+def contact_fits(model, contact_id: int, *, any_customer_without_one: bool = False, column: str = "customer_id"):
     """The rows of ``model`` (with a ``customer_id``) that may name the contact ``contact_id``: those of no
     customer and those of the contact's own customer (``keep`` of :func:`move_rows` when contacts are merged).
 
     A contact of another customer is refused by every form and by the API (an opportunity's decision maker,
     a quote's contact, an activity's), so a merge moving such links across customers left records no
     later edit could save: their link is cleared instead. ``any_customer_without_one``: a contact of no
-    customer fits any row (an activity's rule, :func:`core.crm.activities.activity_links`).
+    customer fits any row (an activity's rule, :func:`core.crm.activities.activity_links`). ``column``: the
+    row's customer column (a converted lead's is ``converted_customer_id``).
     """
     customer_id = db.session.execute(select(Contact.customer_id).where(Contact.id == contact_id)).scalar()
+    own = getattr(model, column)
     if customer_id is None:
-        return true() if any_customer_without_one else model.customer_id.is_(None)
-    return or_(model.customer_id.is_(None), model.customer_id == customer_id)
+        return true() if any_customer_without_one else own.is_(None)
+    return or_(own.is_(None), own == customer_id)
 
 
 def _check_parent(survivor: Customer, loser_ids: list[int]) -> None:

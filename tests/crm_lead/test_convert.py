@@ -303,12 +303,31 @@ def test_merge_and_recycle_bin_keep_the_converted_leads_links(mosaic_app_factory
         recycle.restore(entry.id, user)  # undo the merge
         db.session.commit()
         assert db.session.get(Lead, lead_id).converted_customer_id == loser
+        # contacts of two customers merged: the lead converted into the loser's customer keeps no contact of
+        # another customer (its link is cleared); the undo gives it back
         entry = merge.merge("contact", db.session.get(Contact, survivor_contact),
                             [db.session.get(Contact, loser_contact)], {}, user=user)
         db.session.commit()
-        assert db.session.get(Lead, lead_id).converted_contact_id == survivor_contact
+        lead = db.session.get(Lead, lead_id)
+        assert (lead.converted_customer_id, lead.converted_contact_id) == (loser, None)
         recycle.restore(entry.id, user)
         db.session.commit()
+        db.session.expire_all()
+        assert db.session.get(Lead, lead_id).converted_contact_id == loser_contact
+        # a second contact of the same customer merged into the converted one: the link follows the survivor
+        with app.app_context():  # (a session of its own, as a request has)
+            second = Contact(customer_id=loser, name="王五", owner_id=admin_id)
+            db.session.add(second)
+            db.session.commit()
+            second_id = second.id
+        entry = merge.merge("contact", db.session.get(Contact, second_id), [db.session.get(Contact, loser_contact)],
+                            {}, user=user)
+        db.session.commit()
+        assert db.session.get(Lead, lead_id).converted_contact_id == second_id
+        recycle.restore(entry.id, user)
+        db.session.commit()
+        db.session.expire_all()
+        assert db.session.get(Lead, lead_id).converted_contact_id == loser_contact
         # deleting the customer (and its contacts) cuts the converted lead's links; restoring puts them back
         entry = recycle.trash([db.session.get(Customer, loser)], user=user)
         db.session.commit()
