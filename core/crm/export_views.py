@@ -286,9 +286,8 @@ def export_list(source: str, fmt: str):
         return _refuse(400, str(exc))
     stamp = utcnow().strftime("%Y%m%d-%H%M")
     filename = f"{source}-{stamp}.{fmt}"
-    mimetype = "text/csv; charset=utf-8" if fmt == "csv" else \
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    response = Response(stream_with_context(body), mimetype=mimetype)
+    mimetype = "text/csv" if fmt == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    response = Response(stream_with_context(body), mimetype=mimetype)  # (text/*: Werkzeug adds "; charset=utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Cache-Control"] = "no-store"
     return response
