@@ -8,7 +8,7 @@ from core import Addon
 addon = Addon(
     name="crm_lead",
     version="0.1.0",
-    title=_l("Leads"),
+    title=_lp("app name", "Leads"),  # 线索管理 (elsewhere "Leads" are 线索)
     summary=_l("Capture leads from every channel, assign them, follow them up and convert them."),
     category=_lp("addon category", "Sales"),
     depends=(),

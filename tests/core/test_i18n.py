@@ -122,7 +122,7 @@ def test_force_locale_finds_the_chinese_catalogues(mosaic_app_factory):
 
     app = mosaic_app_factory()
     with app.test_request_context("/"):
-        for code, settings, leads in (("zh_CN", "设置", "线索管理"), ("zh_TW", "設定", "線索管理"), ("en", "Settings", "Leads")):
+        for code, settings, leads in (("zh_CN", "设置", "线索"), ("zh_TW", "設定", "線索"), ("en", "Settings", "Leads")):
             with force_locale(code):
                 assert gettext("Settings") == settings  # the core's catalogue
                 assert gettext("Leads") == leads  # crm_lead's catalogue
