@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import i18n
@@ -311,6 +311,54 @@ def scheduler_command(ctx: Context):
         service.run()
     except KeyboardInterrupt:
         service.stop_event.set()
+
+
+@main.group("jobs")
+def jobs_group():
+    """The scheduled jobs of the enabled addons: list them, run one now."""
+
+
+@jobs_group.command("list")
+@with_app
+def jobs_list(app):
+    """Every job of the enabled addons: its id, schedule, description and last run."""
+    from core.models import JobRun
+    from core.scheduler import describe_schedule, enabled_jobs
+
+    if not is_initialised():
+        fail(_("This instance is not initialised yet: run `mosaic init` (or `mosaic demo`) first."))
+    for job in enabled_jobs(app.extensions["mosaic"]):
+        last = db.session.execute(select(JobRun).where(JobRun.job_id == job.id)
+                                  .order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(1)).scalar()
+        state = _("never run") if last is None else (
+            _("last run %(at)s UTC: %(result)s", at=last.started_at.strftime("%Y-%m-%d %H:%M"),
+              result=_("OK") if last.ok else _("running") if last.ok is None else _("failed")))
+        click.echo(f"{job.id}  {describe_schedule(job.trigger, job.trigger_args)}  {job.title}  ({state})")
+
+
+@jobs_group.command("run")
+@click.argument("job_id")
+@with_app
+def jobs_run(app, job_id):
+    """Run the job JOB_ID now (e.g. core:pool_recycle), logged as its scheduled runs are."""
+    import getpass
+    import socket
+    import time
+
+    from core.scheduler import enabled_jobs, run_now
+
+    if not is_initialised():
+        fail(_("This instance is not initialised yet: run `mosaic init` (or `mosaic demo`) first."))
+    started = time.perf_counter()
+    run = run_now(job_id, f"{getpass.getuser()}@{socket.gethostname()} (cli)")
+    if run is None:
+        known = ", ".join(j.id for j in enabled_jobs(app.extensions["mosaic"]))
+        fail(_("No enabled app has a job “%(job)s”. Jobs: %(jobs)s", job=job_id, jobs=known))
+    seconds = f"{time.perf_counter() - started:.2f}"
+    if not run.ok:
+        fail(_("The job “%(job)s” failed after %(seconds)s s: %(error)s", job=job_id, seconds=seconds,
+               error=run.error), code=1)
+    click.echo(_("The job “%(job)s” ran in %(seconds)s s.", job=job_id, seconds=seconds))
 
 
 # -- addons and editions ------------------------------------------------------------------------------

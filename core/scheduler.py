@@ -27,6 +27,7 @@ from apscheduler.schedulers.base import STATE_PAUSED
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from flask import current_app
 from flask_babel import format_time, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import text, update
@@ -146,20 +147,35 @@ def run_job(holder: str, job_id: str) -> None:
         job = next((j for j in enabled_jobs(runtime) if j.id == job_id), None)
         if job is None or not holds_lease(holder):
             return  # its addon was disabled, or another process runs the jobs now
-        run = JobRun(job_id=job_id, started_at=utcnow(), runner=holder)
-        db.session.add(run)
-        db.session.commit()
-        run_id = run.id
-        try:
-            load_object(job.func)()
-            ok, error = True, ""
-        except Exception as exc:  # noqa: BLE001 - a failing job is logged, the scheduler goes on
-            db.session.rollback()
-            log.exception("job %s failed", job_id)
-            ok, error = False, "".join(traceback.format_exception_only(exc)).strip()[:4000]
-        run = db.session.get(JobRun, run_id)
-        run.ended_at, run.ok, run.error = utcnow(), ok, error
-        db.session.commit()
+        execute(job, holder)
+
+
+def execute(job, runner: str) -> JobRun:
+    """Run ``job`` (a :class:`core.registry.Job`) now, in the current app context, logged in ``core_job_run``
+    as run by ``runner`` (the scheduler's holder, or who asked: ``run_now``). A failure is logged, not raised."""
+    run = JobRun(job_id=job.id, started_at=utcnow(), runner=runner[:128])
+    db.session.add(run)
+    db.session.commit()
+    run_id = run.id
+    try:
+        load_object(job.func)()
+        ok, error = True, ""
+    except Exception as exc:  # noqa: BLE001 - a failing job is logged, the scheduler goes on
+        db.session.rollback()
+        log.exception("job %s failed", job.id)
+        ok, error = False, "".join(traceback.format_exception_only(exc)).strip()[:4000]
+    run = db.session.get(JobRun, run_id)
+    run.ended_at, run.ok, run.error = utcnow(), ok, error
+    db.session.commit()
+    return run
+
+
+def run_now(job_id: str, runner: str) -> JobRun | None:
+    """Run an enabled job at once, beside the scheduler (an administrator's "Run now", ``mosaic jobs run``):
+    ``None`` when no enabled addon has a job ``job_id``. The jobs are written to be run again at any time
+    (each does what is due, set-based, and takes its own locks), so a run beside the scheduler's is safe."""
+    job = next((j for j in enabled_jobs(current_app.extensions["mosaic"]) if j.id == job_id), None)
+    return execute(job, runner) if job is not None else None
 
 
 class SchedulerService:

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from core import accounts, core_hooks
 from core.addons import AddonError
+from core.crm.customer_forms import ActionForm
 from core.crm.models import Department, RoleScope
 from core.crm.org import department_choices, scoped_objects
 from core.extensions import db
@@ -214,4 +215,24 @@ def jobs():
 
     runs = db.session.execute(select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(200)).scalars()
     return render_template("core/jobs.html", jobs=enabled_jobs(runtime()), runs=list(runs), holder=lock_holder(),
-                           describe_schedule=describe_schedule)
+                           describe_schedule=describe_schedule, form=ActionForm())
+
+
+@bp.route("/jobs/<job_id>/run", methods=["POST"])
+@permission_required(core_hooks.ADMIN_JOBS)
+def run_job_now(job_id: str):
+    """An enabled job run at once by an administrator (in this request: the jobs take seconds at most)."""
+    from flask_login import current_user
+
+    from core.scheduler import run_now
+
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    run = run_now(job_id, f"{current_user.username} (web)")  # (the log's "run by": not translated, as the holders)
+    if run is None:
+        abort(404)
+    if run.ok:
+        flash(_("The job “%(job)s” ran.", job=job_id), "success")
+    else:
+        flash(_("The job “%(job)s” failed: %(error)s", job=job_id, error=run.error), "error")
+    return redirect(url_for("admin.jobs"))

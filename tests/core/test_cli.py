@@ -129,7 +129,7 @@ def test_db_upgrade_is_idempotent(mosaic_cli, mosaic_database_url):
 
 def test_help_documents_every_command(mosaic_cli):
     out = mosaic_cli("--help", check=True).stdout
-    for command in ("init", "demo", "run", "scheduler", "addons", "editions", "db", "i18n"):
+    for command in ("init", "demo", "run", "scheduler", "jobs", "addons", "editions", "db", "i18n"):
         assert command in out
     addons_help = mosaic_cli("addons", "--help", check=True).stdout
     assert "enable" in addons_help and "disable" in addons_help and "list" in addons_help
@@ -224,3 +224,28 @@ def test_run_refuses_a_database_behind_the_code(mosaic_cli, mosaic_database_url)
     assert "mosaic db upgrade" in result.stderr
     mosaic_cli("db", "upgrade", env=env, check=True)
 
+
+
+def test_jobs_are_listed_and_one_runs_now_logged_as_the_schedulers_runs(mosaic_cli, mosaic_database_url):
+    env = {"DATABASE_URL": mosaic_database_url}
+    mosaic_cli("init", "--edition", "marketing", "--admin-password", "pw-123456", env=env, check=True)
+    listing = mosaic_cli("jobs", "list", env=env, check=True).stdout
+    line = next(line for line in listing.splitlines() if line.startswith("core:pool_recycle "))
+    assert "(never run)" in line and "Every day at" in line
+    ran = mosaic_cli("jobs", "run", "core:pool_recycle", env=env, check=True).stdout
+    assert re.match(r"The job “core:pool_recycle” ran in \d+\.\d\d s\.", ran), ran
+    listing = mosaic_cli("jobs", "list", env=env, check=True).stdout
+    line = next(line for line in listing.splitlines() if line.startswith("core:pool_recycle "))
+    assert re.search(r"\(last run \d{4}-\d\d-\d\d \d\d:\d\d UTC: OK\)", line), line
+    engine = create_engine(mosaic_database_url)
+    try:
+        with engine.connect() as conn:
+            runs = conn.execute(text("SELECT job_id, ok, runner FROM core_job_run")).all()
+    finally:
+        engine.dispose()
+    assert len(runs) == 1 and runs[0][:2] == ("core:pool_recycle", True) and runs[0][2].endswith(" (cli)")
+    unknown = mosaic_cli("jobs", "run", "nope:job", env=env)
+    assert unknown.returncode == 2 and "No enabled app has a job “nope:job”" in unknown.stderr
+    assert "core:pool_recycle" in unknown.stderr  # the jobs there are
+    chinese = mosaic_cli("jobs", "run", "nope:job", env={**env, "MOSAIC_LANG": "zh_CN"})
+    assert chinese.returncode == 2 and "nope:job" in chinese.stderr and "No enabled app" not in chinese.stderr

@@ -380,6 +380,35 @@ def test_admin_jobs_page_lists_the_enabled_jobs_and_the_recent_runs(mosaic_app_f
     assert "No scheduler is running" in client.get("/admin/jobs").get_data(as_text=True)
 
 
+def test_an_administrator_runs_a_job_now_from_the_jobs_page(mosaic_app_factory):
+    """"Run now": the job runs in the request, logged as the scheduler's runs are (who asked, the result); a
+    failure is the page's message; unknown jobs and other users are refused (the form's CSRF token: as every
+    form's, tests/core/test_auth.py)."""
+    from tests.core.crm_fixtures import client_for, setup_team
+
+    app = mosaic_app_factory(addons=["example_notes"])
+    app.extensions["mosaic"].pm.register(FailingJobPlugin(), name="tests.failing_jobs")
+    setup_team(app)
+    client = app.test_client()
+    app.login(client, "admin")
+    page = client.get("/admin/jobs").get_data(as_text=True)
+    assert f'action="/admin/jobs/{COUNT_JOB}/run"' in page and "Run now" in page
+    done = client.post(f"/admin/jobs/{COUNT_JOB}/run", data={}, follow_redirects=True)
+    assert done.status_code == 200 and f"The job “{COUNT_JOB}” ran." in done.get_data(as_text=True)
+    runs = job_runs(app, COUNT_JOB)
+    assert len(runs) == 1 and runs[0].ok is True and runs[0].runner == "admin (web)"
+    failed = client.post(f"/admin/jobs/{FAILING_JOB_ID}/run", data={}, follow_redirects=True)
+    assert "the test job exploded on purpose" in failed.get_data(as_text=True)
+    assert [r.ok for r in job_runs(app, FAILING_JOB_ID)] == [False]
+    assert client.post("/admin/jobs/nope:job/run", data={}).status_code == 404
+    rep = client_for(app, "rep1")
+    assert rep.post(f"/admin/jobs/{COUNT_JOB}/run", data={}).status_code == 403
+    assert len(job_runs(app, COUNT_JOB)) == 1
+    client.post("/language", data={"language": "zh_CN"})
+    chinese = client.post(f"/admin/jobs/{COUNT_JOB}/run", data={}, follow_redirects=True)
+    assert f"“{COUNT_JOB}”" in chinese.get_data(as_text=True) and "The job" not in chinese.get_data(as_text=True)
+
+
 def test_job_schedules_are_described_in_the_users_language_and_time_zone(mosaic_app_factory):
     """"Every 5 minutes", "每天 10:30": intervals with their unit, daily cron jobs at the user's local time (the
     jobs' hours are UTC); anything else as written."""
