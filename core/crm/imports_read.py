@@ -6,7 +6,8 @@
   UTF-8 if it decodes, else GB18030 (a superset of GBK/GB2312: what Chinese Excel saves as "CSV") or Big5
   (cp950: what Excel saves in Taiwan and Hong Kong) — whichever reads more of its own most frequent characters
   (:func:`_frequent_share`; every Big5 byte pair is also valid GB18030, so "it decodes" cannot tell them apart).
-  The delimiter (``,`` ``;`` tab ``|``) is sniffed from the first lines.
+  The delimiter (``,`` ``;`` tab ``|``) is sniffed from the first lines, and checked against them
+  (:func:`detect_delimiter`).
 
 :func:`inspect` checks a file once, completely (encoding errors, an over-long line, an empty file are found
 at upload, not half-way through an import), and counts its rows; :func:`rows` then streams
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import logging
 import zipfile
 import zlib
@@ -130,7 +132,9 @@ def detect_encoding(sample: bytes) -> str:
 
 def _frequent_share(text: str, codec: str, block: tuple[int, int]) -> float:
     """The share of ``text``'s double-byte characters that are in ``codec``'s block of frequent characters: high
-    for text read with its own encoding, low for the rare characters the other one makes of its bytes."""
+    for text read with its own encoding, low for the rare characters the other one makes of its bytes. A character
+    ``codec`` has no code for (GB18030 reads many Big5 pairs as private-use characters) counts against it: skipped,
+    a short Big5 file's few other characters tied with Big5's and was read as GB18030."""
     total = frequent = 0
     for ch in text:
         if ord(ch) < 0x80:
@@ -138,6 +142,7 @@ def _frequent_share(text: str, codec: str, block: tuple[int, int]) -> float:
         try:
             raw = ch.encode(codec)
         except UnicodeEncodeError:
+            total += 1
             continue
         if len(raw) == 2:
             total += 1
@@ -146,15 +151,37 @@ def _frequent_share(text: str, codec: str, block: tuple[int, int]) -> float:
 
 
 def detect_delimiter(text: str) -> str:
+    """The sniffer's guess if it splits the first lines into rows of as many cells as the header, else a delimiter
+    that does: a quoted cell with doubled quotes and a comma (``"Acme ""Best"", Inc.";x;1``) makes the sniffer
+    guess ``,`` in a file separated by semicolons. The header's cells decide when no delimiter splits all rows alike
+    (a file with short rows)."""
     lines = [line for line in text.splitlines()[:20] if line.strip()]
     if not lines:
         return ","
+    sample = "\n".join(lines)
     try:
-        return csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
+        guess = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
     except csv.Error:
-        counts = {d: lines[0].count(d) for d in DELIMITERS}
-        best = max(counts, key=counts.get)
-        return best if counts[best] else ","
+        guess = None
+    widths = {d: _widths(sample, d) for d in DELIMITERS}
+    consistent = [d for d, w in widths.items() if w[0] > 1 and all(n == w[0] for n in w[1:-1]) and w[-1] <= w[0]]
+    if guess in consistent:
+        return guess
+    if consistent:
+        return max(consistent, key=lambda d: widths[d][0])
+    if guess and widths.get(guess, [0])[0] > 1:
+        return guess
+    best = max(DELIMITERS, key=lambda d: widths[d][0])
+    return best if widths[best][0] > 1 else ","
+
+
+def _widths(sample: str, delimiter: str) -> list[int]:
+    """The number of cells of each record of ``sample`` split by ``delimiter`` (the last one may be cut short);
+    ``[0]`` when it cannot be read so."""
+    try:
+        return [len(row) for row in csv.reader(io.StringIO(sample), delimiter=delimiter)] or [0]
+    except csv.Error:
+        return [0]
 
 
 # -- reading ------------------------------------------------------------------------------------------

@@ -332,3 +332,67 @@ def test_checkbox_cells_in_traditional_chinese(team):
         for i, expected in enumerate(words.values()):
             customer = db.session.execute(select(Customer).where(Customer.name == f"勾选{i}有限公司")).scalar_one()
             assert custom_fields.get_values(customer)["vip"] is expected
+
+
+# -- short Big5 files, semicolons after a quoted cell, the upload page's help --------------------------------
+@pytest.mark.parametrize(("body", "header", "sample"), [
+    ("名稱,電話\n王小明,0912345678\n", ["名稱", "電話"], ["王小明", "0912345678"]),
+    ("名稱,備註\n王,好\n", ["名稱", "備註"], ["王", "好"]),
+    ("Name,City\nAcme,臺北\n", ["Name", "City"], ["Acme", "臺北"]),
+])
+def test_a_short_big5_file_is_read_as_big5(team, body, header, sample):
+    """GB18030 reads Big5 pairs as private-use characters: they were left out of its score, which then tied with
+    Big5's, and a customer was imported as '\\ue77b\\ue616\\ue80b'."""
+    from core.crm.imports_read import detect_encoding
+
+    app, _ids = team
+    data = body.encode("cp950")
+    assert detect_encoding(data) == "cp950"
+    rep1 = client_for(app, "rep1")
+    bid = batch_id(upload(rep1, data))
+    with app.app_context():
+        batch = db.session.get(ImportBatch, bid)
+        assert (batch.encoding, batch.header, batch.samples) == ("cp950", header, [sample])
+    state = run(rep1, bid, {0: "name", 1: "phone" if header[1] == "電話" else ""})
+    assert (state["created"], state["failed"]) == (1, 0), (state, preview_lines(app, bid))
+    assert sample[0] in customer_values(app)
+
+
+def test_a_traditional_or_rare_character_in_a_gbk_file_keeps_it_gb18030():
+    from core.crm.imports_read import detect_encoding
+
+    for body in ("名称,电话\n王小明,13800138000\n", "客戶名稱,備註\n臺灣,好\n", "名称\n𠀀 公司 €\n"):
+        assert detect_encoding(body.encode("gb18030")) == "gb18030", body
+
+
+@pytest.mark.parametrize(("body", "header", "first"), [
+    ('客戶名稱;備註;電話\n"華信""科技"", 台北";x;02-1\n乙公司;y;02-2\n丙公司;z;02-3\n', ["客戶名稱", "備註", "電話"],
+     ['華信"科技", 台北', "x", "02-1"]),
+    ('Name;Note;Phone\n"Acme ""Best"", Inc.";x;1\nBeta;y;2\n', ["Name", "Note", "Phone"],
+     ['Acme "Best", Inc.', "x", "1"]),
+])
+def test_semicolons_are_found_after_a_quoted_cell_with_doubled_quotes_and_a_comma(team, body, header, first):
+    """csv.Sniffer guesses ``,`` from such a cell: the file was read as one column."""
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    bid = batch_id(upload(rep1, body.encode()))
+    with app.app_context():
+        batch = db.session.get(ImportBatch, bid)
+        assert (batch.delimiter, batch.header, batch.samples[0]) == (";", header, first)
+
+
+@pytest.mark.parametrize(("body", "delimiter"), [
+    ("a,b,c\n1,2,3\n", ","), ("a\tb\n1\t2\n", "\t"), ("a|b\n1|2\n", "|"), ("a;b;c\n1;2\n3\n", ";"),
+    ('a,b\n"1;2",3\n', ","), ("name\nAcme\n", ","), ('客户名称,"地址;备注"\n甲,"x;y"\n', ","),
+])
+def test_delimiters_of_other_files_stay_as_they_were(body, delimiter):
+    from core.crm.imports_read import detect_delimiter
+
+    assert detect_delimiter(body) == delimiter
+
+
+def test_the_upload_page_names_every_encoding_and_delimiter_it_reads(team):
+    app, _ids = team
+    set_language(app, "rep1", "en")
+    page = text(client_for(app, "rep1").get("/import/customer/"))
+    assert "CSV (UTF-8, GBK/GB18030 or Big5; separated by commas, semicolons, tabs or |) or Excel .xlsx;" in page
