@@ -47,6 +47,7 @@ from flask_babel import lazy_pgettext as _lp
 from sqlalchemy import func, or_, select, update
 
 from core.crm.custom_field_models import CustomField
+from core.crm.normalise import strip_invisible
 from core.extensions import db
 from core.params import ascii_int, is_id
 from core.plugins import flatten
@@ -170,13 +171,15 @@ class CustomFieldDef:
         """The value of ``raw`` (what a user typed, a cell of an imported file): ``None`` when empty.
 
         Raises ``ValueError`` with a translated message when ``raw`` cannot be a value of this field
-        (the rules are checked by :meth:`validate`).
+        (the rules are checked by :meth:`validate`). Spaces and invisible characters (zero-width spaces, BOMs,
+        soft hyphens: :func:`core.crm.normalise.strip_invisible`) at either end go: a value made only of
+        those is empty — missing for a required field, as the import counts it.
         """
         if raw is None:
             return None
         if not isinstance(raw, str):
             raw = str(raw)
-        text = raw.strip()
+        text = strip_invisible(raw)
         if not text:
             return [] if self.type == "multi_picklist" else None
         parser = getattr(self, f"_parse_{self.type}")
@@ -303,15 +306,17 @@ class CustomFieldDef:
 
     @staticmethod
     def _check_places(value: Decimal, decimals) -> None:
+        """(Called below :data:`NUMBER_LIMIT` only: ``quantize`` of a number beyond the 28 digits of the decimal
+        context raises ``InvalidOperation``.)"""
         if decimals is not None and value != value.quantize(Decimal(1).scaleb(-int(decimals))):
             if int(decimals) == 0:
                 raise ValueError(_("Must be a whole number."))
             raise ValueError(_("At most %(scale)d decimal places.", scale=int(decimals)))
 
     def _check_decimals(self, value: Decimal) -> None:
-        self._check_places(value, self.rules.get("decimals"))
-        if abs(value) >= NUMBER_LIMIT:
+        if abs(value) >= NUMBER_LIMIT:  # first: the places of a huge number cannot be counted (_check_places)
             raise ValueError(_("The number is too large."))
+        self._check_places(value, self.rules.get("decimals"))
         if Decimal(repr(float(value))) != value:  # stored as a JSON number: it must come back as it was
             raise ValueError(_("Too many digits: a number keeps at most 15 significant digits."))
 
@@ -331,12 +336,12 @@ class CustomFieldDef:
             raise ValueError(_("Must be a number."))
         if value.currency not in _currencies():
             raise ValueError(_("Unknown currency “%(code)s”.", code=value.currency))
+        if abs(value.amount) >= NUMBER_LIMIT:  # first: the places of a huge amount cannot be counted
+            raise ValueError(_("The number is too large."))
         decimals = _currencies()[value.currency]
         if value.amount != value.amount.quantize(Decimal(1).scaleb(-decimals)):
             raise ValueError(_("At most %(scale)d decimal places.", scale=decimals))
         self._check_places(value.amount, self.rules.get("decimals"))  # the field's own rule, when fewer
-        if abs(value.amount) >= NUMBER_LIMIT:
-            raise ValueError(_("The number is too large."))
         self._check_range(value.amount)
 
     def _check_date(self, value, _user, _current) -> None:
@@ -518,7 +523,7 @@ class CustomFieldDef:
             return raw
         if not isinstance(raw, str):
             raise ValueError(_("Must be a string."))
-        return raw.strip()
+        return strip_invisible(raw)  # only "\u200b"…: "", missing for a required field (see parse)
 
 
 def _definition(row: CustomField) -> CustomFieldDef:
@@ -915,15 +920,45 @@ def filter_conditions(model, object_name: str, params: dict, errors: list) -> li
 
 def picklist_usage(picklist: str, code: str) -> int | None:
     """How many records hold ``code`` in the (multi-)picklist field whose options are ``picklist``
-    (``cf.<object>.<key>``, :func:`picklist_name`), deactivated fields included; ``None`` for another picklist."""
+    (``cf.<object>.<key>``, :func:`picklist_name`), deactivated fields included, and records in the recycle bin
+    (a restore brings the code back); ``None`` for another picklist."""
     for object_name, spec in objects().items():
         for d in definitions(object_name, active_only=False):
             if d.type not in ("picklist", "multi_picklist") or picklist_name(object_name, d.key) != picklist:
                 continue
             column = _json_text(spec.model, d.key)
             condition = column == code if d.type == "picklist" else column.contains(f'"{code}"', autoescape=True)
-            return db.session.execute(select(func.count()).select_from(spec.model).where(condition)).scalar() or 0
+            live = db.session.execute(select(func.count()).select_from(spec.model).where(condition)).scalar() or 0
+            return live + _binned_usage(spec.model, d, code)
     return None
+
+
+def _binned_usage(model, d: CustomFieldDef, code: str) -> int:
+    """How many records of ``model`` in the recycle bin hold ``code`` in field ``d``: the rows of its table in
+    the entries' snapshots (a deleted customer's contacts are in the customer's entry), and the survivor of a
+    merge whose undo gives it back its previous value (see :mod:`core.crm.recycle`, :func:`core.crm.merge.undo`)."""
+    from sqlalchemy import Text, cast
+
+    from core.crm.recycle_models import RecycleEntry
+
+    def holds(custom) -> bool:
+        value = custom.get(d.key) if isinstance(custom, dict) else None
+        return value == code if d.type == "picklist" else isinstance(value, list) and code in value
+
+    table, column = model.__table__.name, model.__mapper__.columns["custom"].name
+    stmt = select(RecycleEntry.payload)
+    if code.isascii():  # (a snapshot's JSON text holds the code quoted; only which entries to read)
+        stmt = stmt.where(cast(RecycleEntry.payload, Text).contains(f'"{code}"', autoescape=True))
+    count = 0
+    for payload in db.session.execute(stmt).scalars():
+        if not isinstance(payload, dict):
+            continue
+        groups = payload.get("groups") or []
+        count += sum(holds(row.get(column)) for g in groups if g.get("table") == table for row in g.get("rows") or ())
+        previous = (payload.get("merge") or {}).get("previous") or {}
+        if groups and groups[0].get("table") == table and holds(previous.get(column)):
+            count += 1
+    return count
 
 
 def _json_number_path(model, key: str, inner: str):
@@ -1014,6 +1049,17 @@ def api_input(model, raw, user, record=None, present: bool = True) -> tuple[dict
             if d.required and d.key not in merged and f"custom.{d.key}" not in errors:
                 errors[f"custom.{d.key}"] = _("This field is required.")
     return merged or None, errors
+
+
+def openapi_create_schema(object_name: str) -> dict | None:
+    """What a create (POST) asks of the ``custom`` object beyond :func:`openapi_schema`: every active required
+    field, with a value (``null`` is refused as missing, see :func:`api_input`); ``None`` when none is required.
+    A PATCH need not name them (the record holds them)."""
+    required = [d.key for d in definitions(object_name) if d.required]
+    if not required:
+        return None
+    return {"type": "object", "required": required,
+            "properties": {key: {"not": {"type": "null"}} for key in required}}
 
 
 def openapi_schema(object_name: str) -> dict:

@@ -123,12 +123,14 @@ def document(resources: dict, server_url: str) -> dict:
             "properties": {n: _schema(s) for n, s in specs.items()},
             "required": list(specs),
         }
+        custom_create = None  # what a create asks of the custom object: its required fields
         if "custom" in specs:  # custom fields (core.crm.custom_fields): the current definitions
-            from core.crm.custom_fields import object_of, openapi_schema
+            from core.crm.custom_fields import object_of, openapi_create_schema, openapi_schema
 
             object_name = object_of(resource.model)
             if object_name is not None:
                 schemas[name]["properties"]["custom"] = openapi_schema(object_name)
+                custom_create = openapi_create_schema(object_name)
         writable = {n: s for n, s in specs.items() if s.writable}
         schemas[f"{name}.input"] = {
             "type": "object",
@@ -137,8 +139,13 @@ def document(resources: dict, server_url: str) -> dict:
             "additionalProperties": False,
         }
         required = [n for n, s in writable.items() if s.required]
+        create: dict = {"required": required}
+        if custom_create is not None and "custom" in writable:  # a create gives the required custom fields
+            if "custom" not in required:
+                required.append("custom")
+            create["properties"] = {"custom": custom_create}
         if required:
-            schemas[f"{name}.create"] = {"allOf": [_ref(f"{name}.input"), {"required": required}]}
+            schemas[f"{name}.create"] = {"allOf": [_ref(f"{name}.input"), create]}
         parameters = [
             _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
                    _("Records per page.")),
