@@ -210,10 +210,10 @@ def upload(object_name: str):
 def _read_mapping(batch: ImportBatch, fields) -> tuple[list[str], str, str, list[str]]:
     """The columns' fields, the mode and the key from the form, and the errors."""
     known = {f.key: f for f in fields}
-    columns, errors = [], []
-    for i in range(len(batch.header)):
-        key = (request.form.get(f"column-{i}") or "").strip()
-        columns.append(key if key in known else "")
+    sent = [(request.form.get(f"column-{i}") or "").strip() for i in range(len(batch.header))]
+    columns = [key if key in known else "" for key in sent]
+    # a field deactivated since the page was shown: said, not left out (its column shows unmapped again)
+    errors = [imports_run.stale_message(label) for label in imports_run.stale_fields(batch.object, sent, fields)]
     mode = request.form.get("mode") or "create"
     if mode not in MODES:
         mode = "create"
@@ -337,6 +337,11 @@ def run(batch_id: int):
             return _already_started(batch)
         flash(_("Only a checked file can be imported from here."), "error")
         return redirect(url_for("crm_import.view", batch_id=batch.id))
+    stale = imports_run.stale_fields(batch.object, batch.mapping, _fields(batch.object))
+    if stale:  # a field deactivated since the dry run: its values would be left out without a word
+        for label in stale:
+            flash(imports_run.stale_message(label), "error")
+        return redirect(url_for("crm_import.mapping", batch_id=batch.id))
     if not imports_run.start(batch, "run", ImportBatch.status == "validated", **FRESH):
         return _already_started(batch)
     return redirect(url_for("crm_import.view", batch_id=batch.id))

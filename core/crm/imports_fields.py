@@ -260,12 +260,33 @@ def header_key(header: list[str]) -> str:
     return hashlib.sha256("\x1f".join(names).encode()).hexdigest()
 
 
+def _own_labels(fields: list[ImportField]) -> list[tuple[str, str]]:
+    """``(label, field key)`` of each field's own label in every language — the current one's first: a built-in's
+    translations, a custom field's per-language labels (a contact's custom field's bare labels are synonyms: the
+    customer's own fields keep them)."""
+    from flask_babel import force_locale
+
+    from core.i18n import LANGUAGES
+
+    out = [(str(f.label), f.key) for f in fields]
+    for language in LANGUAGES:
+        with force_locale(language):
+            out += [(str(f.label), f.key) for f in fields if f.custom is None]
+    out += [(str(label), f.key) for f in fields if f.custom is not None and not f.on_contact
+            for label in (f.custom.labels or {}).values() if label]
+    return out
+
+
 def suggest(header: list[str], fields: list[ImportField]) -> list[str]:
     """A field key (or ``""``) per column: exact names first, then the longest name a header contains;
-    each field is taken by one column at most."""
+    each field is taken by one column at most. A field's own label comes before every synonym of the others: a
+    custom field labelled 等級 gets the column 等級 (of its own export), not the classification, which has 等級
+    as a synonym."""
     table = {}
+    for name, key in _own_labels(fields):
+        table.setdefault(header_norm(name), key)
     for f in fields:
-        for name in (*f.synonyms, str(f.label)):
+        for name in f.synonyms:
             table.setdefault(header_norm(name), f.key)
     normalised = [header_norm(h) for h in header]
     chosen: list[str] = [""] * len(header)

@@ -40,7 +40,7 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 
 from core.crm import audit
-from core.crm.imports_fields import header_key, header_norm, import_objects
+from core.crm.imports_fields import fields_for, header_key, header_norm, import_objects
 from core.crm.imports_models import ImportBatch, ImportChange, ImportMapping
 from core.crm.imports_read import ImportFileError
 from core.crm.initials import fast_initials
@@ -183,6 +183,45 @@ def remember(user_id: int, object_name: str, header: list[str], columns: list[st
         row.updated_at = utcnow()
 
 
+# -- the mapping against the fields -------------------------------------------------------------------
+def field_label(object_name: str, key: str) -> str:
+    """The label of the field ``key`` of an import of ``object_name`` — of a custom field deactivated since too —,
+    else the key."""
+    from core.crm import custom_fields
+
+    found = next((f for f in fields_for(object_name) if f.key == key), None)
+    if found is not None:
+        return str(found.label)
+    if key.startswith("contact.custom."):  # a customer import's contact
+        d = custom_fields.definition("contact", key.removeprefix("contact.custom."), active_only=False)
+        return key if d is None else _("Contact: %(field)s", field=d.label)
+    if key.startswith("custom."):
+        d = custom_fields.definition(object_name, key.removeprefix("custom."), active_only=False)
+        return key if d is None else d.label
+    return key
+
+
+def stale_fields(object_name: str, columns, fields) -> list[str]:
+    """The labels of the fields ``columns`` (a mapping) names that are not among ``fields`` — a custom field
+    deactivated since the mapping was chosen. The run must not start: :class:`.imports_fields.RowParser` leaves out
+    what it cannot map, and the values of those columns were lost without a word."""
+    known = {f.key for f in fields}
+    return [field_label(object_name, key) for key in columns or () if key and key not in known]
+
+
+def stale_message(label: str) -> str:
+    """Why a mapping naming the field ``label`` (:func:`stale_fields`) is refused, in the active language."""
+    return _("The field “%(field)s” is no longer active: map the columns again.", field=label)
+
+
+def refuse_stale_mapping(batch: ImportBatch) -> None:
+    """Raise :class:`ImportFileError` (the batch fails, nothing written) when its mapping names a field that is
+    gone (:func:`stale_fields`)."""
+    stale = stale_fields(batch.object, batch.mapping, fields_for(batch.object))
+    if stale:
+        raise ImportFileError(" ".join(stale_message(label) for label in stale))
+
+
 # -- running ------------------------------------------------------------------------------------------
 def start(batch: ImportBatch, job: str, guard, **values) -> bool:
     """Start ``job`` (``dry_run``, ``run`` or ``undo``) of ``batch`` if ``guard`` still holds (:func:`claim`, then
@@ -199,9 +238,12 @@ def claim(batch: ImportBatch, job: str, guard, **values) -> bool:
     submits at once (a double click, two tabs) exactly one changes the row — PostgreSQL makes the second wait for
     the first's commit and evaluates ``guard`` again, SQLite serialises writers — and the other gets ``False``
     with nothing changed. The caller commits (:func:`launch`)."""
+    from core.i18n import current_language
+
     batch_id, now = batch.id, utcnow()
+    # the run speaks the language of whoever starts it (its reasons, error file, messages), not the upload's
     values.update(status={"dry_run": "validating", "run": "running", "undo": "undoing"}[job], heartbeat_at=now,
-                  started_at=now)
+                  started_at=now, language=current_language())
     if job != "undo":
         values.update(dry_run=job == "dry_run", finished_at=None, message="",
                       audit_batch=func.coalesce(ImportBatch.audit_batch, str(uuid.uuid4())))
@@ -327,6 +369,7 @@ def work(app, batch_id: int, job: str) -> None:
                         if job == "undo":
                             counts = undo(batch, user)
                         else:
+                            refuse_stale_mapping(batch)  # (deactivated while the run waited for another)
                             Importer(batch, user, file_path(batch), error_path(batch)).run()
                     if job == "undo":
                         final = "undone"
