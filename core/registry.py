@@ -314,7 +314,8 @@ class MergeMove:
     :param column: the column that now holds the survivor's id.
     :param moved: ``{str(loser id): [ids of the rows that pointed at it]}``.
     :param cleared: the same for rows whose link was cleared instead (``NULL``: they may not name the survivor,
-        ``move_rows(keep=…)``); the undo gives them back their old record too.
+        ``move_rows(keep=…)``; under the survivor's own id, its rows it no longer fits); the undo gives them back
+        their old record too.
     """
 
     table: str
@@ -416,6 +417,10 @@ class MergeObject:
     :param companions: ``{field: (attributes, …)}``: attributes that are not picked on their own but go with a
         field's value — taking another record's status takes its reason and date too
         (``{"status": ("disqualify_reason", "disqualified_at")}``); an undo gives them back with it.
+    :param currency_amounts: ``{field: currency attribute}``: amounts held in the record's currency but picked on
+        their own (an opportunity's budget beside its amount): one taken from a record of another currency than
+        the one the merge leaves is converted (:func:`core.crm.merge.merge`); an undo treats it as one unit
+        with that currency.
     """
 
     name: str
@@ -429,3 +434,4 @@ class MergeObject:
     labels: dict = field(default_factory=dict)
     formatters: Any = None
     companions: dict = field(default_factory=dict)
+    currency_amounts: dict = field(default_factory=dict)

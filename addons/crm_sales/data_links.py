@@ -10,7 +10,9 @@
   takes its expenses and only cuts the link of its quotes and orders; deleting a contact cuts the links.
 - Merging opportunities (``/merge/opportunity``, :func:`merge_object`) keeps the survivor's stage and stage
   history; the others' products, competitors, expenses, quotes, orders and activities move to the survivor,
-  and they go to the recycle bin with their own stage history (restoring the entry undoes the merge).
+  and they go to the recycle bin with their own stage history (restoring the entry undoes the merge). The
+  amount comes with its currency, the budget is converted into that currency, and a merge leaving the
+  opportunity with a decision maker, quotes or orders of another customer is refused (:func:`check_merge`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
@@ -30,7 +33,8 @@ from core.registry import HandoverResult, RecycleDependents
 from .models import Competitor, Expense, Opportunity, OpportunityProduct, Order, Quote
 
 #: the attributes a merge picks a value for (the stage, its history and the status stay the survivor's)
-#: the currency is not picked on its own: it goes with the amount it is the currency of (``companions``)
+#: the currency is not picked on its own: it goes with the amount it is the currency of (``companions``); the
+#: budget, in the opportunity's currency too, is converted into it (``currency_amounts``)
 MERGE_FIELDS = ("name", "customer_id", "contact_id", "amount", "close_date", "source", "owner_id",
                 "budget_known", "budget", "pain_points", "goals", "purchase_date", "expense_budget", "description")
 MERGE_LABELS = {"name": _l("Name"), "customer_id": _l("Customer"), "contact_id": _l("Decision maker"),
@@ -58,10 +62,37 @@ def merge_moves(object_name: str, survivor_id: int, loser_ids) -> list | None:
     if object_name == "opportunity":
         from core.crm.models import Activity
 
+        check_merge(survivor_id, loser_ids)
         return [*[move_rows(model, "opportunity_id", survivor_id, loser_ids)
                   for model in (OpportunityProduct, Competitor, Expense, Quote, Order)],
                 move_rows(Activity, "related_id", survivor_id, loser_ids, only=Activity.related_object == "opportunity")]
     return None
+
+
+def check_merge(survivor_id: int, loser_ids) -> None:
+    """Refuse (:class:`~core.crm.merge.MergeRefused`) an opportunity merge whose result no form could save: a
+    decision maker that is not a contact of the customer kept (both picked from different opportunities), or
+    quotes or orders — the survivor's or the others', all of which it would hold — of another customer than the
+    one kept. They are refused rather than detached: a quote's link to its opportunity is what the user sees
+    of it, and the user decides which customer is right (keep it, or move the quotes first). Run inside the
+    merge, after the survivor took its chosen values; the page rolls everything back."""
+    from core.crm.merge import MergeRefused
+    from core.crm.models import Contact
+
+    survivor = db.session.get(Opportunity, survivor_id)
+    if survivor is None:
+        return
+    if survivor.contact_id is not None and survivor.customer_id != db.session.scalar(
+            select(Contact.customer_id).where(Contact.id == survivor.contact_id)):
+        raise MergeRefused(_("The decision maker kept is not a contact of the customer kept: keep the customer and "
+                             "the decision maker of the same opportunity."))
+    ids = [survivor_id, *loser_ids]
+    for model in (Quote, Order):
+        other = db.session.scalar(select(model.id).where(model.opportunity_id.in_(ids),
+                                                         model.customer_id != survivor.customer_id).limit(1))
+        if other is not None:
+            raise MergeRefused(_("Quotes or orders of another customer than the one kept are attached to these "
+                                 "opportunities: keep that customer, or move them to another opportunity first."))
 
 
 def _merge_formatters(user) -> dict:
@@ -137,6 +168,9 @@ def merge_object(write_permission: str, delete_permission: str):
         permissions=(write_permission, delete_permission), list_endpoint="crm_sales.index",
         endpoint="crm_sales.view", id_arg="opportunity_id", labels=MERGE_LABELS, formatters=_merge_formatters,
         companions={"amount": ("currency",)},  # USD 100 taken beside a CNY currency would count as CNY 100
+        # the budget is in the opportunity's currency: CNY 100,000 kept beside a USD amount becomes USD 13,333.33
+        # at 7.5 CNY per USD (today's rates, as ``amount_company``); the merge is refused without a rate
+        currency_amounts={"budget": "currency"},
     )
 
 

@@ -4,14 +4,20 @@ Registered as a core plugin (core.plugins.CORE_PLUGINS); the page is :mod:`core.
 (``/merge/customer?ids=1&ids=2``). :func:`merge` runs in one transaction (the caller commits):
 
 1. the survivor takes the chosen value of each field (its previous values are kept for the undo); the
-   most recent ``last_contacted_at`` wins; custom field values the survivor lacks come from the others;
+   most recent ``last_contacted_at`` wins; custom field values the survivor lacks come from the others; an
+   amount held in the record's currency (``MergeObject.currency_amounts``: an opportunity's budget) is
+   converted into the currency the survivor ends with, when the record it comes from (the survivor itself
+   included) had another one — at today's exchange rates, those of the company-currency amounts
+   (:func:`core.crm.money.convert`); without a rate the merge is refused;
 2. a customer's tags become the union of all tags;
 3. every related record moves to the survivor through the ``merge_records`` hook — the core moves a
    customer's contacts, activities and subsidiaries, a contact's activities; addons move theirs — with
    :func:`move_rows`, which records which row pointed at which loser. A record naming a contact of its own
    customer (an activity, an addon's opportunity or quote) keeps it only where the surviving contact belongs
    to that customer too (:func:`contact_fits`); elsewhere it loses the contact (the undo gives it back): it
-   would name another customer's contact, which no later edit of it could save;
+   would name another customer's contact, which no later edit of it could save. The same holds for the
+   survivor's own records once it took another customer; custom lookup values (``custom``) naming a loser
+   name the survivor (:func:`move_lookups`);
 4. the audit trail gets one ``merge`` entry per loser on the survivor's history (its field changes are
    recorded as usual);
 5. the losers go to the recycle bin as **one** entry of kind ``merge`` (:func:`core.crm.recycle.trash`),
@@ -19,8 +25,10 @@ Registered as a core plugin (core.plugins.CORE_PLUGINS); the page is :mod:`core.
 
 Restoring that entry (:func:`undo`, from the bin page) brings the losers back, moves their rows back to
 them, removes the tags the merge added and gives the survivor its previous values — except the fields
-edited since the merge, which keep their newer value; custom values (``custom``) are compared and given
-back key by key, like the audit trail records them (``custom.<key>``). A customer the merge took out of the
+edited since the merge, which keep their newer value. A field and its companions (and the amounts in their
+currency) are one unit: when one of them was edited since, all keep their current values — an amount typed
+since keeps the currency it was typed in (:func:`undo_units`). Custom values (``custom``) are compared and
+given back key by key, like the audit trail records them (``custom.<key>``). A customer the merge took out of the
 public pool (it took another's owner: :func:`core.crm.pool._owner_change_leaves_pool`) goes back into it
 with its pool entry and ``claimed_at`` while its owner and ``claimed_at`` are still the merge's. It is
 refused when the survivor was deleted meanwhile, and when the user may not change (write access,
@@ -30,11 +38,14 @@ survivor the user may not see.
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+
 from flask import current_app, has_app_context
 from flask_babel import gettext as _
-from sqlalchemy import Table, and_, case, delete, insert, or_, select, true, update
+from sqlalchemy import Table, and_, bindparam, case, delete, insert, not_, or_, select, true, update
 
-from core.crm import audit, recycle, recycle_restore
+from core.crm import audit, money, recycle, recycle_restore
 from core.crm.models import Activity, Contact, Customer, PoolEntry, customer_tags
 from core.crm.recycle import RecycleError, RestoreRefused, model_for_table
 from core.crm.recycle_models import RecycleEntry
@@ -91,6 +102,27 @@ def companions_of(object_name: str) -> dict:
     return dict(addon_objects()[object_name].companions or {})
 
 
+def currency_amounts_of(object_name: str) -> dict:
+    """``{field: currency attribute}`` of an addon's object (``MergeObject.currency_amounts``)."""
+    if object_name in MERGE_FIELDS:
+        return {}
+    return dict(addon_objects()[object_name].currency_amounts or {})
+
+
+def undo_units(object_name: str) -> dict[str, frozenset]:
+    """``{attribute: the attributes an undo restores or keeps together with it}``: a field with its companions,
+    an amount in a currency with that currency (and so with the field the currency goes with). One value of a
+    unit edited since the merge keeps the whole unit: an amount typed after the merge keeps its currency."""
+    groups: list[set] = [{f, *c} for f, c in companions_of(object_name).items()]
+    groups += [{f, c} for f, c in currency_amounts_of(object_name).items()]
+    units: dict[str, set] = {}
+    for group in groups:
+        joined = set(group).union(*(units.get(a, ()) for a in group))
+        for attribute in joined:
+            units[attribute] = joined
+    return {a: frozenset(u) for a, u in units.items()}
+
+
 def _table(model_or_table) -> Table:
     return model_or_table if isinstance(model_or_table, Table) else model_or_table.__table__
 
@@ -103,12 +135,16 @@ def move_rows(model, column: str, survivor_id: int, loser_ids, exclude=(), only=
     ``exclude``: ids of rows to leave alone; ``only``: a further condition on the rows (a generic link
     such as ``Activity.related_object == "lead"`` with ``column="related_id"``); ``keep``: the rows that may
     point at the survivor (:func:`contact_fits`) — the others' ``column`` is cleared instead (``NULL``,
-    recorded in ``cleared``: the undo gives them their record back too).
+    recorded in ``cleared``: the undo gives them their record back too). With ``keep``, the rows already
+    pointing at the survivor that may no longer do so (a contact that took another customer) are cleared
+    too, recorded under the survivor's id.
     """
     table = _table(model)
     col = table.c[column]
     loser_ids = [int(i) for i in loser_ids]
     where = col.in_(loser_ids)
+    if keep is not None:  # the survivor's own rows that it no longer fits
+        where = or_(where, and_(col == survivor_id, not_(keep)))
     if only is not None:
         where = and_(where, only)
     if exclude:
@@ -195,10 +231,19 @@ def merge(object_name: str, survivor, losers: list, choices: dict, user=None):
         kept = (*kept, "claimed_at")
     pooled = _pool_row(survivor.id) if object_name == "customer" else None
     previous = {f: _snapshot_value(getattr(survivor, f)) for f in (*fields, *kept) if hasattr(survivor, f)}
+    amounts = currency_amounts_of(object_name)
+    # each amount held in a currency, with the currency of the record it comes from (before the survivor changes)
+    sources = {}
+    for field, currency in amounts.items():
+        record = records.get(choices.get(field)) if field in fields else None
+        record = record if record is not None else survivor
+        sources[field] = (record, getattr(record, field), getattr(record, currency))
     for field, record_id in choices.items():
         if field in fields and record_id in records and record_id != survivor.id:
             for name in (field, *companions.get(field, ())):
                 setattr(survivor, name, getattr(records[record_id], name))
+    for field, (record, value, code) in sources.items():
+        _convert_amount(model, survivor, field, amounts[field], record, value, code)
     if hasattr(survivor, "last_contacted_at"):
         contacted = [r.last_contacted_at for r in records.values() if r.last_contacted_at is not None]
         survivor.last_contacted_at = max(contacted) if contacted else None
@@ -217,11 +262,15 @@ def merge(object_name: str, survivor, losers: list, choices: dict, user=None):
                     values.pop(key, None)
                 else:
                     values[key] = value
+        for other, key in lookups_naming(model):
+            if other is model and _lookup_id(values.get(key)) in loser_ids:  # its own lookup of a merged record
+                values[key] = survivor.id
         if values != (survivor.custom or {}):
             survivor.custom = values or None
     if object_name == "customer":
         _check_parent(survivor, loser_ids)
     db.session.flush()
+    lookups = move_lookups(model, survivor.id, loser_ids)
     # the survivor's values as the merge left them: an undo gives back only the fields not edited since
     after = {f: _snapshot_value(getattr(survivor, f)) for f in previous}
     left_pool = pooled if pooled is not None and _pool_row(survivor.id) is None else None
@@ -254,10 +303,114 @@ def merge(object_name: str, survivor, losers: list, choices: dict, user=None):
         "tags_added": tags_added,
         "moved": [{"table": m.table, "column": m.column, "moved": m.moved,
                    **({"cleared": m.cleared} if m.cleared else {})} for m in moves if m.moved or m.cleared],
+        **({"lookups": lookups} if lookups else {}),
         **({"pool": left_pool} if left_pool else {}),
     }})
     db.session.expire(survivor)
     return entry
+
+
+def _convert_amount(model, survivor, field: str, currency: str, record, value, code) -> None:
+    """Put the survivor's ``field`` — ``value`` of ``record``, in ``code`` — into the currency it ends with:
+    converted at today's rates (the company-currency amounts'), refused (:class:`MergeRefused`) without a rate."""
+    target = getattr(survivor, currency)
+    if value is None or not code or not target or code == target:
+        return
+    label = audit.field_label(model, field)
+    try:
+        converted = money.convert(Decimal(value), code, target, date.today())
+    except money.MoneyError as error:
+        raise MergeRefused(_("%(field)s of “%(name)s” (%(source)s) cannot be converted into %(target)s, the "
+                             "currency of the merged record: %(reason)s Add the exchange rate, or keep a value in "
+                             "%(target)s.",
+                             field=label, name=recycle.record_label(record), source=code, target=target,
+                             reason=str(error))) from None
+    if money.amount_too_large(converted):
+        raise MergeRefused(money.too_large_message())
+    setattr(survivor, field, converted)
+
+
+def lookups_naming(model) -> list[tuple]:
+    """``(model, key)`` of every custom lookup field (:mod:`core.crm.custom_fields`, any object's, active or not)
+    whose values name records of ``model`` (a customer or a contact: what lookups name and merges merge)."""
+    from core.crm import custom_fields
+
+    target = {Customer: "customer", Contact: "contact"}.get(model)
+    if target is None or not has_app_context() or "mosaic" not in current_app.extensions:
+        return []
+    return [(spec.model, field.key) for name, spec in custom_fields.objects().items()
+            for field in custom_fields.definitions(name, active_only=False)
+            if field.type == "lookup" and field.rules.get("target", "customer") == target]
+
+
+def _lookup_id(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _set_lookups(model, key: str, changes: list[tuple[int, dict, dict]]) -> None:
+    """Write ``changes`` (``(row id, old custom, new custom)``) of rows of ``model``: one ``UPDATE``
+    (executemany), recorded in the audit trail as ``custom.<key>``; the session's copies are expired."""
+    if not changes:
+        return
+    table = model.__table__
+    db.session.execute(update(table).where(table.c.id == bindparam("row_id")).values(
+        custom=bindparam("new_custom", type_=table.c.custom.type)),
+        [{"row_id": row_id, "new_custom": new} for row_id, _old, new in changes])
+    if "custom" in audit.audited_json_fields(model):
+        user_id, at = audit.current_user_id(), utcnow()
+        rows = [r for row_id, old, new in changes
+                for r in audit.json_field_rows(model, row_id, "custom", old, new, "update", user_id, at, None)]
+        if rows:
+            db.session.execute(insert(audit.AuditEntry.__table__), rows)
+    ids = {row_id for row_id, _old, _new in changes}
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, model) and obj.id in ids:
+            db.session.expire(obj, ["custom"])
+
+
+def move_lookups(model, survivor_id: int, loser_ids) -> list[dict]:
+    """Custom lookup values (:mod:`core.crm.custom_fields`, any object's) naming a merged-away record of
+    ``model`` name the survivor: one ``SELECT`` and one ``UPDATE`` per lookup field. The survivor's own values
+    were set with its others (:func:`merge`), the losers' go to the bin as they are.
+
+    Returns ``[{"table", "key", "moved": {str(loser id): [row ids]}}]`` for the undo (:func:`_unmove_lookups`)."""
+    result = []
+    losers = {int(i) for i in loser_ids}
+    for other, key in lookups_naming(model):
+        table = other.__table__
+        stmt = select(table.c.id, table.c.custom).where(other.custom[key].as_string().in_([str(i) for i in losers]))
+        if other is model:
+            stmt = stmt.where(table.c.id.not_in([survivor_id, *losers]))
+        changes, moved = [], {}
+        for row_id, custom in db.session.execute(stmt.order_by(table.c.id)).all():
+            old = _lookup_id(custom.get(key)) if isinstance(custom, dict) else None
+            if old in losers:
+                changes.append((row_id, custom, {**custom, key: survivor_id}))
+                moved.setdefault(str(old), []).append(row_id)
+        _set_lookups(other, key, changes)
+        if moved:
+            result.append({"table": table.name, "key": key, "moved": moved})
+    return result
+
+
+def _unmove_lookups(lookups, survivor_id: int, remap: dict, loser_table: str) -> None:
+    """Give the lookup values :func:`move_lookups` moved back to the records brought back — those still naming
+    the survivor (one set since keeps it)."""
+    for item in lookups or ():
+        other = model_for_table(item["table"])
+        if other is None or not hasattr(other, "custom"):
+            continue
+        key, back = item["key"], {}
+        for old_loser_id, row_ids in (item.get("moved") or {}).items():
+            loser_id = remap.get((loser_table, int(old_loser_id)), int(old_loser_id))
+            back.update({int(row_id): loser_id for row_id in row_ids})
+        table = other.__table__
+        stmt = select(table.c.id, table.c.custom).where(table.c.id.in_(list(back)),
+                                                        other.custom[key].as_string() == str(survivor_id))
+        changes = [(row_id, custom, {**custom, key: back[row_id]})
+                   for row_id, custom in db.session.execute(stmt.order_by(table.c.id)).all()
+                   if isinstance(custom, dict) and _lookup_id(custom.get(key)) == survivor_id]
+        _set_lookups(other, key, changes)
 
 
 def _pool_row(customer_id: int) -> dict | None:
@@ -387,6 +540,7 @@ def undo(entry, user=None) -> None:
                 if orm_model is not None:
                     audit.record_set_change(orm_model, where, {move["column"]: int(loser_id)})
                 db.session.execute(update(table).where(where).values({move["column"]: int(loser_id)}))
+    _unmove_lookups(info.get("lookups"), survivor.id, remap, loser_table)
     if info.get("tags_added"):
         db.session.execute(delete(customer_tags).where(customer_tags.c.customer_id == survivor.id,
                                                        customer_tags.c.tag_id.in_(info["tags_added"])))
@@ -394,7 +548,11 @@ def undo(entry, user=None) -> None:
     after = info.get("after")  # None: a merge recorded before edits since it were kept
     json_fields = {"custom", *audit.audited_json_fields(model)}
     repool = _pool_to_give_back(info, survivor)
-    for field, value in (info.get("previous") or {}).items():
+    previous = info.get("previous") or {}
+    edited = {f for f in previous if f in table.c and after is not None and f in after
+              and _snapshot_value(getattr(survivor, f)) != after[f]}
+    units = undo_units(entry.object)
+    for field, value in previous.items():
         if field not in table.c:
             continue
         if (field in json_fields and after is not None and field in after
@@ -402,8 +560,8 @@ def undo(entry, user=None) -> None:
             # key by key: one custom value edited since keeps only that value (the audit trail's custom.<key>)
             setattr(survivor, field, _undo_keys(getattr(survivor, field), value, after[field]))
             continue
-        if after is not None and field in after and _snapshot_value(getattr(survivor, field)) != after[field]:
-            continue  # changed since the merge: that later edit stays
+        if edited & units.get(field, {field}):
+            continue  # changed since the merge (it or one of its unit): that later edit stays
         value = recycle._from_json(table.c[field], value)
         for fk in table.c[field].foreign_keys:
             target = fk.column
