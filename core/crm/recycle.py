@@ -19,8 +19,11 @@ Registered as a core plugin (core.plugins.CORE_PLUGINS); its pages are :mod:`cor
   and the survivor gets its previous values — only by a user who may change the survivor and the records
   brought back (write access); the bin shows a survivor's name only to those who may see it.
 * **Who sees an entry** — its deleter; the users who may see the record's owner's records of that object
-  (:func:`core.crm.visibility.reach`: the owner, their managers, scope ``all``); everyone with
-  ``core.recycle.manage`` (administrators), who may also purge entries at once.
+  (:func:`core.crm.visibility.reach`: the owner, their managers, scope ``all``) — of an entry holding records of
+  several owners (a merge; a deletion makes one entry per owner), the users who may see all of their records;
+  everyone with ``core.recycle.manage`` (administrators), who may also purge entries at once.
+* **Lookups** — custom lookup values naming a record that goes to the bin are emptied (recorded in the entry):
+  restoring it gives them back (:mod:`core.crm.recycle_restore`), a purge leaves them empty.
 * **Purging** — the daily job ``core:recycle_purge`` deletes the entries older than ``recycle.days``
   (``core_setting``, default 30, edited on *Settings → Recycle bin*): one ``DELETE``.
 
@@ -38,11 +41,11 @@ from decimal import Decimal
 from flask import current_app, has_app_context
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Table, and_, delete, false, insert, or_, select, update
+from sqlalchemy import String, Table, and_, delete, exists, false, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.crm import audit
-from core.crm.recycle_models import RecycleEntry
+from core.crm.recycle_models import RecycleEntry, RecycleOwner
 from core.extensions import db
 from core.hookspecs import hookimpl
 from core.params import ascii_int
@@ -245,15 +248,56 @@ def _sync_session(groups: list[_Group], links: list[_Link]) -> None:
 
 def trash(records, *, reason: str = "delete", user=None, extra: dict | None = None,
           label: str | None = None) -> RecycleEntry:
-    """Move ``records`` (instances of one model) and everything depending on them into one bin entry.
+    """Move ``records`` (instances of one model) and everything depending on them into the bin.
+
+    A deletion (``reason="delete"``) of records of several owners makes one entry per owner, in the order of
+    the records' ids: each entry's label names, and its restore brings back, that owner's records only, so that
+    nobody sees in the bin the records of an owner they may not see. The entry of the first record is
+    returned. Any other entry (a merge: one undoable unit) holds every record and, when they have several
+    owners, lists them all (:class:`core.crm.recycle_models.RecycleOwner`, see :func:`visible_entries`).
 
     Runs in the caller's transaction (inside a savepoint) and does not commit. Raises
     :class:`RecordsInUse` — with nothing changed — when rows the bin was not told about still refer to
     them (an addon's records without a ``recycle_dependents`` implementation, or of a disabled addon).
     """
-    records = [r for r in records if r is not None]
+    records = sorted({id(r): r for r in records if r is not None}.values(), key=lambda r: r.id)
     if not records:
         raise ValueError("nothing to put in the recycle bin")
+    by_owner: dict = {}
+    for record in records:
+        by_owner.setdefault(getattr(record, "owner_id", None), []).append(record)
+    if reason != "delete" or len(by_owner) == 1:
+        return _trash(records, reason=reason, user=user, extra=extra, label=label)
+    table = type(records[0]).__table__
+    db.session.flush()
+    entries = []
+    with db.session.begin_nested():  # all of them or none
+        for group in by_owner.values():
+            if entries:  # (one taken along by an earlier owner's records, a dependent, is in that entry)
+                left = set(db.session.execute(
+                    select(table.c.id).where(table.c.id.in_([r.id for r in group]))).scalars())
+                group = [r for r in group if r.id in left]
+            if group:
+                entries.append(_trash(group, reason=reason, user=user, extra=extra, label=label))
+    return entries[0]
+
+
+def _owners(rows) -> list:
+    """The distinct owners (``owner_id``, ``None`` for none) of records (or snapshot rows) of one model."""
+    found = {(row.get("owner_id") if isinstance(row, dict) else getattr(row, "owner_id", None)) for row in rows}
+    return sorted(found, key=lambda owner: (owner is not None, owner or 0))
+
+
+def _set_owners(entry_id: int, owners: list) -> None:
+    """Record the owners of an entry holding records of several owners (none for one owner)."""
+    db.session.execute(delete(RecycleOwner).where(RecycleOwner.entry_id == entry_id)
+                       .execution_options(synchronize_session=False))
+    if len(owners) > 1:
+        db.session.execute(insert(RecycleOwner), [{"entry_id": entry_id, "owner_id": o} for o in owners])
+
+
+def _trash(records, *, reason: str, user, extra: dict | None, label: str | None) -> RecycleEntry:
+    """One entry holding ``records`` (sorted by id): see :func:`trash`."""
     model = type(records[0])
     table = model.__table__
     ids = sorted({int(r.id) for r in records})
@@ -261,16 +305,18 @@ def trash(records, *, reason: str = "delete", user=None, extra: dict | None = No
     db.session.flush()
     groups: list[_Group] = []
     links: list[_Link] = []
-    first = min(records, key=lambda r: r.id)
+    first = records[0]
+    owners = _owners(records)
     entry = RecycleEntry(
         kind=reason, object=object_name, record_id=first.id, count=len(ids),
-        label=(label or ", ".join(record_label(r) for r in sorted(records, key=lambda r: r.id)))[:255],
+        label=(label or ", ".join(record_label(r) for r in records))[:255],
         owner_id=getattr(first, "owner_id", None),
         deleted_by_id=user.id if user is not None else audit.current_user_id(), deleted_at=utcnow(),
     )
     try:
         with db.session.begin_nested():
             _collect(table, "id", ids, object_name, groups, links)
+            lookups = _clear_lookups(groups)
             for link in links:
                 link_model = model_for_table(link.table.name)
                 where = link.table.c.id.in_(list(link.old))
@@ -297,15 +343,88 @@ def trash(records, *, reason: str = "delete", user=None, extra: dict | None = No
                 "links": [{"table": lk.table.name, "column": lk.column,
                            "old": {str(k): _jsonable(v) for k, v in lk.old.items()},
                            **({"refers_to": lk.refers_to} if lk.refers_to else {})} for lk in links],
+                **({"lookups": lookups} if lookups else {}),
                 **(extra or {}),
             }
             db.session.add(entry)
             db.session.flush()
+            if len(owners) > 1:
+                _set_owners(entry.id, owners)
     except IntegrityError as exc:
         log.info("recycle bin: %s %s still referred to: %s", object_name, ids, exc.orig)
         raise RecordsInUse(_("Other records still refer to it; it was not deleted.")) from None
     _sync_session(groups, links)
     return entry
+
+
+# -- custom lookup values naming records in the bin -----------------------------------------------------
+def lookup_fields(table_name: str | None = None) -> list[tuple]:
+    """``(model, key, target table)`` of every custom lookup field (any object's, active or not) — of those whose
+    records are rows of ``table_name`` when given (:mod:`core.crm.custom_fields`: ``rules["target"]``)."""
+    from core.crm import custom_fields
+
+    if not has_app_context() or "mosaic" not in current_app.extensions:
+        return []
+    found = []
+    for object_name, spec in custom_fields.objects().items():
+        for field in custom_fields.definitions(object_name, active_only=False):
+            target = field.rules.get("target", "customer") if field.type == "lookup" else None
+            if target not in custom_fields.LOOKUP_TARGETS:
+                continue
+            target_table = custom_fields._lookup_model(target).__table__.name
+            if table_name is None or target_table == table_name:
+                found.append((spec.model, field.key, target_table))
+    return found
+
+
+def lookup_id(value) -> int | None:
+    """A lookup value's record id (``None`` for anything else)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _without_key(column, key: str):
+    """SQL: the JSON dict ``column`` without ``key`` (its other keys as they are in the database now)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column.op("-", return_type=column.type)(literal(key, String))  # (jsonb)
+    return func.json_remove(column, f'$."{key}"')
+
+
+def _clear_lookups(groups: list[_Group]) -> list[dict]:
+    """Empty the custom lookup values that name a record going to the bin (a row of ``groups``), held by records
+    staying: a lookup would otherwise name the new record that takes its number (SQLite reuses the largest
+    freed id), or nothing after the purge. One ``UPDATE`` per field removing the key, audited as
+    ``custom.<key>``. The rows of ``groups`` keep theirs (in the snapshot). Returns what they named, for the
+    restore to give back: ``[{"table", "key", "refers_to": table named, "old": {row id: id named}}]``."""
+    held: dict[str, set] = {}
+    for group in groups:
+        if "id" in group.table.c:
+            held.setdefault(group.table.name, set()).update(row["id"] for row in group.rows)
+    found = []
+    for target, ids in held.items():
+        for model, key, _target in lookup_fields(target):
+            table = model.__table__
+            stmt = select(table.c.id, table.c.custom).where(model.custom[key].as_string().in_([str(i) for i in ids]))
+            if held.get(table.name):
+                stmt = stmt.where(table.c.id.not_in(held[table.name]))
+            old = {int(row_id): custom for row_id, custom in db.session.execute(stmt)
+                   if isinstance(custom, dict) and lookup_id(custom.get(key)) in ids}
+            if not old:
+                continue
+            db.session.execute(update(table).where(table.c.id.in_(list(old)))
+                               .values(custom=_without_key(table.c.custom, key))
+                               .execution_options(synchronize_session=False))
+            if "custom" in audit.audited_json_fields(model):
+                user_id, at = audit.current_user_id(), utcnow()
+                db.session.execute(insert(audit.AuditEntry.__table__), [
+                    r for row_id, custom in old.items()
+                    for r in audit.json_field_rows(model, row_id, "custom", {key: custom[key]}, {}, "update", user_id,
+                                                   at, None)])
+            for obj in list(db.session.identity_map.values()):
+                if isinstance(obj, model) and obj.id in old:
+                    db.session.expire(obj, ["custom"])
+            found.append({"table": table.name, "key": key, "refers_to": target,
+                          "old": {str(row_id): custom[key] for row_id, custom in old.items()}})
+    return found
 
 
 # -- who sees an entry --------------------------------------------------------------------------------
@@ -327,7 +446,11 @@ def visible_entries(user, stmt):
         if r.everything:
             conditions.append(RecycleEntry.object == object_name)
         elif r.owner_ids:
-            conditions.append(and_(RecycleEntry.object == object_name, RecycleEntry.owner_id.in_(r.owner_ids)))
+            # an entry of several owners (a merge) only when all of them are within reach
+            others = exists().where(RecycleOwner.entry_id == RecycleEntry.id, or_(
+                RecycleOwner.owner_id.is_(None), RecycleOwner.owner_id.not_in(r.owner_ids)))
+            conditions.append(and_(RecycleEntry.object == object_name, RecycleEntry.owner_id.in_(r.owner_ids),
+                                   ~others))
     return stmt.where(or_(*conditions))
 
 
@@ -382,8 +505,9 @@ def hand_over_entries(from_user_id: int, to_user_id: int, dry_run: bool) -> int:
     the receiver's; a row that also keeps a team (``team_id``: leads, opportunities) gets the receiver's, as
     the live handover gives it. A row waiting in a pool (a lead's ``in_pool``, a customer whose pool entry
     is in the entry) stays as it is, as the live records do. The entry itself follows its record, so the
-    receiver sees it in the bin. A merge's record of the survivor's owner before and after it
-    (:func:`_hand_over_merge`) follows too. Returns the entries changed (would change, in a dry run); no commit.
+    receiver sees it in the bin, and so does the list of owners of an entry of several owners' records. A
+    merge's record of the survivor's owner before and after it (:func:`_hand_over_merge`) follows too.
+    Returns the entries changed (would change, in a dry run); no commit.
     """
     from core.crm.models import Customer, PoolEntry
     from core.models import User
@@ -433,6 +557,8 @@ def hand_over_entries(from_user_id: int, to_user_id: int, dry_run: bool) -> int:
             values["owner_id"] = to_user_id
         db.session.execute(update(RecycleEntry).where(RecycleEntry.id == entry_id).values(values)
                            .execution_options(synchronize_session=False))
+        if moved and new_groups and new_groups[0].get("column") == "id":  # the owners of its records, as now
+            _set_owners(entry_id, _owners(r for r in new_groups[0]["rows"] if isinstance(r, dict)))
     if changed and not dry_run:
         for obj in list(db.session.identity_map.values()):
             if isinstance(obj, RecycleEntry):

@@ -41,3 +41,25 @@ class RecycleEntry(db.Model):
 
     owner = relationship("User", foreign_keys=[owner_id])
     deleted_by = relationship("User", foreign_keys=[deleted_by_id])
+    #: every owner of the records of an entry holding several owners' records (a merge); empty otherwise
+    owners = relationship("User", secondary="core_recycle_bin_owner", viewonly=True, order_by="User.id",
+                          lazy="selectin")
+
+
+class RecycleOwner(db.Model):
+    """One owner of the records of an entry that holds records of several owners (:class:`RecycleEntry`).
+
+    A deletion makes one entry per owner, but a merge is one undoable unit whatever its records' owners: its
+    owners are listed here so that only those who may see all of their records see the entry (and the names in
+    its label) and restore it (:func:`core.crm.recycle.visible_entries`). ``owner_id`` is ``NULL`` for records
+    of no owner (only scope ``all`` sees those). An entry of one owner has no rows here: its ``owner_id`` says it.
+    """
+
+    __tablename__ = "core_recycle_bin_owner"
+    __table_args__ = (
+        Index("ix_core_recycle_bin_owner_entry_id_owner_id", "entry_id", "owner_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("core_recycle_bin.id", ondelete="CASCADE"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("core_user.id"), nullable=True)

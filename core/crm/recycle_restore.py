@@ -12,18 +12,22 @@ A link waits for both of its ends. A row the entry had detached that is itself i
 it: a subsidiary, an activity, a quote), or a row of the entry whose link was cut by an earlier deletion
 (``relinks``) pointing at a record in the bin again, is handed on to the entry holding the missing end, whose
 restore re-links it — whichever of the two is restored first, the link comes back.
+
+Custom lookup values go the same way (:func:`_sort_lookups`): those emptied when the entry's records went to the
+bin (``lookups``) come back on the records still holding none, and a value of the entry's own rows naming a
+record in the bin since is emptied and handed on to that record's entry — never left naming a number a new
+record may take.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
-from flask import current_app, has_app_context
 from flask_babel import gettext as _
 from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 
 from core.crm import audit
-from core.crm.recycle import RestoreRefused, _from_json, decode_row, model_for_table
+from core.crm.recycle import RestoreRefused, _from_json, decode_row, lookup_fields, lookup_id, model_for_table
 from core.crm.recycle_models import RecycleEntry
 from core.extensions import db
 from core.timeutil import utcnow
@@ -175,10 +179,10 @@ def _target(tables: dict, link: dict) -> str | None:
 
 
 def _renumber(groups: list[tuple[Table, list[dict]]], links: list[dict], tables: dict,
-              relinks: list[dict] = ()) -> dict:
+              relinks: list[dict] = (), lookups: list[dict] = ()) -> dict:
     """Give rows whose id a new record took meanwhile a fresh id, and follow it in every reference of the
-    entry (SQLite hands the largest freed id to the next new row) — a relink's row is one of the entry's.
-    Returns ``{(table, old id): new id}``."""
+    entry (SQLite hands the largest freed id to the next new row) — a relink's row is one of the entry's, a
+    lookup's record named is. Returns ``{(table, old id): new id}``."""
     remap: dict[tuple[str, int], int] = {}
     for table, rows in groups:
         if "id" not in table.c:
@@ -203,15 +207,17 @@ def _renumber(groups: list[tuple[Table, list[dict]]], links: list[dict], tables:
         target = _target(tables, link)
         link["old"] = {str(remap.get((link["table"], int(row_id)), int(row_id))): remap.get((target, old), old)
                        for row_id, old in link["old"].items()}
+    for item in lookups:
+        item["old"] = {str(remap.get((item["table"], int(row_id)), int(row_id))):
+                       remap.get((item["refers_to"], named), named) for row_id, named in item["old"].items()}
     return remap
 
 
-def _relink(entry: RecycleEntry, tables: dict, links: list[dict], relinks: list[dict]) -> None:
+def _relink(entry: RecycleEntry, tables: dict, links: list[dict], relinks: list[dict], waiting: dict) -> None:
     """Put back the links cut by the deletion of the entry's records (``links``: rows outside the entry) and by
     earlier deletions of records they pointed at (``relinks``: rows of the entry) — only on rows still
-    unlinked, one ``UPDATE`` per table, column and record. A link whose other end is in the bin now goes to
-    the entry holding it (:func:`_pass_on`)."""
-    waiting: dict[tuple[str, int], list[tuple[str, dict]]] = {}
+    unlinked, one ``UPDATE`` per table, column and record. A link whose other end is in the bin now is added
+    to ``waiting``, for the entry holding it (:func:`_pass_on`)."""
     for link in (*links, *relinks):
         table = tables[link["table"]]
         column = table.c[link["column"]]
@@ -241,31 +247,39 @@ def _relink(entry: RecycleEntry, tables: dict, links: list[dict], relinks: list[
             if model is not None:
                 audit.record_set_change(model, where, {column.name: old})
             db.session.execute(update(table).where(where).values({column.name: old}))
-    _pass_on(entry, waiting)
 
 
-def _pass_on(entry: RecycleEntry, waiting: dict) -> None:
-    """Add each waiting link to the entry holding its missing row (``{(table, id): [(kind, link)]}``): the
-    oldest entry made after ``entry`` that holds it — the row was there when ``entry``'s links were
-    recorded, so it went to the bin later. Links whose row is in no entry (purged) are dropped."""
-    if not waiting:
-        return
+def _holders(entry: RecycleEntry, keys) -> dict:
+    """``{(table, id): entry}`` of the rows among ``keys`` that an entry made after ``entry`` holds — the oldest
+    of them: a row there when ``entry``'s links were recorded went to the bin later."""
+    keys, found = set(keys), {}
+    if not keys:
+        return found
     later = db.session.execute(
         select(RecycleEntry).where(RecycleEntry.id > entry.id).order_by(RecycleEntry.id)).scalars()
     for holder in later:
         payload = holder.payload if isinstance(holder.payload, dict) else {}
         held = {(group.get("table"), row.get("id")) for group in payload.get("groups") or ()
                 for row in group.get("rows") or () if isinstance(row, dict)}
-        mine = [key for key in waiting if key in held]
-        if not mine:
-            continue
-        added: dict[str, list] = {}
-        for key in mine:
-            for kind, link in waiting.pop(key):
-                added.setdefault(kind, []).append(link)
-        holder.payload = {**payload, **{kind: [*(payload.get(kind) or ()), *items] for kind, items in added.items()}}
-        if not waiting:
-            return
+        for key in keys & held:
+            found[key] = holder
+        keys -= held
+        if not keys:
+            break
+    return found
+
+
+def _pass_on(entry: RecycleEntry, waiting: dict) -> None:
+    """Add each waiting link (or lookup) to the entry holding its missing row (``{(table, id): [(kind,
+    link)]}``, :func:`_holders`). Links whose row is in no entry (purged) are dropped."""
+    added: dict[int, tuple[RecycleEntry, dict[str, list]]] = {}
+    for key, holder in _holders(entry, waiting).items():
+        kinds = added.setdefault(holder.id, (holder, {}))[1]
+        for kind, link in waiting[key]:
+            kinds.setdefault(kind, []).append(link)
+    for holder, kinds in added.values():
+        payload = holder.payload if isinstance(holder.payload, dict) else {}
+        holder.payload = {**payload, **{kind: [*(payload.get(kind) or ()), *items] for kind, items in kinds.items()}}
 
 
 def restore_payload(entry: RecycleEntry) -> dict:
@@ -280,35 +294,116 @@ def restore_payload(entry: RecycleEntry) -> dict:
               for g in payload.get("groups", ())]
     links = [{**link, "old": dict(link["old"])} for link in payload.get("links", ())]
     relinks = [{**link, "old": dict(link["old"])} for link in payload.get("relinks", ())]
-    remap = _renumber(groups, links, tables, relinks)
+    lookups = [{**item, "old": dict(item["old"])} for item in payload.get("lookups", ())
+               if item.get("table") in db.metadata.tables]  # (an uninstalled app's records: nothing to give back)
+    remap = _renumber(groups, links, tables, relinks, lookups)
     _check(groups, entry)
     for (table_name, old_id), new_id in remap.items():  # its history goes with the record to its new id
         model = model_for_table(table_name)
         if model is not None:
             audit.move_entries(model, old_id, new_id)
     _remap_lookups(groups, remap, entry)
+    waiting: dict[tuple[str, int], list[tuple[str, dict]]] = {}
+    give_back = _sort_lookups(entry, groups, lookups, waiting)
     _insert_groups(groups)
-    _relink(entry, tables, links, relinks)
+    _relink(entry, tables, links, relinks, waiting)
+    _give_back_lookups(entry, give_back)
+    _pass_on(entry, waiting)
     _audit_restored(groups, entry)
     return remap
 
 
-# -- custom lookup values of renumbered records --------------------------------------------------------
+# -- custom lookup values -----------------------------------------------------------------------------
 def _lookup_fields(table_name: str) -> list[tuple]:
-    """``(model, key)`` of every custom lookup field (any object's, active or not) whose records are rows of
-    ``table_name`` (:mod:`core.crm.custom_fields`: ``rules["target"]``)."""
-    from core.crm import custom_fields
+    """``(model, key)`` of every custom lookup field whose records are rows of ``table_name``."""
+    return [(model, key) for model, key, _target in lookup_fields(table_name)]
 
-    if not has_app_context() or "mosaic" not in current_app.extensions:
-        return []
-    found = []
-    for object_name, spec in custom_fields.objects().items():
-        for field in custom_fields.definitions(object_name, active_only=False):
-            target = field.rules.get("target", "customer") if field.type == "lookup" else None
-            if target in custom_fields.LOOKUP_TARGETS and \
-                    custom_fields._lookup_model(target).__table__.name == table_name:
-                found.append((spec.model, field.key))
-    return found
+
+def _sort_lookups(entry: RecycleEntry, groups: list[tuple[Table, list[dict]]], lookups: list[dict],
+                  waiting: dict) -> dict:
+    """Sort the lookup values the restore brings back (before the rows go in).
+
+    The entry's rows keep theirs, except a value naming a record in the bin since (held by a later entry) or
+    gone (purged): it is emptied — a new record may have taken that number — and, for one in the bin, added to
+    ``waiting`` for that entry's restore to give back. The values emptied when the entry's records went to the
+    bin (``lookups``) come back on records that still exist and are not in the bin since (else: ``waiting``
+    too, for the entry holding them). Returns those to give back, ``{(table, key): {row id: id named}}``.
+    """
+    restored = {(table.name, row["id"]) for table, rows in groups if "id" in table.c for row in rows}
+    fields: dict[str, list[tuple[str, str]]] = {}
+    for model, key, target in lookup_fields() if groups else ():
+        fields.setdefault(model.__table__.name, []).append((key, target))
+    own = []  # (row, table, key, target, id named) of the entry's rows naming a record outside it
+    for table, rows in groups:
+        for key, target in fields.get(table.name, ()):
+            for row in rows:
+                custom = row.get("custom")
+                named = lookup_id(custom.get(key)) if isinstance(custom, dict) else None
+                if named is not None and (target, named) not in restored:
+                    own.append((row, table.name, key, target, named))
+    pairs = [(item["table"], item["key"], item["refers_to"], int(row_id), named)
+             for item in lookups for row_id, named in item["old"].items() if lookup_id(named) is not None]
+    outside = {(target, named) for _row, _table, _key, target, named in own} | {
+        key for table, _key, target, row_id, named in pairs
+        for key in ((table, row_id), (target, named)) if key not in restored}
+    holders = _holders(entry, outside)
+    live = set()
+    by_table: dict[str, set] = {}
+    for table_name, record_id in outside - set(holders):
+        by_table.setdefault(table_name, set()).add(record_id)
+    for table_name, record_ids in by_table.items():
+        table = db.metadata.tables.get(table_name)
+        if table is not None:
+            live |= {(table_name, i) for i in db.session.execute(
+                select(table.c.id).where(table.c.id.in_(record_ids))).scalars()}
+
+    def wait(key, table_name, field_key, target, row_id, named):
+        waiting.setdefault(key, []).append(("lookups", {"table": table_name, "key": field_key, "refers_to": target,
+                                                        "old": {str(row_id): named}}))
+
+    for row, table_name, key, target, named in own:
+        if (target, named) in holders:
+            wait((target, named), table_name, key, target, row["id"], named)
+        elif (target, named) in live:
+            continue
+        row["custom"] = {k: v for k, v in row["custom"].items() if k != key} or None
+    give_back: dict[tuple[str, str], dict] = {}
+    for table_name, key, target, row_id, named in pairs:
+        ends = [end for end in ((table_name, row_id), (target, named)) if end not in restored]
+        if any(end in holders for end in ends):
+            wait(next(end for end in ends if end in holders), table_name, key, target, row_id, named)
+        elif all(end in live for end in ends):
+            give_back.setdefault((table_name, key), {})[row_id] = named
+    return give_back
+
+
+def _give_back_lookups(entry: RecycleEntry, give_back: dict) -> None:
+    """Give the records their lookup values back (``{(table, key): {row id: id named}}``) — those whose value is
+    still empty (one set since stays): one ``UPDATE`` (executemany) per field, audited as ``custom.<key>``."""
+    user_id, at, batch = audit.current_user_id(), utcnow(), f"recycle-{entry.id}"[:36]
+    for (table_name, key), named in give_back.items():
+        model = model_for_table(table_name)
+        if model is None or "custom" not in model.__table__.c:
+            continue
+        table = model.__table__
+        changes = [(row_id, custom, {**(custom if isinstance(custom, dict) else {}), key: named[row_id]})
+                   for row_id, custom in db.session.execute(
+                       select(table.c.id, table.c.custom).where(table.c.id.in_(list(named)))).all()
+                   if not isinstance(custom, dict) or custom.get(key) in (None, "", [])]
+        if not changes:
+            continue
+        new_custom = bindparam("new_custom", type_=table.c.custom.type)
+        db.session.execute(update(table).where(table.c.id == bindparam("row_id")).values(custom=new_custom),
+                           [{"row_id": row_id, "new_custom": new} for row_id, _old, new in changes])
+        if "custom" in audit.audited_json_fields(model):
+            rows = [r for row_id, old, new in changes
+                    for r in audit.json_field_rows(model, row_id, "custom", old, new, "update", user_id, at, batch)]
+            if rows:
+                db.session.execute(insert(audit.AuditEntry.__table__), rows)
+        ids = {row_id for row_id, _old, _new in changes}
+        for obj in list(db.session.identity_map.values()):
+            if isinstance(obj, model) and obj.id in ids:
+                db.session.expire(obj, ["custom"])
 
 
 def _moved_id(value, moved: dict):

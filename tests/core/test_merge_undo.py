@@ -109,14 +109,20 @@ def test_a_survivor_a_user_may_not_see_is_never_named_to_them(mosaic_app_factory
 
 
 def test_undoing_a_merge_needs_write_access_to_every_record_it_brings_back(mosaic_app_factory):
-    """The admin merges rep1's A and rep2's C into rep1's D: rep1 sees the entry (A first) and may change D,
-    but not C — refused, nothing changed."""
+    """The admin merges rep1's A and C into rep1's D, C waiting in the public pool (nobody's to change): rep1
+    sees the entry and may change D, but not C — refused, nothing changed. (Had C stayed rep2's, the entry would
+    not even be rep1's to see: tests/core/test_recycle_owners.py.)"""
+    from core.crm import pool
+
     app = mosaic_app_factory()
     ids = setup_team(app)
     a, c = ids["customers"]["rep1"], ids["customers"]["rep2"]
     with app.app_context():
         d = Customer(name="上海某某科技", owner_id=ids["users"]["rep1"])
         db.session.add(d)
+        db.session.get(Customer, c).owner_id = ids["users"]["rep1"]
+        db.session.commit()
+        assert pool.release(db.session.get(Customer, c))
         db.session.commit()
         d = d.id
     assert a < c and a < d
