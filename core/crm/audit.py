@@ -52,6 +52,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    bindparam,
     case,
     cast,
     event,
@@ -216,6 +217,28 @@ def json_field_rows(model, record_id: int, field: str, old, new, action: str, us
             rows.append({"object": obj, "record_id": record_id, "field": f"{field}.{key}", "old_value": old_text,
                          "new_value": new_text, "user_id": user_id, "at": at, "action": action, "batch": batch})
     return rows
+
+
+def write_custom(model, changes: list[tuple[int, dict, dict]], batch: str | None = None) -> None:
+    """Write ``changes`` (``(row id, old custom, new custom)``) of rows of ``model`` by statement: one ``UPDATE``
+    (executemany) of the ``custom`` column, in the audit trail key by key (``custom.<key>``, under ``batch``);
+    the session's copies are expired (the merge's and the recycle bin's moves of lookup values)."""
+    if not changes:
+        return
+    table = model.__table__
+    db.session.execute(update(table).where(table.c.id == bindparam("row_id")).values(
+        custom=bindparam("new_custom", type_=table.c.custom.type)),
+        [{"row_id": row_id, "new_custom": new} for row_id, _old, new in changes])
+    if "custom" in audited_json_fields(model):
+        user_id, at = current_user_id(), utcnow()
+        rows = [r for row_id, old, new in changes
+                for r in json_field_rows(model, row_id, "custom", old, new, "update", user_id, at, batch)]
+        if rows:
+            db.session.execute(insert(AuditEntry.__table__), rows)
+    ids = {row_id for row_id, _old, _new in changes}
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, model) and obj.id in ids:
+            db.session.expire(obj, ["custom"])
 
 
 def field_label(model, field: str):

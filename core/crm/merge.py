@@ -43,7 +43,7 @@ from decimal import Decimal
 
 from flask import current_app, has_app_context
 from flask_babel import gettext as _
-from sqlalchemy import Table, and_, bindparam, case, delete, insert, not_, or_, select, true, update
+from sqlalchemy import Table, and_, case, delete, insert, not_, or_, select, true, update
 
 from core.crm import audit, money, recycle, recycle_restore
 from core.crm.models import Activity, Contact, Customer, PoolEntry, customer_tags
@@ -347,27 +347,6 @@ def _lookup_id(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _set_lookups(model, key: str, changes: list[tuple[int, dict, dict]]) -> None:
-    """Write ``changes`` (``(row id, old custom, new custom)``) of rows of ``model``: one ``UPDATE``
-    (executemany), recorded in the audit trail as ``custom.<key>``; the session's copies are expired."""
-    if not changes:
-        return
-    table = model.__table__
-    db.session.execute(update(table).where(table.c.id == bindparam("row_id")).values(
-        custom=bindparam("new_custom", type_=table.c.custom.type)),
-        [{"row_id": row_id, "new_custom": new} for row_id, _old, new in changes])
-    if "custom" in audit.audited_json_fields(model):
-        user_id, at = audit.current_user_id(), utcnow()
-        rows = [r for row_id, old, new in changes
-                for r in audit.json_field_rows(model, row_id, "custom", old, new, "update", user_id, at, None)]
-        if rows:
-            db.session.execute(insert(audit.AuditEntry.__table__), rows)
-    ids = {row_id for row_id, _old, _new in changes}
-    for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, model) and obj.id in ids:
-            db.session.expire(obj, ["custom"])
-
-
 def move_lookups(model, survivor_id: int, loser_ids) -> list[dict]:
     """Custom lookup values (:mod:`core.crm.custom_fields`, any object's) naming a merged-away record of
     ``model`` name the survivor: one ``SELECT`` and one ``UPDATE`` per lookup field. The survivor's own values
@@ -387,7 +366,7 @@ def move_lookups(model, survivor_id: int, loser_ids) -> list[dict]:
             if old in losers:
                 changes.append((row_id, custom, {**custom, key: survivor_id}))
                 moved.setdefault(str(old), []).append(row_id)
-        _set_lookups(other, key, changes)
+        audit.write_custom(other, changes)
         if moved:
             result.append({"table": table.name, "key": key, "moved": moved})
     return result
@@ -410,7 +389,7 @@ def _unmove_lookups(lookups, survivor_id: int, remap: dict, loser_table: str) ->
         changes = [(row_id, custom, {**custom, key: back[row_id]})
                    for row_id, custom in db.session.execute(stmt.order_by(table.c.id)).all()
                    if isinstance(custom, dict) and _lookup_id(custom.get(key)) == survivor_id]
-        _set_lookups(other, key, changes)
+        audit.write_custom(other, changes)
 
 
 def _pool_row(customer_id: int) -> dict | None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import Counter
 
 from flask_babel import gettext as _
-from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Table, and_, func, insert, or_, select, update
 
 from core.crm import audit
 from core.crm.recycle import RestoreRefused, _from_json, decode_row, lookup_fields, lookup_id, model_for_table
@@ -380,7 +380,7 @@ def _sort_lookups(entry: RecycleEntry, groups: list[tuple[Table, list[dict]]], l
 def _give_back_lookups(entry: RecycleEntry, give_back: dict) -> None:
     """Give the records their lookup values back (``{(table, key): {row id: id named}}``) — those whose value is
     still empty (one set since stays): one ``UPDATE`` (executemany) per field, audited as ``custom.<key>``."""
-    user_id, at, batch = audit.current_user_id(), utcnow(), f"recycle-{entry.id}"[:36]
+    batch = f"recycle-{entry.id}"[:36]
     for (table_name, key), named in give_back.items():
         model = model_for_table(table_name)
         if model is None or "custom" not in model.__table__.c:
@@ -390,20 +390,7 @@ def _give_back_lookups(entry: RecycleEntry, give_back: dict) -> None:
                    for row_id, custom in db.session.execute(
                        select(table.c.id, table.c.custom).where(table.c.id.in_(list(named)))).all()
                    if not isinstance(custom, dict) or custom.get(key) in (None, "", [])]
-        if not changes:
-            continue
-        new_custom = bindparam("new_custom", type_=table.c.custom.type)
-        db.session.execute(update(table).where(table.c.id == bindparam("row_id")).values(custom=new_custom),
-                           [{"row_id": row_id, "new_custom": new} for row_id, _old, new in changes])
-        if "custom" in audit.audited_json_fields(model):
-            rows = [r for row_id, old, new in changes
-                    for r in audit.json_field_rows(model, row_id, "custom", old, new, "update", user_id, at, batch)]
-            if rows:
-                db.session.execute(insert(audit.AuditEntry.__table__), rows)
-        ids = {row_id for row_id, _old, _new in changes}
-        for obj in list(db.session.identity_map.values()):
-            if isinstance(obj, model) and obj.id in ids:
-                db.session.expire(obj, ["custom"])
+        audit.write_custom(model, changes, batch)
 
 
 def _moved_id(value, moved: dict):
@@ -445,17 +432,4 @@ def _remap_records(model, key: str, moved: dict, entry: RecycleEntry) -> None:
         new_id = _moved_id(custom.get(key), moved) if isinstance(custom, dict) else None
         if new_id is not None:
             changes.append((row_id, custom, {**custom, key: new_id}))
-    if not changes:
-        return
-    new_custom = bindparam("new_custom", type_=table.c.custom.type)
-    db.session.execute(update(table).where(table.c.id == bindparam("row_id")).values(custom=new_custom),
-                       [{"row_id": row_id, "new_custom": new} for row_id, _old, new in changes])
-    user_id, at, batch = audit.current_user_id(), utcnow(), f"recycle-{entry.id}"[:36]
-    rows = [r for row_id, old, new in changes
-            for r in audit.json_field_rows(model, row_id, "custom", old, new, "update", user_id, at, batch)]
-    if rows and "custom" in audit.audited_json_fields(model):
-        db.session.execute(insert(audit.AuditEntry.__table__), rows)
-    ids = {row_id for row_id, _old, _new in changes}
-    for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, model) and obj.id in ids:
-            db.session.expire(obj, ["custom"])
+    audit.write_custom(model, changes, f"recycle-{entry.id}"[:36])
