@@ -139,15 +139,7 @@ def test_a_contact_taking_another_customer_leaves_its_former_customers_records(m
     app = mosaic_app_factory()
     ids = setup_quotes(app)
     rep1, p, p1 = ids["users"]["rep1"], ids["customers"]["rep1"], ids["contacts"]["rep1"]
-    with app.app_context():
-        q = Customer(name="广州另一家有限公司", owner_id=rep1)
-        db.session.add(q)
-        db.session.flush()
-        q1 = Contact(customer_id=q.id, name="rep1联系人", owner_id=rep1)
-        db.session.add(q1)
-        db.session.flush()
-        q_id, q1_id = q.id, q1.id
-        db.session.commit()
+    q_id, q1_id = _customer_q(app, rep1, "rep1联系人")
     opp = _opportunity(app, ids, "Q 的商机", q_id, "100", "CNY", None, contact_id=q1_id)
     with app.app_context():
         quote = Quote(number="Q2026-000077", customer_id=q_id, contact_id=q1_id, opportunity_id=opp, owner_id=rep1,
@@ -186,17 +178,22 @@ def test_a_contact_taking_another_customer_leaves_its_former_customers_records(m
 
 
 # -- merging opportunities of two customers -------------------------------------------------------------------
+def _customer_q(app, owner_id: int, contact_name: str) -> tuple[int, int]:
+    """Customer Q (another customer of the rep) and its contact q1: their ids."""
+    with app.app_context():
+        q = Customer(name="广州另一家有限公司", owner_id=owner_id)
+        db.session.add(q)
+        db.session.flush()
+        q1 = Contact(customer_id=q.id, name=contact_name, owner_id=owner_id)
+        db.session.add(q1)
+        db.session.commit()
+        return q.id, q1.id
+
+
 def _two_customers(app):
     ids = setup_quotes(app)
     rep1, p, p1 = ids["users"]["rep1"], ids["customers"]["rep1"], ids["contacts"]["rep1"]
-    with app.app_context():
-        q = Customer(name="广州另一家有限公司", owner_id=rep1)
-        db.session.add(q)
-        db.session.flush()
-        q1 = Contact(customer_id=q.id, name="王经理", owner_id=rep1)
-        db.session.add(q1)
-        db.session.commit()
-        q_id, q1_id = q.id, q1.id
+    q_id, q1_id = _customer_q(app, rep1, "王经理")
     o_p = _opportunity(app, ids, "P 的商机", p, "100", "CNY", None, contact_id=p1)
     o_q = _opportunity(app, ids, "Q 的商机", q_id, "200", "CNY", None, contact_id=q1_id)
     return ids, {"p": p, "p1": p1, "q": q_id, "q1": q1_id, "oP": o_p, "oQ": o_q}
