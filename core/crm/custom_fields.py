@@ -934,31 +934,18 @@ def picklist_usage(picklist: str, code: str) -> int | None:
 
 
 def _binned_usage(model, d: CustomFieldDef, code: str) -> int:
-    """How many records of ``model`` in the recycle bin hold ``code`` in field ``d``: the rows of its table in
-    the entries' snapshots (a deleted customer's contacts are in the customer's entry), and the survivor of a
-    merge whose undo gives it back its previous value (see :mod:`core.crm.recycle`, :func:`core.crm.merge.undo`)."""
-    from sqlalchemy import Text, cast
+    """How many records of ``model`` in the recycle bin hold ``code`` in field ``d``
+    (:func:`core.crm.recycle.binned_rows`)."""
+    from core.crm.recycle import binned_rows
 
-    from core.crm.recycle_models import RecycleEntry
+    column = model.__mapper__.columns["custom"].name
 
-    def holds(custom) -> bool:
+    def holds(row) -> bool:
+        custom = row.get(column)
         value = custom.get(d.key) if isinstance(custom, dict) else None
         return value == code if d.type == "picklist" else isinstance(value, list) and code in value
 
-    table, column = model.__table__.name, model.__mapper__.columns["custom"].name
-    stmt = select(RecycleEntry.payload)
-    if code.isascii():  # (a snapshot's JSON text holds the code quoted; only which entries to read)
-        stmt = stmt.where(cast(RecycleEntry.payload, Text).contains(f'"{code}"', autoescape=True))
-    count = 0
-    for payload in db.session.execute(stmt).scalars():
-        if not isinstance(payload, dict):
-            continue
-        groups = payload.get("groups") or []
-        count += sum(holds(row.get(column)) for g in groups if g.get("table") == table for row in g.get("rows") or ())
-        previous = (payload.get("merge") or {}).get("previous") or {}
-        if groups and groups[0].get("table") == table and holds(previous.get(column)):
-            count += 1
-    return count
+    return binned_rows(model.__table__.name, holds, hint=f'"{code}"')
 
 
 def _json_number_path(model, key: str, inner: str):

@@ -233,9 +233,15 @@ def usage_count(name: str, code: str) -> int | None:
         from core.crm.custom_fields import picklist_usage
 
         return picklist_usage(name, code)  # a custom field's options (``cf.…``), or None
+    from core.crm.recycle import binned_rows
+
     total = 0
     for column in columns:
         total += db.session.execute(select(func.count()).where(column == code)).scalar() or 0
+        # records in the recycle bin hold it too: restored, they would show a code without its option
+        stored = column.property.columns[0] if hasattr(column, "property") else column
+        total += binned_rows(stored.table.name, lambda row, name=stored.name: row.get(name) == code,
+                             hint=f'"{code}"')
     for object_name, _label in sharing_objects():
         for field, picklist in sharing_fields(object_name).items():
             if picklist == name:

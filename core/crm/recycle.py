@@ -427,6 +427,31 @@ def _clear_lookups(groups: list[_Group]) -> list[dict]:
     return found
 
 
+# -- what the bin holds -------------------------------------------------------------------------------
+def binned_rows(table: str, holds, hint: str | None = None) -> int:
+    """How many rows of ``table`` the recycle bin holds for which ``holds(row)`` (a snapshot's row: ``{column:
+    stored value}``) — the rows of the entries' snapshots (a deleted customer's contacts are in the customer's
+    entry), and the survivor of a merge whose undo would give it back its previous values (``holds`` of those).
+    ``hint``: a text every entry that matters holds in its JSON (a code, quoted): only those entries are read.
+    A picklist option such a row holds is in use: restored, the row would show a code without its option."""
+    from sqlalchemy import Text, cast
+
+    stmt = select(RecycleEntry.payload)
+    if hint is not None and hint.isascii():
+        stmt = stmt.where(cast(RecycleEntry.payload, Text).contains(hint, autoescape=True))
+    count = 0
+    for payload in db.session.execute(stmt).scalars():
+        if not isinstance(payload, dict):
+            continue
+        groups = payload.get("groups") or []
+        count += sum(1 for g in groups if g.get("table") == table for row in g.get("rows") or ()
+                     if isinstance(row, dict) and holds(row))
+        previous = (payload.get("merge") or {}).get("previous")
+        if groups and groups[0].get("table") == table and isinstance(previous, dict) and holds(previous):
+            count += 1
+    return count
+
+
 # -- who sees an entry --------------------------------------------------------------------------------
 def _objects_in_bin() -> list[str]:
     return list(db.session.execute(select(RecycleEntry.object).distinct()).scalars())

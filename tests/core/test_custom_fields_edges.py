@@ -202,3 +202,22 @@ def test_an_option_held_only_by_records_in_the_recycle_bin_cannot_be_deleted(mos
         recycle.restore(merged_id, admin_user)
         db.session.commit()
         assert db.session.get(Customer, survivor_id).custom == {"grade": "b"}
+
+
+def test_a_built_in_option_held_only_by_a_record_in_the_recycle_bin_cannot_be_deleted(mosaic_app_factory):
+    """The built-in picklists (a customer's industry) count the records in the bin too."""
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+    admin = _admin(app)
+    with app.app_context():
+        db.session.add_all([PicklistValue(picklist="industry", code="binned", labels={"en": "Binned"}, sort=90),
+                            PicklistValue(picklist="industry", code="unused", labels={"en": "Unused"}, sort=91)])
+        customer = Customer(name="行业在回收站", owner_id=ids["users"]["rep1"], industry="binned")
+        db.session.add(customer)
+        db.session.commit()
+        cid = customer.id
+    assert client_for(app, "rep1").post(f"/customers/{cid}/delete").status_code == 302
+    page = _delete_option(admin, app, "industry", "binned")
+    assert "used by 1 records" in page and _option(app, "industry", "binned") is not None
+    page = _delete_option(admin, app, "industry", "unused")
+    assert "was deleted" in page and _option(app, "industry", "unused") is None
