@@ -191,10 +191,11 @@ def _csv_rows(path: Path, encoding: str, delimiter: str):
     name the file's lines."""
     with open(path, encoding=encoding, newline="", errors="strict") as f:
         reader = csv.reader(f, delimiter=delimiter)
-        line = 0
+        line = before = 0
+        row: list = []
         try:
             for number, row in enumerate(reader, start=1):
-                line = reader.line_num
+                before, line = line, reader.line_num
                 yield number, row
         except UnicodeDecodeError:
             raise ImportFileError(_l("The file is not valid %(encoding)s after line %(line)d: save it again as CSV "
@@ -205,6 +206,25 @@ def _csv_rows(path: Path, encoding: str, delimiter: str):
                                          "quote left open?", line=line + 1, max=MAX_FIELD)) from None
             raise ImportFileError(_l("The file is not a valid CSV file at line %(line)d: %(error)s", line=line + 1,
                                      error=str(exc))) from None
+        if line - before > 1 and row and row[-1][-1:] in ("\n", "\r") and not _ends_with_quote(path, encoding):
+            # the last record, several lines long, ends with a line break in its last cell: it was read inside a
+            # quote no later quote closed — the csv module (not strict) takes the rest of the file into that cell
+            # without a word (strict, it would also refuse files read well today: ``"Acme" Inc,…``). The upload's
+            # check of the whole file (:func:`inspect`) refuses it before anything is imported.
+            raise ImportFileError(_l(
+                "Line %(line)d opens a quote (\") that is never closed: the rest of the file would be one cell. "
+                "Close or remove the quote and upload the file again.", line=before + 1))
+
+
+def _ends_with_quote(path: Path, encoding: str) -> bool:
+    """Whether the file's text ends with a quote (then line breaks): its last cell was closed, and a line break
+    at the end of that cell was typed (a spreadsheet's Alt+Enter), not the rest of the file taken in."""
+    size = path.stat().st_size
+    start = max(0, size - 64)
+    with open(path, "rb") as f:
+        f.seek(start - start % 4)  # (whole characters of UTF-16 and UTF-32)
+        tail = f.read().decode(encoding.removesuffix("-sig"), errors="ignore")
+    return tail.rstrip("\r\n").endswith('"')
 
 
 def _xlsx_rows(path: Path):

@@ -396,3 +396,25 @@ def test_the_upload_page_names_every_encoding_and_delimiter_it_reads(team):
     set_language(app, "rep1", "en")
     page = text(client_for(app, "rep1").get("/import/customer/"))
     assert "CSV (UTF-8, GBK/GB18030 or Big5; separated by commas, semicolons, tabs or |) or Excel .xlsx;" in page
+
+
+# -- a quote left open --------------------------------------------------------------------------------------
+def test_a_quote_never_closed_is_refused_at_the_upload_and_a_closed_one_is_not(team):
+    """The csv module takes everything after a quote no later quote closes into one cell, without a word: two
+    rows came in as one (a cell under 64 KB). The upload names the line; a last cell that really ends with a
+    line break (closed: Alt+Enter in a spreadsheet), a quote inside an unquoted cell and UTF-16 stay as they were."""
+    app, _ids = team
+    rep1 = client_for(app, "rep1")
+    left_open = '客户名称,地址,电话\n甲公司,北京,010-1\n乙公司,"上海,02-2\n丙公司,广州,020-3\n丁公司,深圳,0755-4\n'
+    for encoding in ("utf-8-sig", "gb18030", "utf-16"):
+        response = upload(rep1, left_open.encode(encoding))
+        assert response.status_code == 400, (encoding, response.status_code)
+        assert "Line 3 opens a quote (\") that is never closed" in text(response), encoding
+    closed = ('客户名称,地址,电话\n甲公司,北京,010-1\n乙公司,"上海\n浦东\n",021-2\n', '客户名称,备注\n甲公司,"写到最后\n"\n',
+              '客户名称,尺寸\n甲公司,5" 屏幕\n乙公司,7"\n', '客户名称,备注\n甲公司,"两行\n备注"')
+    for body in closed:
+        for encoding in ("utf-8-sig", "utf-16"):
+            response = upload(rep1, body.encode(encoding))
+            assert response.status_code == 302, (body, encoding, text(response)[:500])
+    with app.app_context():
+        assert db.session.execute(select(Customer).where(Customer.name == "丙公司")).scalar() is None
