@@ -262,8 +262,8 @@ def merge(object_name: str, survivor, losers: list, choices: dict, user=None):
                     values.pop(key, None)
                 else:
                     values[key] = value
-        for other, key in lookups_naming(model):
-            if other is model and _lookup_id(values.get(key)) in loser_ids:  # its own lookup of a merged record
+        for other, key, _target in recycle.lookup_fields(model.__table__.name):
+            if other is model and recycle.lookup_id(values.get(key)) in loser_ids:  # its own lookup of a merged one
                 values[key] = survivor.id
         if values != (survivor.custom or {}):
             survivor.custom = values or None
@@ -330,23 +330,6 @@ def _convert_amount(model, survivor, field: str, currency: str, record, value, c
     setattr(survivor, field, converted)
 
 
-def lookups_naming(model) -> list[tuple]:
-    """``(model, key)`` of every custom lookup field (:mod:`core.crm.custom_fields`, any object's, active or not)
-    whose values name records of ``model`` (a customer or a contact: what lookups name and merges merge)."""
-    from core.crm import custom_fields
-
-    target = {Customer: "customer", Contact: "contact"}.get(model)
-    if target is None or not has_app_context() or "mosaic" not in current_app.extensions:
-        return []
-    return [(spec.model, field.key) for name, spec in custom_fields.objects().items()
-            for field in custom_fields.definitions(name, active_only=False)
-            if field.type == "lookup" and field.rules.get("target", "customer") == target]
-
-
-def _lookup_id(value) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def move_lookups(model, survivor_id: int, loser_ids) -> list[dict]:
     """Custom lookup values (:mod:`core.crm.custom_fields`, any object's) naming a merged-away record of
     ``model`` name the survivor: one ``SELECT`` and one ``UPDATE`` per lookup field. The survivor's own values
@@ -355,14 +338,14 @@ def move_lookups(model, survivor_id: int, loser_ids) -> list[dict]:
     Returns ``[{"table", "key", "moved": {str(loser id): [row ids]}}]`` for the undo (:func:`_unmove_lookups`)."""
     result = []
     losers = {int(i) for i in loser_ids}
-    for other, key in lookups_naming(model):
+    for other, key, _target in recycle.lookup_fields(model.__table__.name):
         table = other.__table__
         stmt = select(table.c.id, table.c.custom).where(other.custom[key].as_string().in_([str(i) for i in losers]))
         if other is model:
             stmt = stmt.where(table.c.id.not_in([survivor_id, *losers]))
         changes, moved = [], {}
         for row_id, custom in db.session.execute(stmt.order_by(table.c.id)).all():
-            old = _lookup_id(custom.get(key)) if isinstance(custom, dict) else None
+            old = recycle.lookup_id(custom.get(key)) if isinstance(custom, dict) else None
             if old in losers:
                 changes.append((row_id, custom, {**custom, key: survivor_id}))
                 moved.setdefault(str(old), []).append(row_id)
@@ -388,7 +371,7 @@ def _unmove_lookups(lookups, survivor_id: int, remap: dict, loser_table: str) ->
                                                         other.custom[key].as_string() == str(survivor_id))
         changes = [(row_id, custom, {**custom, key: back[row_id]})
                    for row_id, custom in db.session.execute(stmt.order_by(table.c.id)).all()
-                   if isinstance(custom, dict) and _lookup_id(custom.get(key)) == survivor_id]
+                   if isinstance(custom, dict) and recycle.lookup_id(custom.get(key)) == survivor_id]
         audit.write_custom(other, changes)
 
 

@@ -314,11 +314,6 @@ def restore_payload(entry: RecycleEntry) -> dict:
 
 
 # -- custom lookup values -----------------------------------------------------------------------------
-def _lookup_fields(table_name: str) -> list[tuple]:
-    """``(model, key)`` of every custom lookup field whose records are rows of ``table_name``."""
-    return [(model, key) for model, key, _target in lookup_fields(table_name)]
-
-
 def _sort_lookups(entry: RecycleEntry, groups: list[tuple[Table, list[dict]]], lookups: list[dict],
                   waiting: dict) -> dict:
     """Sort the lookup values the restore brings back (before the rows go in).
@@ -394,7 +389,7 @@ def _give_back_lookups(entry: RecycleEntry, give_back: dict) -> None:
 
 
 def _moved_id(value, moved: dict):
-    return moved.get(value) if isinstance(value, int) and not isinstance(value, bool) else None
+    return moved.get(lookup_id(value))
 
 
 def _remap_lookups(groups: list[tuple[Table, list[dict]]], remap: dict, entry: RecycleEntry) -> None:
@@ -406,7 +401,7 @@ def _remap_lookups(groups: list[tuple[Table, list[dict]]], remap: dict, entry: R
     for (table_name, old_id), new_id in remap.items():
         by_table.setdefault(table_name, {})[old_id] = new_id
     for table_name, moved in by_table.items():
-        for model, key in _lookup_fields(table_name):
+        for model, key, _target in lookup_fields(table_name):
             for table, rows in groups:
                 for row in rows if table is model.__table__ else ():
                     custom = row.get("custom")

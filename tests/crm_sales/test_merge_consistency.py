@@ -63,14 +63,20 @@ def _money(app, opp_id: int) -> tuple:
         return opp.amount, opp.currency, opp.amount_company, opp.budget
 
 
-# -- the budget comes in the currency of the amount kept ------------------------------------------------------
-def test_the_budget_is_converted_into_the_currency_of_the_amount_kept(mosaic_app_factory):
-    app = mosaic_app_factory(edition="sales")
+def _usd_and_cny(app) -> tuple[int, int]:
+    """A: USD 1,000 with a budget of 5,000; B: CNY 20,000 with a budget of 100,000 (a rep's customer; 7.5 CNY
+    per USD)."""
     ids = setup_quotes(app)
     _usd_rate(app)
     customer = ids["customers"]["rep1"]
-    a = _opportunity(app, ids, "美元商机", customer, "1000", "USD", "5000")
-    b = _opportunity(app, ids, "人民币商机", customer, "20000", "CNY", "100000")
+    return (_opportunity(app, ids, "美元商机", customer, "1000", "USD", "5000"),
+            _opportunity(app, ids, "人民币商机", customer, "20000", "CNY", "100000"))
+
+
+# -- the budget comes in the currency of the amount kept ------------------------------------------------------
+def test_the_budget_is_converted_into_the_currency_of_the_amount_kept(mosaic_app_factory):
+    app = mosaic_app_factory(edition="sales")
+    a, b = _usd_and_cny(app)
     # B keeps A's amount (USD) and its own budget: CNY 100,000 is USD 13,333.33 at 7.5, not USD 100,000
     response = _merge(app, "opportunity", b, [a], amount=a, budget=b)
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
@@ -113,11 +119,7 @@ def test_a_budget_without_an_exchange_rate_refuses_the_merge(mosaic_app_factory)
 # -- the undo keeps an amount typed since with its currency ---------------------------------------------------
 def test_undoing_keeps_an_amount_edited_since_with_its_currency_and_budget(mosaic_app_factory):
     app = mosaic_app_factory(edition="sales")
-    ids = setup_quotes(app)
-    _usd_rate(app)
-    customer = ids["customers"]["rep1"]
-    a = _opportunity(app, ids, "美元商机", customer, "1000", "USD", "5000")
-    b = _opportunity(app, ids, "人民币商机", customer, "20000", "CNY", "100000")
+    a, b = _usd_and_cny(app)
     assert _merge(app, "opportunity", b, [a], amount=a, budget=b).status_code == 302
     edited = app.test_client().patch(f"/api/v1/crm_sales.opportunities/{b}", headers=_api_token(app),
                                      json={"amount": "1500"})
