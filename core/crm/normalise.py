@@ -88,7 +88,7 @@ def strip_invisible(text: str) -> str:
     marks, soft hyphens, direction marks: Unicode's ``Cf``) at either end: ``"\u200b "`` -> ``""`` — a required
     value made only of those is missing."""
     text = text.strip()
-    if text.isascii():
+    if text.isascii() or (text[0].isprintable() and text[-1].isprintable()):  # (Cf characters are not printable)
         return text
     start, end = 0, len(text)
     while start < end and (text[start].isspace() or unicodedata.category(text[start]) == "Cf"):
