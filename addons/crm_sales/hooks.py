@@ -93,3 +93,10 @@ def register_customer_panels():
 
     return [CustomerPanel(key="crm_sales.opportunities", title=_l("Opportunities"), render=customer_panel, order=50,
                           permission=READ)]
+
+
+@hookimpl(trylast=True)  # after the core's demo users and roles exist
+def load_demo_data(edition, language):
+    from .demo import load
+
+    load(language)

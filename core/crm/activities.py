@@ -137,7 +137,24 @@ def register_customer_panels():
 
 @hookimpl
 def load_demo_data(edition, language):
-    """Demo products and this year's exchange rates (idempotent: existing codes and days are skipped)."""
+    """Demo products and this year's exchange rates (:func:`load_demo_products`)."""
+    load_demo_products(language)
+
+
+#: the demo products: code, name (Simplified Chinese, English), category and unit (Chinese, English), list price,
+#: currency. A 繁體中文 demo writes the Chinese ones in Traditional characters (``mosaic demo``).
+DEMO_PRODUCTS = (
+    ("CRM-STD", ("CRM 标准版（年）", "CRM Standard (year)"), ("软件", "Software"), ("用户", "user"), "1200.00", "CNY"),
+    ("CRM-ENT", ("CRM 企业版（年）", "CRM Enterprise (year)"), ("软件", "Software"), ("用户", "user"), "2400.00", "CNY"),
+    ("SVC-IMPL", ("实施服务", "Implementation service"), ("服务", "Service"), ("人天", "day"), "3000.00", "CNY"),
+    ("HW-PAD", ("销售平板", "Sales tablet"), ("硬件", "Hardware"), ("台", "pc"), "399.00", "USD"),
+)
+
+
+def load_demo_products(language: str) -> None:
+    """The demo products and this year's exchange rates, named in ``language`` (idempotent: existing codes and
+    days are skipped). Addons whose demo records need them (crm_sales's quotes) call it first: the order in
+    which the addons' ``load_demo_data`` run is not theirs to choose."""
     from datetime import date
     from decimal import Decimal
 
@@ -153,17 +170,12 @@ def load_demo_data(edition, language):
         ).first()
         if exists is None:
             db.session.add(ExchangeRate(currency=code, day=day, rate=Decimal(rate)))
-    chinese = language in ("zh_CN", "zh_TW")
-    demo_products = (
-        ("CRM-STD", "CRM 标准版（年）" if chinese else "CRM Standard (year)", "Software", "user", "1200.00", "CNY"),
-        ("CRM-ENT", "CRM 企业版（年）" if chinese else "CRM Enterprise (year)", "Software", "user", "2400.00", "CNY"),
-        ("SVC-IMPL", "实施服务" if chinese else "Implementation service", "Service", "day", "3000.00", "CNY"),
-        ("HW-PAD", "销售平板" if chinese else "Sales tablet", "Hardware", "pc", "399.00", "USD"),
-    )
-    for code, name, category, unit, price, currency in demo_products:
+    which = 0 if language in ("zh_CN", "zh_TW") else 1
+    for code, names, categories, units, price, currency in DEMO_PRODUCTS:
         if db.session.execute(select(Product.id).where(Product.code == code)).first() is None:
-            db.session.add(Product(code=code, name=name, search_name=search_key(name), category=category,
-                                   unit=unit, list_price=Decimal(price), currency=currency))
+            name = names[which]
+            db.session.add(Product(code=code, name=name, search_name=search_key(name), category=categories[which],
+                                   unit=units[which], list_price=Decimal(price), currency=currency))
     db.session.flush()
 
 
