@@ -218,4 +218,8 @@ class AddonRuntime:
         self._bump()
         db.session.commit()
         self.refresh(force=True)
+        from core.crm import custom_index  # (the core's own module) fields made before their indexes existed
+
+        custom_index.ensure_all()
+        db.session.commit()
         return order

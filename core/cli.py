@@ -290,7 +290,24 @@ def run_command(ctx: Context, host, port, threads, no_scheduler):
         if not is_initialised():
             fail(_("This instance is not initialised yet: run `mosaic init` (or `mosaic demo`) first."))
         _refuse_if_behind(app)
+        _ensure_custom_indexes()
     _serve(app, host, port, threads, scheduler=not no_scheduler)
+
+
+def _ensure_custom_indexes() -> None:
+    """Custom fields made before their values were indexed get their index (``core.crm.custom_index``) at
+    start; if the database refuses now, the server starts anyway (lists and lookups on them are slower)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from core.crm import custom_index
+
+    try:
+        custom_index.ensure_all()
+        db.session.commit()
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        click.echo(_("The custom fields' indexes could not be created now (%(error)s); they will be at the next "
+                     "start.", error=str(exc.orig if getattr(exc, "orig", None) else exc)), err=True)
 
 
 @main.command("scheduler")

@@ -249,6 +249,8 @@ def schema_differences(connection) -> list:
     existing = set(inspect(connection).get_table_names()) - NOT_MODELLED
 
     def include(obj, name, type_, _reflected, _compare_to) -> bool:
+        if type_ == "index" and (name or "").startswith("ix_cf_"):  # custom fields' (core.crm.custom_index)
+            return False
         table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
         return table is None or table in existing
 

@@ -22,7 +22,7 @@ from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.crm import custom_fields, lists
+from core.crm import custom_fields, custom_index, lists
 from core.crm.custom_field_forms import LABEL_LANGUAGES, CustomFieldForm, options_text, parse_options
 from core.crm.custom_field_models import CustomField
 from core.crm.custom_fields import PICKLIST_TYPES, TYPE_LABELS, picklist_name
@@ -136,6 +136,8 @@ def edit(object_name: str | None, field_id: int | None = None):
                 row = CustomField(object=obj.name, key=key, type=form.type.data)
                 row.sort = form.sort.data if form.sort.data is not None else (top or 0) + 10
                 db.session.add(row)
+                if row.type in custom_index.INDEXED_TYPES:  # its values are looked up: indexed, in this transaction
+                    custom_index.ensure_index(obj.model, key)
             elif form.sort.data is not None:
                 row.sort = form.sort.data
             row.labels, row.help, row.rules = form.labels(), form.help_texts(), form.rules()

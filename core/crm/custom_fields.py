@@ -863,7 +863,10 @@ def filter_keys(object_name: str) -> list[str]:
 
 
 def _json_text(model, key: str):
-    return model.custom[key].as_string()
+    """The text of the value (spelled as its index is, :mod:`core.crm.custom_index`)."""
+    from core.crm.custom_index import json_text
+
+    return json_text(model.custom, key)
 
 
 def _json_number(model, key: str):

@@ -46,6 +46,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Table, and_, case, delete, insert, not_, or_, select, true, update
 
 from core.crm import audit, money, recycle, recycle_restore
+from core.crm.custom_index import json_text
 from core.crm.models import Activity, Contact, Customer, PoolEntry, customer_tags
 from core.crm.recycle import RecycleError, RestoreRefused, model_for_table
 from core.crm.recycle_models import RecycleEntry
@@ -340,7 +341,7 @@ def move_lookups(model, survivor_id: int, loser_ids) -> list[dict]:
     losers = {int(i) for i in loser_ids}
     for other, key, _target in recycle.lookup_fields(model.__table__.name):
         table = other.__table__
-        stmt = select(table.c.id, table.c.custom).where(other.custom[key].as_string().in_([str(i) for i in losers]))
+        stmt = select(table.c.id, table.c.custom).where(json_text(other.custom, key).in_([str(i) for i in losers]))
         if other is model:
             stmt = stmt.where(table.c.id.not_in([survivor_id, *losers]))
         changes, moved = [], {}
@@ -368,7 +369,7 @@ def _unmove_lookups(lookups, survivor_id: int, remap: dict, loser_table: str) ->
             back.update({int(row_id): loser_id for row_id in row_ids})
         table = other.__table__
         stmt = select(table.c.id, table.c.custom).where(table.c.id.in_(list(back)),
-                                                        other.custom[key].as_string() == str(survivor_id))
+                                                        json_text(other.custom, key) == str(survivor_id))
         changes = [(row_id, custom, {**custom, key: back[row_id]})
                    for row_id, custom in db.session.execute(stmt.order_by(table.c.id)).all()
                    if isinstance(custom, dict) and recycle.lookup_id(custom.get(key)) == survivor_id]

@@ -45,6 +45,7 @@ from sqlalchemy import String, Table, and_, delete, exists, false, func, insert,
 from sqlalchemy.exc import IntegrityError
 
 from core.crm import audit
+from core.crm.custom_index import json_text
 from core.crm.recycle_models import RecycleEntry, RecycleOwner
 from core.extensions import db
 from core.hookspecs import hookimpl
@@ -403,7 +404,7 @@ def _clear_lookups(groups: list[_Group]) -> list[dict]:
     for target, ids in held.items():
         for model, key, _target in lookup_fields(target):
             table = model.__table__
-            stmt = select(table.c.id, table.c.custom).where(model.custom[key].as_string().in_([str(i) for i in ids]))
+            stmt = select(table.c.id, table.c.custom).where(json_text(model.custom, key).in_([str(i) for i in ids]))
             if held.get(table.name):
                 stmt = stmt.where(table.c.id.not_in(held[table.name]))
             old = {int(row_id): custom for row_id, custom in db.session.execute(stmt)

@@ -27,6 +27,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Table, and_, func, insert, or_, select, update
 
 from core.crm import audit
+from core.crm.custom_index import json_text
 from core.crm.recycle import RestoreRefused, _from_json, decode_row, lookup_fields, lookup_id, model_for_table
 from core.crm.recycle_models import RecycleEntry
 from core.extensions import db
@@ -419,7 +420,7 @@ def _remap_records(model, key: str, moved: dict, entry: RecycleEntry) -> None:
         audit.AuditEntry.object == audit.audit_object(model), audit.AuditEntry.field == f"custom.{key}",
         audit.AuditEntry.at >= entry.deleted_at)
     stmt = select(table.c.id, table.c.custom).where(
-        model.custom[key].as_string().in_([str(i) for i in moved]), table.c.id.not_in(set_since))
+        json_text(model.custom, key).in_([str(i) for i in moved]), table.c.id.not_in(set_since))
     if "created_at" in table.c:
         stmt = stmt.where(or_(table.c.created_at.is_(None), table.c.created_at < entry.deleted_at))
     changes = []
