@@ -44,3 +44,24 @@ def ensure_user(
 
 def set_password(user: User, password: str) -> None:
     user.password_hash = hash_password(password)
+
+
+def grant(permissions: dict[str, tuple[str, ...]], scopes: dict[str, dict[str, str]] | None = None) -> None:
+    """Give existing roles permissions and data scopes they lack (the demos': ``{"sales_rep": ("core.customer.read",
+    …)}``, ``{"sales_manager": {"lead": "department"}}``); a role that does not exist is skipped. Idempotent: a
+    scope the role has already is left as it is."""
+    from core.crm.models import RoleScope
+    from core.models import RolePermission
+
+    for role_name in {*permissions, *(scopes or {})}:
+        role = db.session.execute(select(Role).where(Role.name == role_name)).scalar()
+        if role is None:
+            continue
+        held = set(role.permission_names)
+        for permission in permissions.get(role_name, ()):
+            if permission not in held:
+                role.permissions.append(RolePermission(permission=permission))
+                held.add(permission)
+        for obj, scope in (scopes or {}).get(role_name, {}).items():
+            if db.session.get(RoleScope, (role.id, obj)) is None:
+                db.session.add(RoleScope(role_id=role.id, object=obj, scope=scope))

@@ -11,9 +11,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from core.crm.models import Activity, RoleScope
+from core import accounts
+from core.crm.models import Activity
 from core.extensions import db
-from core.models import Role, RolePermission, User
+from core.models import User
 from core.timeutil import utcnow
 
 from .leads import create_lead, log_contact
@@ -24,7 +25,7 @@ DEMO_PERMISSIONS = {
                       "crm_lead.settings.manage"),
     "sales_rep": ("crm_lead.app.read", "crm_lead.lead.write"),
 }
-SCOPES = {"sales_manager": "department"}
+SCOPES = {"sales_manager": {"lead": "department"}}
 
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
 GIVEN = ("建国", "晓燕", "志强", "丽娜", "海涛", "秀英", "俊杰", "雪梅", "明辉", "婷婷")
@@ -44,24 +45,11 @@ PLAN = (
 )
 
 
-def _grant() -> None:
-    for role_name, permissions in DEMO_PERMISSIONS.items():
-        role = db.session.execute(select(Role).where(Role.name == role_name)).scalar()
-        if role is None:
-            continue
-        for permission in permissions:
-            if permission not in role.permission_names:
-                role.permissions.append(RolePermission(permission=permission))
-        scope = SCOPES.get(role_name)
-        if scope and db.session.get(RoleScope, (role.id, "lead")) is None:
-            db.session.add(RoleScope(role_id=role.id, object="lead", scope=scope))
-
-
 def load(language: str) -> int:
     """Create the demo leads that do not exist yet (by e-mail); returns how many were created."""
     users = {u.username: u for u in db.session.execute(
         select(User).where(User.username.in_(("manager", "rep", "admin")))).scalars()}
-    _grant()
+    accounts.grant(DEMO_PERMISSIONS, SCOPES)
     owners = [users.get("rep"), users.get("manager"), users.get("rep"), None]
     existing = set(db.session.execute(select(Lead.email).where(Lead.email.like("%@demo-lead.cn"))).scalars())
     now, created = utcnow(), 0

@@ -18,11 +18,12 @@ from decimal import Decimal
 
 from sqlalchemy import select, update
 
+from core import accounts
 from core.crm.activities import load_demo_products
 from core.crm.customer_demo import load as load_demo_customers
-from core.crm.models import Contact, Customer, Product, RoleScope
+from core.crm.models import Contact, Customer, Product
 from core.extensions import db
-from core.models import Role, RolePermission, User
+from core.models import User
 from core.timeutil import utcnow
 
 from . import quotes, stages
@@ -38,7 +39,7 @@ DEMO_PERMISSIONS = {
                       EXPENSE_WRITE, EXPENSE_APPROVE),
     "sales_rep": (READ, WRITE, REPORT_READ, QUOTE_WRITE, EXPENSE_WRITE),
 }
-SCOPED_OBJECTS = ("opportunity", "quote", "order", "expense")
+SCOPES = {"sales_manager": {obj: "department" for obj in ("opportunity", "quote", "order", "expense")}}
 
 #: the stages of the standard process by position: 0–6 open (机会 … 订单), 7 won, 8 lost, 9 abandoned
 WON, LOST, ABANDONED = 7, 8, 9
@@ -93,20 +94,6 @@ TEXTS = {
 REASONS = {LOST: "price", ABANDONED: "no_budget"}
 
 
-def _grant() -> None:
-    for role_name, permissions in DEMO_PERMISSIONS.items():
-        role = db.session.execute(select(Role).where(Role.name == role_name)).scalar()
-        if role is None:
-            continue
-        for permission in permissions:
-            if permission not in role.permission_names:
-                role.permissions.append(RolePermission(permission=permission))
-        if role_name == "sales_manager":
-            for obj in SCOPED_OBJECTS:
-                if db.session.get(RoleScope, (role.id, obj)) is None:
-                    db.session.add(RoleScope(role_id=role.id, object=obj, scope="department"))
-
-
 def _at(created: datetime, end: datetime, step: int, steps: int) -> datetime:
     """The moment of the ``step``-th of ``steps`` moves between ``created`` and ``end`` (the last one's)."""
     return created + (end - created) * step / max(steps, 1)
@@ -119,7 +106,7 @@ def load(language: str) -> int:
         select(User).where(User.username.in_(("manager", "rep")))).scalars()}
     if not users:
         return 0
-    _grant()
+    accounts.grant(DEMO_PERMISSIONS, SCOPES)
     load_demo_customers(language)  # the addons' demos run in no set order: the customers and products first
     load_demo_products(language)
     texts = TEXTS["zh" if language in ("zh_CN", "zh_TW") else "en"]

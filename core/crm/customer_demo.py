@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from core import accounts
 from core.crm.models import Contact, Customer
 from core.extensions import db
-from core.models import Role, RolePermission, User
+from core.models import User
 
 CITIES = ("上海", "北京", "深圳", "杭州", "苏州", "成都", "武汉", "广州", "南京", "西安")
 REGIONS = {"上海": "east", "北京": "north", "深圳": "south", "杭州": "east", "苏州": "east",
@@ -28,16 +29,6 @@ DEMO_PERMISSIONS = {
 }
 
 
-def _grant_demo_permissions() -> None:
-    for role_name, permissions in DEMO_PERMISSIONS.items():
-        role = db.session.execute(select(Role).where(Role.name == role_name)).scalar()
-        if role is None:
-            continue
-        for permission in permissions:
-            if permission not in role.permission_names:
-                role.permissions.append(RolePermission(permission=permission))
-
-
 def load(language: str) -> int:
     """Create the demo customers that do not exist yet; returns how many were created."""
     users = {
@@ -46,7 +37,7 @@ def load(language: str) -> int:
     }
     if not users:
         return 0
-    _grant_demo_permissions()
+    accounts.grant(DEMO_PERMISSIONS)
     owners = [users[name] for name in ("rep", "manager") if name in users]
     existing = set(db.session.execute(select(Customer.name)).scalars())
     created, number = 0, 0
