@@ -139,8 +139,8 @@ def load(language: str) -> int:
             "name": name, "customer_id": customer.id, "contact_id": contact.id if contact else None,
             "amount": amount, "currency": currency, "budget_known": True,
             "budget": (amount * Decimal("1.1")).quantize(Decimal("1")),
-            "close_date": today + timedelta(days=close_in if position < WON else 0),
-            "purchase_date": today + timedelta(days=close_in + 7),
+            "close_date": _close_date(today, close_in, number) if position < WON else today,
+            "purchase_date": _close_date(today, close_in, number) + timedelta(days=7) if position < WON else today,
             "source": ("referral", "website", "event", "call", "partner", "existing")[number % 6],
             "pain_points": texts["pain_points"], "goals": texts["goals"],
             "owner_id": owner.id, "created_at": born, "stage_entered_at": born,
@@ -170,6 +170,17 @@ def load(language: str) -> int:
     _targets(users, today)
     db.session.flush()
     return created
+
+
+def _close_date(today: date, days: int, number: int) -> date:
+    """An open opportunity's close date: most of them within this quarter (the funnel opens on this quarter: all
+    its stages have some), their ``days`` (at most 80) scaled to what is left of it; every fourth next quarter."""
+    start = date(today.year, (today.month - 1) // 3 * 3 + 1, 1)
+    following = date(start.year + 1, 1, 1) if start.month == 10 else date(start.year, start.month + 3, 1)
+    left = (following - today).days - 1
+    if number % 4 == 3:
+        return following + timedelta(days=days // 2)
+    return today + timedelta(days=round(days * left / 80))
 
 
 def _quote(opportunity, contact, lines, products, owner, texts, *, won: bool, sent: bool, day: date):

@@ -49,6 +49,11 @@ def test_the_sales_demo_fills_every_stage_with_quotes_orders_and_targets_once(mo
             assert opp.amount == sum(p.quantity * p.unit_price for p in opp.products) > 0
             # the stage's required fields are filled: a rep may move it on without being stopped at once
             assert stages.missing_fields(opp, opp.stage) == []
+        # the funnel opens on this quarter: each open stage has opportunities closing in it
+        quarter_end = date(date.today().year + (date.today().month > 9), (date.today().month - 1) // 3 * 3 % 12 + 4
+                           if date.today().month <= 9 else 1, 1) - timedelta(days=1)
+        this_quarter = {o.stage_id for o in opportunities if o.status == "open" and o.close_date <= quarter_end}
+        assert this_quarter == {s.id for s in process.stages if s.kind == "open"}
         won = [o for o in opportunities if o.status == "won"]
         assert len(won) == 4 and all(o.close_date < date.today() for o in won)
         assert {o.lost_reason for o in opportunities if o.status in ("lost", "abandoned")} == {"price", "no_budget"}
