@@ -246,7 +246,7 @@ def export_source():
         picklist_labels,
         user_timezone,
     )
-    from core.crm.export_views import list_rows
+    from core.crm.export_views import list_rows, visible_name_column
     from core.crm.models import Contact, Customer
 
     from . import stages
@@ -267,8 +267,8 @@ def export_source():
         return [
             Column("id", _l("ID"), (o.id.label("o_id"),), cell("o_id"), "number"),
             Column("name", _l("Name"), (o.name.label("name"),), cell("name")),
-            Column("customer", _l("Customer"), (customer.name.label("customer_name"),), cell("customer_name")),
-            Column("contact", _l("Decision maker"), (contact.name.label("contact_name"),), cell("contact_name")),
+            visible_name_column("customer", _l("Customer"), user, customer, Customer, o.customer_id),
+            visible_name_column("contact", _l("Decision maker"), user, contact, Contact, o.contact_id),
             Column("process", _l("Sales process"), (process.name.label("process_name"),),
                    cell("process_name", stages.stage_label)),
             Column("stage", _l("Stage"), (stage.name.label("stage_name"),), cell("stage_name", stages.stage_label)),

@@ -53,6 +53,10 @@ DERIVED = {
     "currency": ("amount_company",),
     "owner_id": ("team_id",),
 }
+#: what an undo restores or keeps together (``ImportObject.companions``): the amount and the budget are in the
+#: opportunity's currency — 7,500 typed after an import that made 6,000 USD into 7,000 EUR is EUR 7,500, never
+#: USD 7,500 beside the EUR company amount (the expense budget is in the company's currency)
+COMPANIONS = {"amount": ("currency",), "budget": ("currency",)}
 MONEY_FIELDS = ("amount", "budget", "expense_budget")
 _YES_NO = {"1": _l("Yes"), "0": _l("No")}
 
@@ -283,6 +287,14 @@ def _resolve_row(o, importer, lookups: _Lookups) -> list[str]:  # noqa: C901 - o
         record["budget_known"] = True
     # customer and decision maker
     customer_id = None
+    for column in ("customer_id", "contact_id"):
+        # the user's own export names a customer or decision maker hidden from them "(not visible to you)": an
+        # update keeps the opportunity's (as without the cell), a new opportunity cannot have it
+        if isinstance(record.get(column), str) and _is_hidden(record[column]):
+            record.pop(column)
+            if existing is None and column == "customer_id":
+                errors.append(_("The customer of this row is hidden from you: a new opportunity needs a customer "
+                                "you can see."))
     if isinstance(record.get("customer_id"), str):
         ref = record["customer_id"].strip()
         ids = lookups.by_external.get(ref) or lookups.by_name.get(normalise.search_key(ref), set())
@@ -410,12 +422,22 @@ def after_write(created, _updated, importer) -> None:
     db.session.execute(insert(StageChange.__table__), rows)
 
 
+def _is_hidden(text: str) -> bool:
+    """Whether ``text`` is what an export writes for a linked record hidden from its reader, in any language."""
+    from core.crm.export_views import hidden_customer_texts
+
+    return unicodedata.normalize("NFKC", text).strip().casefold() in hidden_customer_texts()
+
+
 def import_object(write_permission: str) -> ImportObject:
     return ImportObject(
         name="opportunity", model=Opportunity, label=_l("Opportunities"), fields=fields,
         permission=write_permission, list_endpoint="crm_sales.index", prepare=prepare, derived=DERIVED,
         keys={"id": ("id", _to_id), "name": ("search_name", normalise.search_key)},
-        resolve=resolve, after_write=after_write,
+        resolve=resolve, after_write=after_write, companions=COMPANIONS,
+        # the same file imported again: an opportunity of the same customer and name is there already (not the
+        # close date: without its column the row's is a default that changes from day to day)
+        same_record=(("customer_id", "search_name"), ()),
         help=_l("One row per opportunity: name, customer (its name or external id), amount, currency, close date, "
                 "stage… A stage's required fields must be in the row, as when moving to it; without a stage the "
                 "opportunity starts at the first stage of its sales process. Update by the id of an export or by "

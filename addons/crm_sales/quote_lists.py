@@ -60,7 +60,7 @@ ORDERS = lists.ListSpec(
 
 def _export(name: str, label, model, spec, status_labels, extra_columns):
     from core.crm.export import ExportSource, labels_of, local_time, mapped, owner_column, user_timezone
-    from core.crm.export_views import list_rows
+    from core.crm.export_views import list_rows, visible_name_column
     from core.crm.models import Customer
 
     owner = aliased(User, name=f"{model.__tablename__}_owner")
@@ -76,7 +76,7 @@ def _export(name: str, label, model, spec, status_labels, extra_columns):
             Column("id", _l("ID"), (model.id.label("r_id"),), cell("r_id"), "number"),
             Column("number", _l("Number"), (model.number.label("number"),), cell("number")),
             *extra_columns(),
-            Column("customer", _l("Customer"), (customer.name.label("customer_name"),), cell("customer_name")),
+            visible_name_column("customer", _l("Customer"), user, customer, Customer, model.customer_id),
             Column("status", _l("Status"), (model.status.label("status"),), mapped("status", labels)),
             Column("currency", _l("Currency"), (model.currency.label("currency"),), cell("currency")),
             Column("subtotal", _l("Subtotal"), (model.subtotal.label("subtotal"),), money("subtotal")),

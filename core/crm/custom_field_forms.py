@@ -74,8 +74,8 @@ class _Check:
             elif d.type == "money":
                 value = d.parse(field.data or "")
                 if value is not None:
-                    currency = getattr(form, PREFIX + d.key + CURRENCY_SUFFIX).data
-                    value = Money(value.amount, currency or value.currency)
+                    chosen = _currency(d, field.data, getattr(form, PREFIX + d.key + CURRENCY_SUFFIX))
+                    value = Money(value.amount, chosen)
             else:
                 value = d.parse(field.data or "")
             user = current_user if current_user and current_user.is_authenticated else None
@@ -84,6 +84,22 @@ class _Check:
             field.value = None
             raise ValidationError(str(exc)) from None
         field.value = value
+
+
+def _currency(d: CustomFieldDef, text, select) -> str:
+    """The currency of a money field's input: the one typed with the amount (``12.50 EUR``, ``€12.50``) unless the
+    currency list was changed from what the form showed (the field's default currency, or the record's) to
+    another — then the list's. ``ValueError`` (translated) when the typed and the picked currencies differ: which
+    one was meant cannot be told, and either would store an amount in a currency not asked for."""
+    picked = select.data or ""
+    shown = select.object_data or d.default_currency()
+    typed = d.typed_currency(text)
+    if not typed:
+        return picked or d.default_currency()
+    if picked and picked != shown and picked != typed:
+        raise ValueError(_("The amount is typed in %(typed)s but %(picked)s is picked in the currency list: pick "
+                           "%(typed)s, or type the amount without its currency.", typed=typed, picked=picked))
+    return typed
 
 
 def _form_field(d: CustomFieldDef, current):
@@ -221,7 +237,12 @@ class CustomFieldForm(FlaskForm):
         _l("Pattern (regular expression)"), validators=[Optional(), Length(max=300)],
         description=_l("The whole value must match, e.g. [A-Z]{2}\\d{6}."),
     )
-    regex_message = StringField(_l("Message when the pattern does not match"), validators=[Optional(), Length(max=200)])
+    regex_message_zh_CN = StringField(_l("Message when the pattern does not match (简体中文)"),
+                                      validators=[Optional(), Length(max=200)])
+    regex_message_en = StringField(_l("Message when the pattern does not match (English)"),
+                                   validators=[Optional(), Length(max=200)])
+    regex_message_zh_TW = StringField(_l("Message when the pattern does not match (繁體中文)"),
+                                      validators=[Optional(), Length(max=200)])
     date_min = DateField(_l("Earliest date"), validators=[Optional()])
     date_max = DateField(_l("Latest date"), validators=[Optional()])
     currency = SelectField(_l("Default currency"), validate_choice=False)
@@ -283,6 +304,12 @@ class CustomFieldForm(FlaskForm):
         return {lang: getattr(self, f"help_{lang}").data.strip() for lang in LABEL_LANGUAGES
                 if (getattr(self, f"help_{lang}").data or "").strip()}
 
+    def regex_messages(self) -> dict:
+        """The pattern's message per language, as the labels: a language left empty falls back (English, then any;
+        :func:`core.crm.custom_fields._pick`)."""
+        return {lang: getattr(self, f"regex_message_{lang}").data.strip() for lang in LABEL_LANGUAGES
+                if (getattr(self, f"regex_message_{lang}").data or "").strip()}
+
     def rules(self) -> dict:
         kind, rules = self.type.data, {}
         if kind in ("number", "money"):
@@ -299,10 +326,8 @@ class CustomFieldForm(FlaskForm):
                 rules["max_length"] = int(self.max_length.data)
             if self.regex.data:
                 rules["regex"] = self.regex.data
-                if (self.regex_message.data or "").strip():
-                    rules["regex_message"] = {"en": self.regex_message.data.strip(),
-                                              "zh_CN": self.regex_message.data.strip(),
-                                              "zh_TW": self.regex_message.data.strip()}
+                if self.regex_messages():
+                    rules["regex_message"] = self.regex_messages()
         if kind == "date":
             if self.date_min.data:
                 rules["date_min"] = self.date_min.data.isoformat()
@@ -325,7 +350,10 @@ class CustomFieldForm(FlaskForm):
         self.decimals.data = rules.get("decimals")
         self.max_length.data = rules.get("max_length")
         self.regex.data = rules.get("regex", "")
-        self.regex_message.data = (rules.get("regex_message") or {}).get("en", "")
+        messages = rules.get("regex_message") or {}
+        for lang in LABEL_LANGUAGES:  # (a message stored as one text: the English box)
+            text = messages.get(lang, "") if isinstance(messages, dict) else messages if lang == "en" else ""
+            getattr(self, f"regex_message_{lang}").data = text
         from datetime import date
 
         self.date_min.data = date.fromisoformat(rules["date_min"]) if rules.get("date_min") else None

@@ -75,6 +75,7 @@ _SPLIT = re.compile(r"[,，;；、|]+")
 #: the words of a checkbox cell, in 简体 and 繁體 (是, 是的, 否, 不, 不是, 真 and 假 are written alike in both)
 _TRUE = {"1", "true", "yes", "y", "on", "x", "✓", "✔", "√", "是", "对", "對", "是的", "真"}
 _FALSE = {"0", "false", "no", "n", "off", "否", "不", "不是", "错", "錯", "假"}
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d")
 
 
@@ -188,13 +189,19 @@ class CustomFieldDef:
     def _parse_text(self, text: str) -> str:
         return text
 
-    def _parse_number(self, text: str) -> Decimal:
+    def _parse_number(self, text: str | Decimal) -> Decimal:
         value = _decimal(text)
         if value is None:
             raise ValueError(_("“%(value)s” is not a number.", value=text))
         return value
 
     def _parse_money(self, text: str) -> Money:
+        amount, code = self._money_parts(text)
+        return Money(amount, code or self.default_currency())
+
+    def _money_parts(self, text: str) -> tuple[Decimal, str]:
+        """``(amount, currency)`` of a typed amount: the currency typed with it (a code, or a symbol), ``""`` when
+        none was — the form then takes its currency list's (:meth:`typed_currency`)."""
         folded = unicodedata.normalize("NFKC", text)
         match = re.match(r"^\s*([A-Za-z]{3})?\s*([^\d\s+\-.,]*)\s*([+\-]?[\d,.\s]+)\s*([A-Za-z]{3})?\s*$", folded)
         amount = _decimal(match.group(3)) if match else None
@@ -206,7 +213,18 @@ class CustomFieldDef:
             code = _currency_by_symbol(symbol) or ""
             if not code:
                 raise ValueError(_("Unknown currency “%(code)s”.", code=symbol))
-        return Money(amount, code or self.default_currency())
+        return amount, code
+
+    def typed_currency(self, raw) -> str:
+        """The currency typed in a money field's text (``"12.50 EUR"``, ``"€12.50"``): its code, ``""`` when the
+        text has none (or is no amount: :meth:`parse` says why)."""
+        text = strip_invisible(raw if isinstance(raw, str) else str(raw or ""))
+        if self.type != "money" or not text:
+            return ""
+        try:
+            return self._money_parts(text)[1]
+        except ValueError:
+            return ""
 
     def _parse_date(self, text: str) -> date:
         folded = unicodedata.normalize("NFKC", text).strip()
@@ -290,7 +308,8 @@ class CustomFieldDef:
             except re.error:
                 matched = True  # the admin form refuses bad patterns; an old one never blocks entry
             if not matched:
-                message = _pick(self.rules.get("regex_message") or {}, _language())
+                message = self.rules.get("regex_message") or {}
+                message = message if isinstance(message, str) else _pick(message, _language())
                 raise ValueError(message or _("“%(value)s” does not have the expected format.", value=value))
 
     @property
@@ -490,20 +509,22 @@ class CustomFieldDef:
         if self.type == "number":
             if isinstance(raw, bool) or not isinstance(raw, int | float | str):
                 raise ValueError(_("Must be a number."))
-            return self._parse_number(str(raw))
+            return self._api_number(raw)
         if self.type == "money":
             if not isinstance(raw, dict) or set(raw) - {"amount", "currency"} or "amount" not in raw:
                 raise ValueError(_("Must be an object {\"amount\": \"12.50\", \"currency\": \"CNY\"}."))
             amount = raw["amount"]
             if isinstance(amount, bool) or not isinstance(amount, int | float | str):
                 raise ValueError(_("Must be an amount with its currency."))
-            parsed = self._parse_number(str(amount))
+            parsed = self._api_number(amount)
             currency = raw.get("currency") or self.default_currency()
             if not isinstance(currency, str):
                 raise ValueError(_("Must be an amount with its currency."))
             return Money(parsed, currency.upper())
         if self.type == "date":
-            if not isinstance(raw, str):
+            # YYYY-MM-DD only, as the OpenAPI document says ("format: date"): fromisoformat reads 20260105 and
+            # 2026-W02-1 too (Python 3.11+)
+            if not isinstance(raw, str) or not _ISO_DATE.fullmatch(raw):
                 raise ValueError(_("Must be a date like 2026-05-31."))
             try:
                 return date.fromisoformat(raw)
@@ -524,6 +545,14 @@ class CustomFieldDef:
         if not isinstance(raw, str):
             raise ValueError(_("Must be a string."))
         return strip_invisible(raw)  # only "\u200b"…: "", missing for a required field (see parse)
+
+    def _api_number(self, raw: int | float | str) -> Decimal:
+        """A number of the API: a string as typed, a JSON number by its own digits — ``str()`` of a float is in
+        exponent form from 1e16 on and below 1e-4 (``"1e+16"``), which no typed number is: such a number is then
+        refused for what it is (too large, too many decimals), not as no number."""
+        if isinstance(raw, str):
+            return self._parse_number(raw)
+        return self._parse_number(Decimal(repr(raw)) if isinstance(raw, float) else Decimal(raw))
 
 
 def _definition(row: CustomField) -> CustomFieldDef:
@@ -915,7 +944,9 @@ def filter_conditions(model, object_name: str, params: dict, errors: list) -> li
                         column = _json_number(model, d.key)
                     conditions.append(getattr(column, compare)(value))
         except ValueError:
-            errors.append(_l("The filter “%(name)s” was ignored: its value is not valid.", name=d.label))
+            from core.crm.lists import invalid_filter
+
+            errors.append(invalid_filter(d.label))
             for key in (base, f"{base}.min", f"{base}.max"):
                 params.pop(key, None)
     return conditions

@@ -13,7 +13,8 @@ ORM object is loaded, so memory stays flat however long the list is.
   leave at once, memory holds one batch; past 1,048,575 rows the rows continue on a new sheet.
 
 Headers are in the reader's language; fixed values and picklists are written as their labels, times in
-the reader's time zone, custom fields (:mod:`core.crm.custom_fields`) as their text.
+the reader's time zone, custom fields (:mod:`core.crm.custom_fields`) as their text (an amount of a money field
+with two decimals and its currency: :func:`money_text`); amounts of two decimals keep them in CSV too.
 """
 
 from __future__ import annotations
@@ -171,10 +172,22 @@ def _custom_columns(object_name: str, model, user) -> list[Column]:
             if d.type == "lookup":
                 label = context["lookups"].get((d.rules.get("target", "customer"), parsed))
                 return f"{label} #{parsed}" if label else f"#{parsed}"
+            if d.type == "money":
+                return money_text(parsed)
             return d.text(parsed)
 
         columns.append(Column(f"cf.{d.key}", d.label, (), value, kind))
     return columns
+
+
+def money_text(value: custom_fields.Money) -> str:
+    """A money field's cell: the amount with (at least) two decimals and its currency, ``88.00 CNY`` — text in both
+    formats, so that the import reads the currency back (:meth:`core.crm.custom_fields.CustomFieldDef.parse`; an
+    XLSX number cell would come back as an amount in the field's default currency)."""
+    amount = Decimal(value.amount)
+    if amount.as_tuple().exponent > -2:
+        amount = amount.quantize(Decimal("0.01"))
+    return f"{format(amount, 'f')} {value.currency}"
 
 
 def _lookups(object_name: str, rows, user) -> dict:
@@ -266,6 +279,8 @@ def _csv_cell(value) -> str:
         return value.isoformat(" ", "seconds")
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, Decimal) and value.is_finite() and value.as_tuple().exponent == -2:
+        return format(value, "f")  # an amount (Numeric(18, 2)): its two decimals, as XLSX shows them (0.00)
     if isinstance(value, float | Decimal):
         return custom_fields._plain(Decimal(str(value)))
     return _csv_text(value)

@@ -68,8 +68,8 @@ def list_rows(spec: lists.ListSpec):
                 args = dict(view.params)
         params, errors = lists.normalise_params(spec, args)
         stmt = lists.filtered_select(spec, user, params, errors)
-        if errors:
-            raise ExportError(" ".join(str(e) for e in errors))
+        if errors:  # the bare reasons: the list's "…was ignored" is not what happens here (no file is made)
+            raise ExportError(" ".join(lists.reason_of(e) for e in errors))
         sort = params.get("sort") or spec.default_sort
         return stmt, spec.sorts[sort.lstrip("-")], not sort.startswith("-")
 
@@ -131,16 +131,56 @@ def _customer_source() -> ExportSource:
 
 
 # -- contacts -------------------------------------------------------------------------------------------
-def _visible_customer_name(user, company):
-    """The name of the joined customer ``company`` when ``user`` may see it, else NULL — an ``EXISTS`` on its
-    primary key in the export's own query (the list shows the others "(not visible to you)", as the record does)."""
-    from core.crm.models import Customer
+#: what a contacts export writes for a customer the reader may not see (the list and the record page say it too)
+HIDDEN_CUSTOMER = _l("(not visible to you)")
+
+
+def hidden_customer_texts() -> frozenset[str]:
+    """:data:`HIDDEN_CUSTOMER` in every language, folded (NFKC, case): the import recognises the placeholder of
+    a user's own export, whichever language wrote it, instead of looking for a customer of that name (a contact
+    keeps its customer on an update; a new contact is refused, saying why). Once per app."""
+    import unicodedata
+
+    from flask_babel import force_locale
+
+    from core.i18n import LANGUAGES
+
+    cache = current_app.extensions.setdefault("mosaic_export_hidden_customer", {})
+    texts = cache.get("texts")
+    if texts is None:
+        found = set()
+        for language in LANGUAGES:
+            with force_locale(language):
+                found.add(unicodedata.normalize("NFKC", str(HIDDEN_CUSTOMER)).strip().casefold())
+        texts = cache["texts"] = frozenset(found)
+    return texts
+
+
+def _visible_name(user, alias, model, label: str):
+    """The name of the joined record ``alias`` (of ``model``) when ``user`` may see it, else NULL — an ``EXISTS``
+    on its primary key in the export's own query (the list shows the others "(not visible to you)", as the
+    record does)."""
     from core.crm.visibility import reach, visible_to
 
-    if reach(user, Customer.__visibility_object__).everything:
-        return company.name.label("customer_name")
-    seen = visible_to(user, select(Customer.id).where(Customer.id == company.id), Customer)
-    return case((seen.exists(), company.name)).label("customer_name")
+    if reach(user, model.__visibility_object__).everything:
+        return alias.name.label(label)
+    seen = visible_to(user, select(model.id).where(model.id == alias.id), model)
+    return case((seen.exists(), alias.name)).label(label)
+
+
+def visible_name_column(key: str, header, user, alias, model, id_column) -> Column:
+    """An export's column naming a linked record (a contact's or a quote's customer, an activity's contact…):
+    its name when ``user`` may see it, :data:`HIDDEN_CUSTOMER` when not — never the name of a record the user may
+    not see — and empty when there is none. ``alias`` is the export's join of ``model`` on ``id_column``."""
+    name, ref = f"{key}_name", f"{key}_ref"
+    hidden = str(HIDDEN_CUSTOMER)
+
+    def value(row, _context):
+        if row[name] is None and row[ref] is not None:
+            return hidden
+        return row[name]
+
+    return Column(key, header, (_visible_name(user, alias, model, name), id_column.label(ref)), value)
 
 
 def _contact_source() -> ExportSource:
@@ -155,18 +195,10 @@ def _contact_source() -> ExportSource:
     def columns(user):
         tz = local_time(user_timezone())
         c = Contact
-        hidden = _("(not visible to you)")
-
-        def customer_name(row, _context):
-            if row["customer_name"] is None and row["customer_id"] is not None:
-                return hidden
-            return row["customer_name"]
-
         return [
             Column("id", _l("ID"), (c.id.label("c_id"),), cell("c_id"), "number"),
             Column("name", _l("Name"), (c.name.label("name"),), cell("name")),
-            Column("customer", _l("Customer"), (_visible_customer_name(user, company),
-                                                c.customer_id.label("customer_id")), customer_name),
+            visible_name_column("customer", _l("Customer"), user, company, Customer, c.customer_id),
             Column("title", _l("Job title"), (c.title.label("title"),), cell("title")),
             Column("mobile", _lp("phone number", "Mobile"), (c.mobile.label("mobile"),), cell("mobile")),
             Column("phone", _l("Phone"), (c.phone.label("phone"),), cell("phone")),
@@ -202,13 +234,13 @@ def _activity_source() -> ExportSource:
         refuse_unknown(args, ("show", "mine", "customer_id", *lists.CURSOR_KEYS))
         show = args.get("show")
         if show and show not in ("all", "overdue", "today", "planned", "done"):
-            raise ExportError(_("The filter “%(name)s” was ignored: its value is not valid.", name="show"))
+            raise ExportError(lists.reason_of(lists.invalid_filter("show")))
         # values the list page ignores (so showing more) are refused: the file would hold more than asked
         customer_id = args.get("customer_id") or ""
         for name, bad in (("mine", (args.get("mine") or "") not in ("", "1")),
                           ("customer_id", bool(customer_id) and ascii_int(customer_id) is None)):
             if bad:
-                raise ExportError(_("The filter “%(name)s” was ignored: its value is not valid.", name=name))
+                raise ExportError(lists.reason_of(lists.invalid_filter(name)))
         stmt, _show, _mine, _customer = filtered_activities(user, args)
         return stmt, Activity.id, False  # newest first, like the list
 
@@ -225,8 +257,8 @@ def _activity_source() -> ExportSource:
             Column("done_at", _l("Done at"), (a.done_at.label("done_at"),), cell("done_at", tz), "datetime"),
             Column("next_follow_up", _l("Next follow-up"), (a.next_follow_up.label("next_follow_up"),),
                    cell("next_follow_up"), "date"),
-            Column("customer", _l("Customer"), (company.name.label("customer_name"),), cell("customer_name")),
-            Column("contact", _l("Contact"), (person.name.label("contact_name"),), cell("contact_name")),
+            visible_name_column("customer", _l("Customer"), user, company, Customer, a.customer_id),
+            visible_name_column("contact", _l("Contact"), user, person, Contact, a.contact_id),
             owner_column(owner),
             Column("notes", _l("Notes / visit report"), (a.notes.label("notes"),), cell("notes")),
             Column("created_at", _l("Created"), (a.created_at.label("created_at"),), cell("created_at", tz),
@@ -283,7 +315,7 @@ def export_list(source: str, fmt: str):
     try:
         body = export.stream(found, current_user._get_current_object(), args, fmt)
     except ExportError as exc:
-        return _refuse(400, str(exc))
+        return _refuse(400, _("The export was not made: %(reason)s", reason=str(exc)))
     stamp = utcnow().strftime("%Y%m%d-%H%M")
     filename = f"{source}-{stamp}.{fmt}"
     mimetype = "text/csv" if fmt == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,15 @@ CONTACT_KEYS = {
     "mobile": ("phone_digits", normalise.phone_digits),
     "email": ("email_key", lambda v: (v or "").strip().casefold()),
 }
+#: object -> (columns a record must have as the row has them, columns it must have as the row has them *when the
+#: row has them*): a row of "create" / "create or update" whose record is already there — a file imported again —
+#: is that record (skipped, or in "create or update" updated), whatever the duplicate rules say. The contacts'
+#: default rules only warn (two people may share a switchboard number), and each run of the same file created its
+#: contacts again — after which updating them by mobile failed ("2 records have this Mobile"). Same customer and
+#: name, and the mobile, phone and e-mail the row gives (an empty cell compares nothing: a file with fewer
+#: columns than the records have is still the same contacts); another mobile is another person of that name.
+#: An addon's object declares its own as ``same_record`` of its :class:`ImportObject`.
+SAME_RECORD = {"contact": (("customer_id", "search_name"), ("mobile_key", "phone_key", "email_key"))}
 
 
 @dataclass
@@ -101,6 +111,7 @@ class Outcome:
     changed: dict = field(default_factory=dict)
     duplicates: list = field(default_factory=list)  # [{"label", "url", "rule"}]
     keys: list = field(default_factory=list)  # in-file match keys
+    customer_hidden: bool = False  # a contact import: the customer cell says the customer is hidden from the user
 
 
 
@@ -135,6 +146,11 @@ class Importer(Writer):
             else CONTACT_KEYS
         self.key = keys.get(batch.key_field or "") if self.mode in ("update", "upsert") else None
         self.key_field = batch.key_field
+        same = getattr(self.spec, "same_record", None) if self.spec is not None else SAME_RECORD.get(batch.object)
+        #: ``(columns equal, columns equal when the row has them)``: see :data:`SAME_RECORD`
+        self.same_record = None
+        if same and all(c in self.table.c for c in same[0]):
+            self.same_record = (tuple(same[0]), tuple(c for c in same[1] if c in self.table.c))
         self._keep_held()
         self.check_many = dedup.check_many
         self.match = dedup_normalise
@@ -411,11 +427,23 @@ class Importer(Writer):
                     parts = [probe.get(c.field, ()) for c in rule.conditions]
                     if all(parts):
                         keys += [f"r{rule.id}:" + "\x1f".join(combo) for combo in itertools.product(*parts)]
+        if self.same_record is not None and (key := self._same_key(values)):
+            keys.append(key)
         if self.key and self.key_field:  # update/upsert: two rows for one key are one record
             value = self._key_value(row)
             if value:
                 keys.append(f"k:{value}")
         return keys
+
+    def _same_key(self, values: dict) -> str:
+        """The in-file key of :data:`SAME_RECORD`: a later row with the same values (all of them: an earlier row of
+        the file is compared as strictly as another row) is the same record. ``""``: the row lacks one of the
+        columns that must be equal."""
+        equal, compared = self.same_record
+        if any(values.get(c) in (None, "") for c in equal):
+            return ""
+        return "same:" + "\x1f".join(str(values[c]) for c in equal) + "\x1e" + \
+            "\x1f".join(str(values.get(c) or "") for c in compared)
 
     def _key_value(self, row: ParsedRow) -> str:
         _column, convert = self.key
@@ -441,6 +469,11 @@ class Importer(Writer):
             self.spec.resolve([o for o in outcomes if not o.action], self)
         if self.key is not None:  # first: a row its key matches a record of is that record's update (not a duplicate)
             self._match_key([o for o in outcomes if not o.action])
+        hidden = [o for o in outcomes if o.customer_hidden and not o.action]
+        if hidden and self.mode != "update":  # it would create a contact (update: "no record has this key")
+            message = self._hidden_customer_message()
+            for o in hidden:
+                o.action, o.reason = "fail", message
         self._match_in_file(outcomes)
         pending = [o for o in outcomes if not o.action]
         if self.mode == "update":
@@ -448,6 +481,9 @@ class Importer(Writer):
                 o.action, o.reason = "fail", _("No record you may change has this %(field)s.",
                                                field=self._key_label())
             pending = []
+        if pending and self.same_record is not None:  # a file imported again: its records are there already
+            self._match_same(pending)
+            pending = [o for o in pending if not o.action]
         if pending:
             self._match_duplicates(pending)
         if keep_held:  # the updates' values that only a record holding them may keep
@@ -732,6 +768,74 @@ class Importer(Writer):
         if updates:
             self._load_old(updates)
 
+    def _match_same(self, outcomes: list[Outcome]) -> None:
+        """Rows that would create a record already there (:data:`SAME_RECORD`): skipped as its duplicate, as a
+        blocking rule's match is — or, in "create or update", the update of that record when it is the only one
+        and the user may change it. Set-based: one ``IN`` lookup per equal column and 500 rows (the contacts' by
+        ``(customer_id, search_name)``, an index of theirs), the exact combinations picked out here."""
+        from core.crm.visibility import visible_to
+
+        equal, compared = self.same_record
+        wanted: dict[tuple, list[Outcome]] = {}
+        for o in outcomes:
+            values = o.row.record
+            key = tuple(values.get(c) for c in equal)
+            if all(v not in (None, "") for v in key):
+                wanted.setdefault(key, []).append(o)
+        if not wanted:
+            return
+        t = self.table
+        label_column = t.c["name"] if "name" in t.c else t.c.id
+        owner_column = t.c["owner_id"] if "owner_id" in t.c else None
+        shown = [t.c.id, label_column, *([owner_column] if owner_column is not None else [])]
+        found: dict[tuple, list] = {}
+        keys = list(wanted)
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
+            where = [t.c[c].in_(sorted({k[i] for k in part}, key=str)) for i, c in enumerate(equal)]
+            stmt = select(*shown, *[t.c[c] for c in (*equal, *compared)]).where(*where)
+            for row in db.session.execute(stmt).all():
+                values = row[len(shown):]
+                key = tuple(values[:len(equal)])
+                if key in wanted:
+                    found.setdefault(key, []).append((row[0], row[1], row[2] if owner_column is not None else None,
+                                                      dict(zip(compared, values[len(equal):], strict=True))))
+        if not found:
+            return
+        ids = {record[0] for records in found.values() for record in records}
+        visible = ids  # a link only to the records the user may see (the others are named, as the rules name them)
+        if hasattr(self.model, "__visibility_object__"):
+            listed, visible = sorted(ids), set()
+            for start in range(0, len(listed), 1000):
+                visible.update(db.session.execute(visible_to(self.user, select(t.c.id).where(
+                    t.c.id.in_(listed[start:start + 1000])), self.model)).scalars())
+        owners = dedup.owner_labels(record[2] for records in found.values() for record in records)
+        writable = self._writable(ids) if self.mode == "upsert" else set()
+        rule = _("Identical record")
+        updates = []
+        for key, group in wanted.items():
+            for o in group:
+                values = o.row.record
+                same = [r for r in found.get(key, ()) if all(not values.get(c) or values.get(c) == r[3].get(c)
+                                                              for c in compared)]
+                if not same:
+                    continue
+                matches = [dedup.Match(self.object_name, record_id, str(label), 100, 0, rule, "block",
+                                       dedup.record_url(self.dedup_object, record_id)
+                                       if self.dedup_object is not None and record_id in visible else None,
+                                       owner=owners.get(owner_id, ""), visible=record_id in visible)
+                           for record_id, label, owner_id, _values in sorted(same, key=lambda r: r[0])]
+                o.duplicates = [self._describe(m, outcomes) for m in matches[:3]]
+                if self.mode == "upsert" and len(same) == 1 and same[0][0] in writable:
+                    o.action, o.target_id = "update", same[0][0]
+                    updates.append(o)
+                else:
+                    o.action = "skip"
+                    o.reason = _("Duplicate of an existing record: %(records)s.",
+                                 records="; ".join(d["label"] for d in o.duplicates))
+        if updates:
+            self._load_old(updates)
+
     def _keys_stored(self, outcomes: list[Outcome]) -> list[int]:
         """The positions of the rows one of whose rule keys a record has (every rule exact, on one column): the
         others can match no rule, and :func:`core.crm.dedup.check_many` need not build their probes — one
@@ -795,11 +899,24 @@ class Importer(Writer):
                     by_external.setdefault(external_id, set()).add(cid)
                 if search_name in keys:
                     by_name.setdefault(search_name, set()).add(cid)
+        hidden = None
         for o in outcomes:
             ref = o.row.customer_ref
             if not ref:  # updating by key: the contact keeps its customer (a row that creates: "required")
                 continue
             ids = by_external.get(ref) or by_name.get(normalise.search_key(ref), set())
+            if not ids:
+                if hidden is None:
+                    from core.crm.export_views import hidden_customer_texts
+
+                    hidden = hidden_customer_texts()
+                if unicodedata.normalize("NFKC", ref).strip().casefold() in hidden:
+                    # the user's own export of a contact whose customer they may not see: an update keeps the
+                    # customer (as without a customer cell); a row that would create a contact fails (_plan)
+                    o.customer_hidden = True
+                    if self.mode == "create":
+                        o.action, o.reason = "fail", self._hidden_customer_message()
+                    continue
             if len(ids) == 1:
                 o.row.record["customer_id"] = next(iter(ids))
                 o.row.record.setdefault("owner_id", owners[o.row.record["customer_id"]])  # as the form does
@@ -808,6 +925,10 @@ class Importer(Writer):
             else:
                 o.action, o.reason = "fail", _("Several customers are called “%(name)s”: use the external id.",
                                                name=ref)
+
+    @staticmethod
+    def _hidden_customer_message() -> str:
+        return _("The customer of this row is hidden from you: a new contact needs a customer you can see.")
 
     # -- after each chunk -------------------------------------------------------------------------
     def _finish_chunk(self, outcomes: list[Outcome]) -> None:

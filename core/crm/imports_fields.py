@@ -197,6 +197,14 @@ class ImportObject:
         in ``target_id``; updates with ``old`` and ``changed``), in the same transaction — side rows. It runs in
         the import's writing thread (its own application context and session), ``prepare`` and ``resolve`` in
         the planning thread
+    :param companions: ``{column: (columns, …)}``: columns whose values mean something only together — an amount
+        and the currency it is in (``{"amount": ("currency",)}``). Undoing an update restores them together or
+        keeps them together: one of them changed since the import keeps the others too (a new amount typed
+        after the import keeps the currency it was typed in), when the import or that later change touched a
+        companion (:func:`core.crm.imports_run.undo`)
+    :param same_record: ``(columns equal, columns equal when the row has them)``: a row creating a record whose
+        columns are those of a record already there is that record (skipped in *create*, its update in *create or
+        update*) — a file imported again creates nothing (``core.crm.imports_engine.SAME_RECORD``)
     """
 
     name: str
@@ -212,6 +220,8 @@ class ImportObject:
     help: object = ""
     resolve: object = None
     after_write: object = None
+    companions: dict = field(default_factory=dict)
+    same_record: tuple | None = None
 
 
 def import_objects() -> dict[str, ImportObject]:
@@ -255,8 +265,12 @@ def header_norm(header: str) -> str:
 
 
 def header_key(header: list[str]) -> str:
-    """The key of a set of headers (order and case do not matter): where a remembered mapping is found."""
-    names = sorted({header_norm(h) for h in header if header_norm(h)})
+    """The key of a file's headers — every column's name, a name as many times as it has columns (order, case, width
+    and marks do not matter): where a remembered mapping is found. The set of names was the key once:
+    ``客户名称,电话,电话,客户名称`` shared the mapping of ``客户名称,电话`` (said to be "for a file with the same
+    columns"). A file without repeated names has the key it had (its mapping is still found); a mapping remembered
+    then for repeated names is not applied to another file (:func:`core.crm.imports_run.remembered`)."""
+    names = sorted(n for n in (header_norm(h) for h in header) if n)
     return hashlib.sha256("\x1f".join(names).encode()).hexdigest()
 
 
@@ -277,17 +291,39 @@ def _own_labels(fields: list[ImportField]) -> list[tuple[str, str]]:
     return out
 
 
+#: the exports' columns that no import field takes (:mod:`core.crm.export_views`): a header that is one of their
+#: labels, in any language, is left unmapped — never given a field whose name it happens to contain
+_EXPORT_ONLY = (_l("ID"), _l("Tags"), _l("Created"), _l("Last contacted"))
+
+
+def _export_only_names() -> set[str]:
+    from flask_babel import force_locale
+
+    from core.i18n import LANGUAGES
+
+    names = set()
+    for language in LANGUAGES:
+        with force_locale(language):
+            names.update(header_norm(str(label)) for label in _EXPORT_ONLY)
+    return names
+
+
 def suggest(header: list[str], fields: list[ImportField]) -> list[str]:
     """A field key (or ``""``) per column: exact names first, then the longest name a header contains;
     each field is taken by one column at most. A field's own label comes before every synonym of the others: a
     custom field labelled 等級 gets the column 等級 (of its own export), not the classification, which has 等級
-    as a synonym."""
+    as a synonym.
+
+    The header of an export's column that no field takes (ID, Tags, Created, Last contacted, in any language) stays
+    unmapped: the customer export's "Last contacted" contains "contact", and made every re-imported customer a
+    contact named after its last contact's time."""
     table = {}
     for name, key in _own_labels(fields):
         table.setdefault(header_norm(name), key)
     for f in fields:
         for name in f.synonyms:
             table.setdefault(header_norm(name), f.key)
+    unmapped = _export_only_names() - set(table)
     normalised = [header_norm(h) for h in header]
     chosen: list[str] = [""] * len(header)
     taken: set[str] = set()
@@ -298,7 +334,7 @@ def suggest(header: list[str], fields: list[ImportField]) -> list[str]:
             taken.add(key)
     by_length = sorted((name for name in table if len(name) >= 2), key=len, reverse=True)
     for i, norm in enumerate(normalised):
-        if chosen[i] or not norm:
+        if chosen[i] or not norm or norm in unmapped:
             continue
         for name in by_length:
             if name in norm and table[name] not in taken:

@@ -1,7 +1,8 @@
 """Reading an uploaded import file: CSV in any usual encoding and delimiter, or XLSX; streamed, never loaded whole.
 
-* **XLSX** (a zip): read with openpyxl in ``read_only`` mode, first sheet, values only. Numbers that are
-  whole (a phone number typed into Excel) come out without ``.0``; dates as ``YYYY-MM-DD``.
+* **XLSX** (a zip): read with openpyxl in ``read_only`` mode, first sheet, values only, every row and column it
+  holds (whatever size its ``<dimension>`` declares). Numbers that are whole (a phone number typed into Excel)
+  come out without ``.0``; dates as ``YYYY-MM-DD``.
 * **CSV**: the encoding is detected from the first megabyte — a UTF-8 or UTF-16 byte-order mark, else
   UTF-8 if it decodes, else GB18030 (a superset of GBK/GB2312: what Chinese Excel saves as "CSV") or Big5
   (cp950: what Excel saves in Taiwan and Hong Kong) — whichever reads more of its own most frequent characters
@@ -242,6 +243,10 @@ def _xlsx_rows(path: Path):
         raise _broken_xlsx(exc) from None
     try:
         sheet = workbook.worksheets[0]
+        # the rows and columns the sheet holds, not the size its <dimension> declares: read-only openpyxl cuts
+        # every row at that size (a tool that wrote it wrong lost rows and columns without a word) and pads up to it
+        # (a declared A1:Z1048576 read a million empty rows); rows come as long as their last cell, as in a CSV
+        sheet.reset_dimensions()
         for line, values in enumerate(sheet.iter_rows(values_only=True), start=1):
             yield line, [cell_text(v) for v in values]
     except broken as exc:  # a damaged member of the zip, or sheet XML, found as it is read

@@ -15,12 +15,13 @@ page shows it as interrupted, and what it did can be undone.
 
 **Undo** deletes the records the import created — through the recycle bin (:func:`core.crm.recycle.trash`,
 so they can still be restored) — and puts back the old values of the records it updated, with audit
-entries. Records that other records came to refer to in the meantime are kept, and counted; so are those the
-user may no longer change (given to someone outside their reach since) — created or updated. Only records the
-import created are
-deleted: a record is known as the import's by its id range *and* its creation time (the import's, to the
-microsecond) — SQLite hands the largest freed id to the next new record, so an id in the range may belong to a
-record someone created after one of the import's was deleted.
+entries. Records that other records came to refer to in the meantime are kept, and counted — found before anything
+is deleted (:func:`_referred`): the bin would take the referring records along, a customer its contacts and
+opportunities —; so are those the user may no longer change (given to someone outside their reach since) —
+created or updated. An amount and its currency are restored or kept together (:func:`_with_companions`). Only
+records the import created are deleted: a record is known as the import's by its id range *and* its creation
+time (the import's, to the microsecond) — SQLite hands the largest freed id to the next new record, so an id in
+the range may belong to a record someone created after one of the import's was deleted.
 """
 
 from __future__ import annotations
@@ -153,13 +154,18 @@ def remembered(user_id: int, object_name: str, header: list[str]) -> dict | None
     Column by column: the n-th column of a header name gets what the n-th column of that name got (a file with
     two "电话" columns, the first imported as the phone, the second not: the same again, in whatever order the
     names come). A mapping remembered before columns were kept one by one (``{name: field}``) gives its field to
-    the first column of the name only: one field is never chosen for two columns."""
+    the first column of the name only: one field is never chosen for two columns. A mapping of other columns — one
+    remembered when the key was the set of names (:func:`.imports_fields.header_key`), of a file with a name twice —
+    is not this file's: ``None``."""
     row = db.session.execute(select(ImportMapping).where(
         ImportMapping.user_id == user_id, ImportMapping.object == object_name,
         ImportMapping.header_key == header_key(header))).scalar()
     if row is None:
         return None
     kept = row.mapping.get("columns") or []
+    if not isinstance(kept, dict) and sorted(name for name, _key in kept if name) != sorted(
+            n for n in (header_norm(h) for h in header) if n):
+        return None
     by_header: dict[str, list[str]] = {}
     for name, key in (kept.items() if isinstance(kept, dict) else kept):
         by_header.setdefault(name, []).append(key)
@@ -375,8 +381,10 @@ def work(app, batch_id: int, job: str) -> None:
                         final = "undone"
                         kept = []
                         if counts["kept"]:
-                            kept.append(_("%(count)d created records were kept: other records refer to them now.",
-                                          count=counts["kept"]))
+                            kept.append(ngettext(
+                                "%(num)d created record was kept: other records refer to it now.",
+                                "%(num)d created records were kept: other records refer to them now.",
+                                counts["kept"]))
                         if counts["not_yours"]:
                             kept.append(ngettext(
                                 "%(num)d record was left as it is: you may no longer change it.",
@@ -454,12 +462,13 @@ def undo(batch: ImportBatch, user) -> dict:
                                           specs.get(object_name))
             _beat(batch)
             db.session.commit()
-    for object_name in models:  # a customer takes its contacts along
+    going: dict[str, set[int]] = {}  # the created records the user may still change: deleted, unless referred to
+    for object_name, model in models.items():
         ranges = db.session.execute(select(ImportChange.first_id, ImportChange.last_id).where(
             ImportChange.batch_id == batch.id, ImportChange.object == object_name,
             ImportChange.action == "create").order_by(ImportChange.first_id)).all()
-        model = models[object_name]
         table = model.__table__
+        going[object_name] = set()
         for lo, hi in ranges:
             for start in range(lo, hi + 1, UNDO_CHUNK):
                 stmt = select(model.id).where(model.id.between(start, min(hi, start + UNDO_CHUNK - 1)))
@@ -468,13 +477,92 @@ def undo(batch: ImportBatch, user) -> dict:
                 ids = list(db.session.execute(stmt).scalars())
                 writable = _writable(model, user, ids)
                 counts["not_yours"] += len(ids) - len(writable)
-                deleted, kept = _delete(model, [i for i in ids if i in writable], batch, user)
-                counts["deleted"] += deleted
-                counts["kept"] += kept
+                going[object_name].update(writable)
                 _beat(batch)
                 db.session.commit()
+    referred = _referred(models, going)
+    _beat(batch)
+    db.session.commit()
+    for object_name, model in models.items():  # a customer takes its (imported) contacts along
+        ids = sorted(going[object_name] - referred[object_name])
+        counts["kept"] += len(referred[object_name])
+        for start in range(0, len(ids), UNDO_CHUNK):
+            deleted, kept = _delete(model, ids[start:start + UNDO_CHUNK], batch, user)
+            counts["deleted"] += deleted
+            counts["kept"] += kept
+            _beat(batch)
+            db.session.commit()
     log.info("import %s undone: %s", batch.id, counts)
     return counts
+
+
+def _references(model, ids: list[int], existing: set[str]) -> list[tuple]:
+    """``(table, column, condition or None)`` of the rows that refer to records of ``model``: the rows the recycle
+    bin takes along or detaches (the ``recycle_dependents`` hooks: contacts, activities, subsidiaries, an addon's
+    opportunities, quotes, leads…) and those of any other foreign key to them but an ``ON DELETE CASCADE`` one
+    (the bin refuses to delete what those refer to). Only rows with an ``id`` are records: a pool entry or a tag
+    link is the record's own state, and the cascading rows (an opportunity's stage history and product lines) are
+    its parts — they go to the bin with it. ``existing``: the database's tables (an addon never enabled has
+    models, not tables)."""
+    from core.crm import recycle
+
+    table = model.__table__
+    found, seen = [], set()
+    for dep in recycle._dependents(recycle.recycle_object(model), ids):
+        dep_table = recycle._table(dep.model)
+        seen.add((dep_table.name, dep.column))
+        if "id" in dep_table.c:
+            found.append((dep_table, dep.column, dep.only))
+    for other in db.metadata.tables.values():
+        for fk in other.foreign_keys:
+            if (fk.column.table is table and fk.column.name == "id" and "id" in other.c and other.name in existing
+                    and (fk.ondelete or "").upper() != "CASCADE" and (other.name, fk.parent.name) not in seen):
+                seen.add((other.name, fk.parent.name))
+                found.append((other, fk.parent.name, None))
+    return found
+
+
+def _referred(models: dict, going: dict[str, set[int]]) -> dict[str, set[int]]:
+    """``{object name: ids}`` of the records of ``going`` (created by the import, to be deleted) that records
+    staying refer to (:func:`_references`): kept, and counted. The records staying are all but those going — what
+    someone added or changed since the import (the manager's contact, opportunity or call on an imported
+    customer, which the importer may not even see), the import's own records the user may no longer change, and
+    the records kept: an imported contact kept keeps its imported customer (deleting the customer would take the
+    contact along). Without this the recycle bin's dependents (a customer takes its contacts and opportunities
+    into the bin, and detaches its activities) took other people's records along, and nothing was kept."""
+    from sqlalchemy import inspect
+
+    existing = set(inspect(db.session.connection()).get_table_names())
+    tables = {model.__table__.name: name for name, model in models.items()}
+    kept: dict[str, set[int]] = {name: set() for name in models}
+    new: dict[str, set[int]] = {name: set() for name in models}
+    references: dict[str, list[tuple]] = {}
+    for name, model in models.items():  # what refers to the records going, but is not going itself
+        ids = sorted(going[name])
+        for start in range(0, len(ids), UNDO_CHUNK):
+            part = ids[start:start + UNDO_CHUNK]
+            references[name] = _references(model, part, existing)
+            for table, column, only in references[name]:
+                where = table.c[column].in_(part)
+                rows = db.session.execute(select(table.c.id, table.c[column]).where(
+                    where if only is None else and_(where, only))).all()
+                own = going.get(tables.get(table.name), ())
+                new[name].update(target for row_id, target in rows if row_id not in own)
+    while any(new.values()):  # records newly kept now stay: what they refer to among those going stays too
+        kept_now = new
+        new = {name: set() for name in models}
+        for name, ids in kept_now.items():
+            kept[name] |= ids
+        for name in models:
+            for table, column, only in references.get(name, ()):
+                referrer = tables.get(table.name)
+                ids = sorted(kept_now.get(referrer, ()))
+                for start in range(0, len(ids), UNDO_CHUNK):
+                    where = and_(table.c.id.in_(ids[start:start + UNDO_CHUNK]), table.c[column].is_not(None))
+                    targets = db.session.execute(select(table.c[column]).where(
+                        where if only is None else and_(where, only))).scalars()
+                    new[name].update(t for t in targets if t in going[name] and t not in kept[name])
+    return kept
 
 
 def _writable(model, user, ids: list[int]) -> set[int]:
@@ -495,7 +583,8 @@ def _beat(batch: ImportBatch) -> None:
 def _restore(model, changes, batch: ImportBatch, spec=None) -> int:
     """Old values back on the records that still exist (audit entries: current → old) — except where a field
     (a custom value: key by key) was changed after the import: that later change stays, and so do the keys
-    computed from it (:func:`.imports_engine.derived_columns`)."""
+    computed from it (:func:`.imports_engine.derived_columns`) and its companions (:func:`_with_companions`: an amount
+    typed since keeps its currency)."""
     from core.crm import normalise
     from core.crm.imports_engine import derived_columns
 
@@ -514,7 +603,7 @@ def _restore(model, changes, batch: ImportBatch, spec=None) -> int:
         row = current.get(record_id)
         if row is None or not old:
             continue
-        since = later.get(record_id, set())
+        since = _with_companions(later.get(record_id, set()), old, spec)
         now_value = {c: row[1 + i] for i, c in enumerate(columns)}
         values = {c: _from_json(table.c[c], v) for c, v in old.items() if c in table.c and c not in since}
         for source, extra in derived.items():  # keys follow their typed column: kept with it if it is kept
@@ -550,6 +639,25 @@ def _restore(model, changes, batch: ImportBatch, spec=None) -> int:
     if audit_rows:
         db.session.execute(insert(audit.AuditEntry.__table__), audit_rows)
     return sum(len(p) for p in groups.values())
+
+
+def _with_companions(since: set[str], old: dict, spec=None) -> set[str]:
+    """``since`` (the fields changed after the import) with their companions (``ImportObject.companions``): an
+    amount and its currency are restored together or kept together. A field is tied to its companions only where
+    the import or a later change touched one of them (an import that changed the amount, and not the currency,
+    gives the old amount back beside a budget changed since: both in the currency they always had). Without it,
+    6,000 USD imported as 7,000 EUR, then typed 7,500 on the form, became 7,500 USD beside the EUR company
+    amount."""
+    if spec is None or not spec.companions or not since:
+        return since
+    units: dict[str, set[str]] = {}
+    for column, companions in spec.companions.items():
+        if not any(c in old or c in since for c in companions):
+            continue
+        unit = {column, *companions}.union(*(units.get(c, ()) for c in (column, *companions)))
+        for c in unit:
+            units[c] = unit
+    return since.union(*(units.get(c, ()) for c in since))
 
 
 def _changed_since(model, ids: list[int], batch: ImportBatch) -> dict[int, set[str]]:
@@ -615,6 +723,8 @@ def _delete(model, ids: list[int], batch: ImportBatch, user) -> tuple[int, int]:
     if recycle is None:
         return _plain_delete(model, ids), 0
     records = list(db.session.execute(select(model).where(model.id.in_(ids))).unique().scalars())
+    if not records:  # (imported contacts taken along by their imported customer)
+        return 0, 0
     label = _("Undo of import #%(id)d: %(file)s", id=batch.id, file=batch.file_name)
     try:
         recycle.trash(records, reason="delete", user=user, label=label[:255])

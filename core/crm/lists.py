@@ -58,6 +58,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import and_, delete, false, or_, select, union_all
 from werkzeug.datastructures import MultiDict
 
@@ -139,6 +140,29 @@ class ListSpec:
 
             keys += filter_keys(self.custom_object)
         return tuple(keys)
+
+
+class ParamMessage:
+    """A list's message about a parameter it dropped: ``str()`` is what the list page says (it shows the list
+    without that parameter), ``reason`` the bare reason — what an export says, which refuses instead of making a
+    wider file (:func:`reason_of`). Both lazily translated."""
+
+    def __init__(self, shown, reason):
+        self.shown, self.reason = shown, reason
+
+    def __str__(self) -> str:
+        return str(self.shown)
+
+
+def reason_of(message) -> str:
+    """The bare reason of a list's message (:class:`ParamMessage`), or the message itself."""
+    return str(getattr(message, "reason", message))
+
+
+def invalid_filter(name) -> ParamMessage:
+    """The message of a filter whose value is not valid (``name``: its key, or a custom field's label)."""
+    return ParamMessage(_l("The filter “%(name)s” was ignored: its value is not valid.", name=name),
+                        _l("The value of the filter “%(name)s” is not valid.", name=name))
 
 
 @dataclass
@@ -283,13 +307,43 @@ def normalise_params(spec: ListSpec, args) -> tuple[dict, list]:
             params[key] = value[:200]
     sort = params.get("sort")
     if sort and sort.lstrip("-") not in spec.sorts:
-        errors.append(_l("Unknown sort order “%(sort)s”; the list is shown in its usual order.", sort=sort))
+        errors.append(ParamMessage(
+            _l("Unknown sort order “%(sort)s”; the list is shown in its usual order.", sort=sort),
+            _l("Unknown sort order “%(sort)s”.", sort=sort)))
         params.pop("sort")
     owner = params.get("owner")
     if owner and owner != "me" and ascii_int(owner) is None:
-        errors.append(_l("The owner filter must be a user; it was ignored."))
+        errors.append(ParamMessage(_l("The owner filter must be a user; it was ignored."),
+                                   _l("The owner filter must be a user.")))
         params.pop("owner")
     return params, errors
+
+
+def _gone_filters(spec: ListSpec, keys) -> list[tuple[str, bool]]:
+    """``(name, is_label)`` of the filters ``keys`` the list no longer has, each once: a custom field's
+    (``cf.<key>``, ``cf.<key>.min``...) deactivated or deleted since by its label — a reader knows the field so,
+    not by its key —, any other by its key."""
+    from core.crm.custom_fields import definition
+
+    names: list[tuple[str, bool]] = []
+    for key in keys:
+        field_key = key[3:].removesuffix(".min").removesuffix(".max") if key.startswith("cf.") else ""
+        d = definition(spec.custom_object, field_key, active_only=False) \
+            if spec.custom_object and field_key else None
+        name = (d.label, True) if d is not None else (key, False)
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _dropped_custom_filters(spec: ListSpec, args) -> list:
+    """Messages of the custom-field filters among ``args`` the list drops since it no longer has them (a
+    bookmarked ``?cf.grade=a`` of a field deactivated since): the list is not what the link asked for, and says so."""
+    gone = [key for key in unknown_params(spec, args, CURSOR_KEYS)
+            if key.startswith("cf.") and str(args.get(key) or "").strip()]
+    return [_l("The filter on “%(name)s” was ignored: that field is no longer in use.", name=name) if is_label
+            else _l("The filter “%(name)s” was ignored: this list has no such filter.", name=name)
+            for name, is_label in _gone_filters(spec, gone)]
 
 
 def unknown_params(spec: ListSpec, args, allowed=()) -> list[str]:
@@ -322,14 +376,14 @@ def filtered_select(spec: ListSpec, user, params: dict, errors: list):
             try:
                 stmt = stmt.where(column == _coerce(column, params[key]))
             except ValueError:
-                errors.append(_l("The filter “%(name)s” was ignored: its value is not valid.", name=key))
+                errors.append(invalid_filter(key))
                 params.pop(key)
     for key, make in spec.conditions.items():
         if key in params:
             try:
                 stmt = stmt.where(make(params[key], user))
             except ValueError:
-                errors.append(_l("The filter “%(name)s” was ignored: its value is not valid.", name=key))
+                errors.append(invalid_filter(key))
                 params.pop(key)
     if spec.custom_object:
         from core.crm.custom_fields import filter_conditions
@@ -392,6 +446,7 @@ def _reorder_like(clause, column):
 def run(spec: ListSpec, user, args: MultiDict | dict) -> ListPage:
     """One page of ``spec``'s list for ``user`` as the query string ``args`` asks."""
     params, errors = normalise_params(spec, args)
+    errors += _dropped_custom_filters(spec, args)
     sort = params.get("sort") or spec.default_sort
     ascending = not sort.startswith("-")
     column = spec.sorts[sort.lstrip("-")]
@@ -458,9 +513,15 @@ def view_refusal(spec: ListSpec, view: SavedView) -> str | None:
     gone = unknown_params(spec, view.params or {})
     if not gone:
         return None
-    return _("The saved view “%(name)s” filters on %(fields)s, which no longer exist: it was not opened. Ask an "
-             "administrator to activate the field again, or save the view anew.", name=view.name,
-             fields=", ".join(gone))
+    from core.i18n import list_separator
+
+    # each name quoted as the language quotes (“…” / 「…」)
+    names = [_("“%(name)s”", name=name) for name, _is_label in _gone_filters(spec, gone)]
+    return ngettext("The saved view “%(name)s” filters on the field %(fields)s, which no longer exists: it was not "
+                    "opened. Ask an administrator to activate the field again, or save the view anew.",
+                    "The saved view “%(name)s” filters on the fields %(fields)s, which no longer exist: it was not "
+                    "opened. Ask an administrator to activate the fields again, or save the view anew.",
+                    len(names), name=view.name, fields=list_separator().join(names))
 
 
 def get_view(user, object_name: str, view_id) -> SavedView | None:

@@ -28,7 +28,7 @@ FIELDS = {
     "channels": ("multi_picklist", {"options": "web | 网站 | Web | 網站\nfair | 展会 | Trade fair | 展會"}),
     "partner": ("lookup", {"target": "customer"}),
     "key_account": ("checkbox", {}),
-    "tax_no": ("text", {"max_length": "18", "regex": r"[0-9A-Z]{15,18}", "regex_message": "A tax number."}),
+    "tax_no": ("text", {"max_length": "18", "regex": r"[0-9A-Z]{15,18}", "regex_message_en": "A tax number."}),
 }
 
 
@@ -279,13 +279,13 @@ def test_lists_show_columns_and_filter_on_custom_fields(mosaic_app_factory):
     assert admin.post(f"/admin/custom-fields/{grade_id}/toggle").status_code == 302
     opened = rep1.get(f"/customers/?view={view_id}", follow_redirects=True)
     page = html.unescape(opened.get_data(as_text=True))
-    assert "filters on cf.grade, which no longer exist" in page
+    assert "filters on the field “Grade”, which no longer exists" in page
     with app.app_context():
         role = db.session.execute(select(Role).where(Role.name == "t_rep")).scalar_one()
         role.permissions.append(RolePermission(permission="core.export.run"))
         db.session.commit()
     exported = rep1.get(f"/export/customers.csv?view={view_id}")
-    assert exported.status_code == 400 and "cf.grade" in html.unescape(exported.get_data(as_text=True))
+    assert exported.status_code == 400 and "“Grade”" in html.unescape(exported.get_data(as_text=True))
     # contacts have their own fields
     assert 'data-custom-field="budget"' not in rep1.get("/contacts/").get_data(as_text=True)
 

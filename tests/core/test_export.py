@@ -203,7 +203,7 @@ def test_custom_fields_are_exported(mosaic_app_factory):
     header, row = rows[0], rows[1]
     values = dict(zip(header, row, strict=True))
     assert values["Budget"] == "1234.5" and values["Grade"] == "Grade A" and values["Since"] == "2026-01-02"
-    assert values["Vip_Flag"] == "Yes" and values["Fee"] == "12.5 CNY"
+    assert values["Vip_Flag"] == "Yes" and values["Fee"] == "12.50 CNY"
     assert values["Partner"] == f"#{ids['customers']['rep2']}"  # rep1 may not see the partner's name
     sheet = _xlsx(client.get("/export/customers.xlsx"))
     values = dict(zip(sheet[0], sheet[1], strict=True))

@@ -7,6 +7,7 @@ import csv
 import io
 import zipfile
 
+from addons.crm_sales.models import Opportunity
 from tests.core.crm_fixtures import client_for
 from tests.crm_sales.test_funnel import _setup
 from tests.crm_sales.test_opportunity_import import grant, run_import
@@ -69,3 +70,57 @@ def test_unknown_parameters_and_bad_filter_values_are_refused(mosaic_app_factory
     # what the list links to (empty filters included) still exports
     assert len(rows_of(mgr.get("/export/crm_sales.opportunities.csv?q=&status=&stage="))) == 8
     assert mgr.get("/crm_sales/?foo=1&status=bogus").status_code == 200  # the list page stays tolerant
+
+
+def test_exports_never_name_a_customer_or_contact_the_reader_may_not_see(mosaic_app_factory):
+    """An opportunity, quote or activity of the reader's on a customer handed over to another team: the export
+    says "(not visible to you)", as the list does — the names are not in the file."""
+    from decimal import Decimal
+
+    from sqlalchemy import select
+
+    from addons.crm_sales.quotes import create_quote
+    from core.crm.models import Activity, Contact, Customer
+    from core.extensions import db
+    from core.models import User
+
+    app = mosaic_app_factory(edition="sales")
+    ids = _setup(app)
+    grant(app, "core.export.run", "crm_sales.quote.write")
+    users = ids["users"]
+    with app.test_request_context():
+        customer = db.session.get(Customer, ids["customers"]["rep1"])
+        contact = Contact(name="隐秘联系人", customer_id=customer.id, owner_id=users["rep2"])
+        db.session.add(contact)
+        db.session.flush()
+        rep1 = db.session.get(User, users["rep1"])
+        create_quote({"customer_id": customer.id, "currency": "CNY", "owner_id": rep1.id},
+                     [{"description": "服务", "quantity": Decimal(1), "unit": "", "unit_price": Decimal("10.00"),
+                       "discount_percent": Decimal(0), "tax_percent": Decimal(0)}], rep1)
+        db.session.add(Activity(kind="call", subject="回访", status="done", owner_id=rep1.id,
+                                customer_id=customer.id, contact_id=contact.id))
+        opp = db.session.scalar(select(Opportunity).where(Opportunity.name == "商机 33.33"))
+        opp.contact_id = contact.id
+        name, opp_id, contact_id = customer.name, opp.id, contact.id
+        customer.owner_id = users["rep2"]  # handed over: rep1 keeps the opportunity, quote and activity
+        db.session.commit()
+    client = client_for(app, "rep1")
+    for url in ("/export/crm_sales.opportunities.csv", "/export/crm_sales.quotes.csv", "/export/activities.csv"):
+        body = client.get(url).get_data(as_text=True)
+        rows = list(csv.DictReader(io.StringIO(body.lstrip("\ufeff"))))
+        assert rows and name not in body and "隐秘联系人" not in body, (url, body[:400])
+        assert {r["Customer"] for r in rows} == {"(not visible to you)"}, url
+    # the file imports back by id unchanged: the hidden customer and decision maker stay as they are
+    grant(app, "core.import.run")
+    body = client.get("/export/crm_sales.opportunities.csv").get_data(as_text=True).lstrip("\ufeff")
+    _bid, state = run_import(client, body, mode="update", key="id")
+    assert (state["updated"], state["failed"], state["skipped"]) == (0, 0, 4), state
+    with app.app_context():
+        assert db.session.get(Opportunity, opp_id).contact_id == contact_id
+    # a new opportunity cannot be given the hidden customer
+    new = "名称,客户,金额\n新商机,(not visible to you),100\n"
+    _bid, state = run_import(client, new, mode="create", action="check")
+    assert state["failed"] == 1 and "hidden from you" in client.get(f"/import/{_bid}").get_data(as_text=True)
+    mgr = client_for(app, "mgr")  # who sees the team's customers still reads the names
+    grant(app, "core.export.run", role_name="t_mgr")
+    assert name in mgr.get("/export/crm_sales.opportunities.csv").get_data(as_text=True)

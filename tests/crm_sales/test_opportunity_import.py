@@ -107,6 +107,10 @@ def test_the_import_creates_opportunities_like_the_form_reruns_and_undoes(mosaic
     _bid, again = run_import(rep1, BODY, mode="upsert", key="name")
     assert (again["created"], again["updated"], again["failed"]) == (0, 0, 4), again
     assert len(imported(app)) == 3
+    # and in "create" mode: the opportunities of the same customer and name are there already
+    _bid, third = run_import(rep1, BODY, mode="create")
+    assert (third["created"], third["skipped"], third["failed"]) == (0, 3, 4), third
+    assert len(imported(app)) == 3
     with app.app_context():
         assert_rollup_matches()  # the import's inserts reached the funnel's roll-up
     # undo: the created opportunities go to the recycle bin with their stage history
@@ -200,9 +204,9 @@ def test_stages_by_the_readme_names_in_each_language(mosaic_app_factory):
     full = "50,rep1联系人,痛点,目标,2026-12-01"  # what the 90 % stage requires
     body = ("机会名称,客户,金额,阶段,预算,决策人,痛点,目标,预计采购日期\n"
             f"导入机会 订单,上海某某科技有限公司,100,订单,{full}\n"
-            f"导入机会 訂單,上海某某科技有限公司,100,訂單,{full}\n"
+            f"导入机会 訂單 2,上海某某科技有限公司,100,訂單,{full}\n"  # (not 訂單 alone: the same name as 订单)
             "导入机会 机会,上海某某科技有限公司,100,机会,,,,,\n"
-            "导入机会 機會,上海某某科技有限公司,100,機會,,,,,\n"
+            "导入机会 機會 2,上海某某科技有限公司,100,機會,,,,,\n"
             f"顺序不是阶段,上海某某科技有限公司,100,顺序,{full}\n")
     rep1 = client_for(app, "rep1")
     bid, state = run_import(rep1, body)
@@ -212,8 +216,8 @@ def test_stages_by_the_readme_names_in_each_language(mosaic_app_factory):
     with app.app_context():
         names = {name: (db.session.get(Opportunity, o.id).stage.name, db.session.get(Opportunity, o.id).probability)
                  for name, o in rows.items()}
-    assert names == {"导入机会 订单": ("Order", 90), "导入机会 訂單": ("Order", 90),
-                     "导入机会 机会": ("Opportunity", 10), "导入机会 機會": ("Opportunity", 10)}
+    assert names == {"导入机会 订单": ("Order", 90), "导入机会 訂單 2": ("Order", 90),
+                     "导入机会 机会": ("Opportunity", 10), "导入机会 機會 2": ("Opportunity", 10)}
 
 
 def test_an_imported_closed_opportunity_closes_today_with_its_sales_cycle(mosaic_app_factory):
