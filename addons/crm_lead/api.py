@@ -79,14 +79,17 @@ def check_lead(record, values: dict, user) -> None:
 
 
 def check_duplicates(record, values: dict, user) -> None:
-    """The duplicate rules of leads; a blocking match is a 409 with the matches."""
+    """The duplicate rules of leads; a blocking match is a 409 with the matches.
+
+    Checked as the lead form and the core's customers and contacts API check (:func:`core.crm.dedup.edit_matches`):
+    a new lead against every active rule; an edit only against the rules comparing a field whose *normalised*
+    key it changes — a mobile re-formatted or a company given a legal suffix is no change, and a new e-mail is
+    not refused for the mobile the lead already shared with another. A blocking rule's check and the save are
+    serialised (the same mobile sent twice at once stores one lead)."""
     if DEDUP_OBJECT not in dedup.objects():
         return
     probe = {k: values.get(k, getattr(record, k, "") if record is not None else "") or "" for k in DEDUP_SOURCES}
-    if record is not None and all((getattr(record, k, "") or "") == probe[k] for k in DEDUP_SOURCES):
-        return  # the compared fields did not change: an old duplicate does not stop other edits
-    matches = dedup.check(DEDUP_OBJECT, probe, exclude_id=record.id if record is not None else None, limit=10,
-                          user=user)
+    matches = dedup.edit_matches(DEDUP_OBJECT, probe, record, limit=10, user=user)
     blocking = [m for m in matches if m.action == "block"]
     if blocking:
         raise ApiError(409, "duplicate", _("Not saved: this record duplicates existing records."),

@@ -280,6 +280,8 @@ def convert(lead: Lead, *, user, customer_id: int | None = None, options: dict |
                 values = {k: v.strip() for k, v in values.items()}
                 if not values["name"]:
                     raise ConversionError(_("The customer needs a name."))
+                if any(rule.action == "block" for rule in dedup.rules("customer")):
+                    dedup.lock_object("customer")  # two conversions at once: the second checks after the first
                 matches = customer_matches(lead, values, user)
                 blocking = [m for m in matches if m.action == "block"]
                 if blocking or (matches and not allow_warnings):

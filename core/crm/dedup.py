@@ -35,7 +35,7 @@ from flask import current_app, g, has_app_context, has_request_context, request
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from rapidfuzz import fuzz
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from core.crm.dedup_match import (  # noqa: F401 - values_keys, Keys: the import (core.crm.imports_engine) uses them
@@ -72,6 +72,9 @@ DEDUP_FIND = "core.dedup.find"
 DEFAULTS_KEY = "dedup.defaults.{}"
 #: seconds a process keeps an object's rules (a check must not read the rules table every time)
 RULES_TTL = 5.0
+#: the defaults are created with ``sort`` = their position × this step: which default a stored rule is
+#: (:func:`rule_label`)
+DEFAULT_SORT_STEP = 10
 _SHARED_RULES: dict[tuple, tuple[float, list]] = {}
 
 
@@ -145,7 +148,7 @@ def ensure_default_rules(obj: DuplicateObject) -> bool:
             db.session.add(Setting(key=key, value="1"))
             for sort, default in enumerate(obj.default_rules):
                 db.session.add(DedupRule(object=obj.name, name=str(default.name)[:128], action=default.action,
-                                         active=True, strip_region=True, sort=sort * 10,
+                                         active=True, strip_region=True, sort=sort * DEFAULT_SORT_STEP,
                                          conditions=[_condition_dict(c) for c in default.conditions]))
             db.session.flush()
     except IntegrityError:
@@ -153,18 +156,30 @@ def ensure_default_rules(obj: DuplicateObject) -> bool:
     return True
 
 
-def rule_label(obj: DuplicateObject | None, name: str) -> str:
+def rule_label(obj: DuplicateObject | None, name: str, sort: int | None = None) -> str:
     """A rule's name as the reader reads it. A default rule is stored under its name in the language of the
     moment it was created (whoever first opened a form or the rules page); as long as it keeps that name — in
-    any of the languages — it is shown in the reader's language. A name the admin typed is shown as typed."""
+    any of the languages, as saving its form unchanged stores it — it is shown in the reader's language. A
+    name the admin typed is shown as typed, even when it is another default rule's name ("Same phone number"
+    given to the similar-name rule).
+
+    ``sort``: the rule's ``sort``, which tells which default it is (the defaults are created at
+    ``position * DEFAULT_SORT_STEP``); only that default's names are translated. Without it (a caller that has
+    the name alone) a name of any default is taken for that default."""
     if obj is None or not obj.default_rules or not name:
         return name
-    position = _default_names(obj).get(name)
+    names = _default_names(obj)
+    if sort is None:
+        position = next((p for p, known in enumerate(names) if name in known), None)
+    else:
+        position, rest = divmod(sort, DEFAULT_SORT_STEP)
+        if rest or not 0 <= position < len(names) or name not in names[position]:
+            position = None
     return name if position is None else str(obj.default_rules[position].name)[:128]
 
 
-def _default_names(obj: DuplicateObject) -> dict[str, int]:
-    """``{name of a default rule in any of the languages: its position}``, once per app."""
+def _default_names(obj: DuplicateObject) -> list[frozenset[str]]:
+    """The names of each default rule (by position) in every language, once per app."""
     from flask_babel import force_locale
 
     from core.i18n import LANGUAGES
@@ -172,11 +187,13 @@ def _default_names(obj: DuplicateObject) -> dict[str, int]:
     cache = current_app.extensions.setdefault("mosaic_dedup_default_names", {})
     names = cache.get(obj.name)
     if names is None:
-        names = {}
-        for position, default in enumerate(obj.default_rules):
+        names = []
+        for default in obj.default_rules:
+            translations = set()
             for language in LANGUAGES:
                 with force_locale(language):
-                    names.setdefault(str(default.name)[:128], position)
+                    translations.add(str(default.name)[:128])
+            names.append(frozenset(translations))
         cache[obj.name] = names
     return names
 
@@ -203,14 +220,14 @@ def rules(object_name: str, active_only: bool = True) -> list[Rule]:
         return shared[1]
     created = ensure_default_rules(obj)
     t = DedupRule.__table__.c
-    stmt = select(t.id, t.name, t.action, t.strip_region, t.conditions).where(t.object == object_name)
+    stmt = select(t.id, t.name, t.action, t.strip_region, t.conditions, t.sort).where(t.object == object_name)
     if active_only:
         stmt = stmt.where(t.active.is_(True))
     result = []
-    for rule_id, name, action, strip_region, raw in db.session.execute(stmt.order_by(t.sort, t.id)):
+    for rule_id, name, action, strip_region, raw, sort in db.session.execute(stmt.order_by(t.sort, t.id)):
         conditions = conditions_of(obj, raw)
         if conditions and action in ACTIONS:
-            result.append(Rule(rule_id, rule_label(obj, name), action, bool(strip_region), conditions))
+            result.append(Rule(rule_id, rule_label(obj, name, sort), action, bool(strip_region), conditions))
     cache[key] = result
     if not created:  # rules just created are not committed yet: not shared with other requests
         _SHARED_RULES[shared_key] = (time.monotonic(), result)
@@ -524,17 +541,45 @@ def edit_matches(object_name: str, values: dict, record, *, limit: int = 10, use
     checked at all; one that does is checked against the rules comparing a changed field only — a new phone
     number is checked for phone duplicates (and by a rule comparing the name *and* the phone, since the pair is
     new), while a rule comparing only the unchanged name does not stop it, although that name still has its
-    old duplicate (which "Find duplicates" and merging are for)."""
+    old duplicate (which "Find duplicates" and merging are for).
+
+    When a blocking rule is among those evaluated, the object's saves are serialised first
+    (:func:`lock_object`) until the caller's transaction ends: the caller inserts or updates the record in the
+    same transaction, so two saves at the same moment cannot both get past the rule."""
     obj = objects().get(object_name)
     if obj is None:
         raise KeyError(object_name)
     if record is None:
-        return _check(obj, rules(object_name), values, exclude_id=None, limit=limit, user=user)
+        rule_list = rules(object_name)
+        if any(r.action == "block" for r in rule_list):
+            lock_object(object_name)
+        return _check(obj, rule_list, values, exclude_id=None, limit=limit, user=user)
     rule_list = changed_rules(object_name, record, values)
     if not rule_list:
         return []
+    if any(r.action == "block" for r in rule_list):
+        lock_object(object_name)
     stored = {s: str(getattr(record, s, None) or "") for f in obj.fields for s in _sources(f)}
     return _check(obj, rule_list, {**stored, **values}, exclude_id=record.id, limit=limit, user=user)
+
+
+def lock_object(object_name: str) -> None:
+    """Serialise the saves of ``object_name``'s records until this transaction ends (commit or rollback): called
+    right before the check of a save that a blocking rule may refuse, so that of two saves at the same moment
+    the second checks after the first committed its record — without it both see no duplicate and both insert.
+
+    PostgreSQL: a transaction-level advisory lock on a key of the object (the check's statements then read,
+    at READ COMMITTED, what the other transaction committed). SQLite: the write lock, taken by a no-op
+    ``UPDATE`` of the object's blocking rules — a transaction that *starts* by writing waits for the other
+    writer (busy timeout); one that had read first would be refused with "database is locked" in WAL mode, and
+    its reads would not see the other's insert. The caller keeps the check and its insert in one transaction
+    (no commit in between)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(f"mosaic.dedup.{object_name}".encode()).digest()[:8], "big", signed=True)
+        db.session.execute(select(func.pg_advisory_xact_lock(key)))
+    else:
+        db.session.execute(text(f"UPDATE {DedupRule.__tablename__} SET sort = sort "
+                                "WHERE object = :object AND action = 'block'"), {"object": object_name})
 
 
 def form_verdict(object_name: str, form, record=None) -> Verdict:

@@ -29,13 +29,16 @@ from sqlalchemy import delete, insert, select
 
 from core.crm import dedup, dedup_match
 from core.crm.dedup_models import DedupGroup, DedupRun
+from core.crm.dedup_normalise import name_key
 from core.extensions import db
 from core.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
 WINDOW = 6
-#: records sharing one exact key beyond this are paired with the first of them only (a switchboard number)
+#: records sharing one exact key beyond this are paired with the first of them only (a switchboard number) —
+#: and within the bucket, those sharing another field's key too, or the same name with its region prefix,
+#: with the first of those (:func:`_bucket_pairs`): an exact rule's matches are all found
 FULL_BUCKET = 20
 KEEP_RUNS = 3
 STALE = timedelta(hours=2)
@@ -46,7 +49,14 @@ def candidate_pairs(obj, rule_list, items: list, window: int = WINDOW) -> set[tu
     """Index pairs ``(i, j)``, ``i < j``, of ``items`` (:class:`core.crm.dedup_match.Keys`) worth scoring."""
     used = {c.field for r in rule_list for c in r.conditions}
     keys = {f.name: [item.keys.get(f.name, ()) for item in items] for f in obj.fields if f.name in used}
-    return pairs_of(keys, fuzzy_thresholds(rule_list), window)
+    names = {name: [item.raw.get(name, "") for item in items] for name in prefixed_names(obj, rule_list)}
+    return pairs_of(keys, fuzzy_thresholds(rule_list), window, names)
+
+
+def prefixed_names(obj, rule_list) -> set[str]:
+    """The name fields that rules comparing names *with* their region prefix compare."""
+    kinds = dedup_match.kinds_of(obj)
+    return {c.field for r in rule_list if not r.strip_region for c in r.conditions if kinds.get(c.field) == "name"}
 
 
 def fuzzy_thresholds(rule_list) -> dict[str, int]:
@@ -59,23 +69,34 @@ def fuzzy_thresholds(rule_list) -> dict[str, int]:
     return out
 
 
-def pairs_of(keys: dict[str, list[tuple]], thresholds: dict[str, int], window: int) -> set[tuple[int, int]]:
+def pairs_of(keys: dict[str, list[tuple]], thresholds: dict[str, int], window: int,
+             names: dict[str, list[str]] | None = None) -> set[tuple[int, int]]:
     """Candidate pairs from ``keys[field][index]`` (the index's keys of that field): shared keys, and
     neighbours within ``window`` in the sorted and reverse-sorted first keys of fuzzy fields whose rapidfuzz
-    ratio reaches the field's threshold (compared in C: ``map`` over the list and its shifted self)."""
+    ratio reaches the field's threshold (compared in C: ``map`` over the list and its shifted self).
+
+    ``names[field][index]``: the name as written, of name fields compared with their region prefix — a big
+    bucket of the short key (华信科技) is split by the name with its prefix (保定华信科技) before pairing."""
     pairs: set[tuple[int, int]] = set()
+    prefixed: dict[str, dict[int, tuple]] = {name: {} for name in names or ()}
+
+    def prefixed_key(field_name: str, idx: int) -> tuple:
+        known = prefixed[field_name]
+        if idx not in known:
+            key = name_key(names[field_name][idx], False)
+            known[idx] = (key,) if key else ()
+        return known[idx]
+
+    refiners = [partial(_keys_at, per_item) for per_item in keys.values()]
+    refiners += [partial(prefixed_key, name) for name in prefixed]
     for per_item in keys.values():
         buckets: dict[str, list[int]] = {}
         for idx, item_keys in enumerate(per_item):
             for key in item_keys:
                 buckets.setdefault(key, []).append(idx)
         for members in buckets.values():
-            if len(members) < 2:
-                continue
-            if len(members) <= FULL_BUCKET:
-                pairs.update((a, b) for n, a in enumerate(members) for b in members[n + 1:])
-            else:
-                pairs.update((members[0], b) for b in members[1:])
+            if len(members) >= 2:
+                _bucket_pairs(members, refiners, pairs)
     for field_name, threshold in thresholds.items():
         keyed = [(k[0], idx) for idx, k in enumerate(keys.get(field_name, ())) if k]
         ratio = partial(fuzz.ratio, score_cutoff=threshold)
@@ -87,6 +108,32 @@ def pairs_of(keys: dict[str, list[tuple]], thresholds: dict[str, int], window: i
                     a, b = indexes[pos], indexes[pos + shift]
                     pairs.add((a, b) if a < b else (b, a))
     return pairs
+
+
+def _keys_at(per_item: list[tuple], idx: int) -> tuple:
+    return per_item[idx]
+
+
+def _bucket_pairs(members: list[int], refiners: list, pairs: set[tuple[int, int]]) -> None:
+    """The pairs of one bucket of records sharing a key: all of them, or — a bucket of more than
+    :data:`FULL_BUCKET` — each with the first, and within it the records sharing a key of ``refiners`` (another
+    field's keys, a name with its prefix: ``refiner(index)`` → keys) each with the first of those. Exact
+    matches join transitively (:class:`_Groups`): a rule comparing this key and one other finds every group."""
+    if len(members) <= FULL_BUCKET:
+        pairs.update((a, b) for n, a in enumerate(members) for b in members[n + 1:])
+        return
+    pairs.update((members[0], b) for b in members[1:])
+    for refiner in refiners:
+        groups: dict[str, list[int]] = {}
+        for idx in members:
+            for key in refiner(idx):
+                groups.setdefault(key, []).append(idx)
+        for group in groups.values():
+            if 1 < len(group) < len(members):
+                if len(group) <= FULL_BUCKET:
+                    pairs.update((a, b) for n, a in enumerate(group) for b in group[n + 1:])
+                else:
+                    pairs.update((group[0], b) for b in group[1:])
 
 
 class _Groups:
@@ -182,7 +229,8 @@ def find(object_name: str) -> tuple[int, list[tuple[int, list[int], list[int]]]]
                                  {name: per[i] for name, per in raws.items()})
         return made[i]
 
-    for i, j in pairs_of(keys, fuzzy_thresholds(rule_list), WINDOW):
+    names = {name: raws[name] for name in prefixed_names(obj, rule_list) if name in raws}
+    for i, j in pairs_of(keys, fuzzy_thresholds(rule_list), WINDOW, names):
         best = dedup_match.best_match(rule_list, kinds, item(i), item(j))
         if best is not None:
             rule, score = best

@@ -10,14 +10,16 @@ from flask import current_app, has_request_context, url_for
 from rapidfuzz import fuzz
 from sqlalchemy import literal, select
 
-from core.crm.dedup_normalise import NORMALISERS, name_key
+from core.crm.dedup_normalise import NORMALISERS, name_key, name_lead
+from core.crm.normalise import prefix_upper_bound
 from core.extensions import db
 from core.registry import DuplicateField, DuplicateObject
 
 #: records compared on each side of a key in index order (fuzzy conditions), for one record / per row of a batch
 NEIGHBOURS = 20
 BATCH_NEIGHBOURS = 5
-#: at most this many records sharing one exact key are compared
+#: at most this many records sharing one exact key are compared (a name compared with its region prefix is
+#: looked up among those of its short key by that prefix too: :func:`_candidates`)
 EXACT_LIMIT = 50
 CHUNK = 500
 
@@ -166,6 +168,23 @@ def _fuzzy_fields(obj, rule_list) -> list[DuplicateField]:
     return [f for f in obj.fields if f.name in names]
 
 
+def _prefixed_names(obj, rule_list) -> set[str]:
+    """The name fields that an exact condition of a rule comparing names *with* their region prefix compares."""
+    kinds = kinds_of(obj)
+    return {c.field for r in rule_list if not r.strip_region for c in r.conditions
+            if c.match == "exact" and kinds.get(c.field) == "name"}
+
+
+def _folded_column(obj: DuplicateObject, f: DuplicateField) -> str | None:
+    """The indexed column holding the folded text (:func:`core.crm.normalise.search_key`) of the name field
+    ``f`` — the record's ``search_name`` when ``f`` is made of its title (a customer's name) — or ``None``
+    (a lead's company)."""
+    sources = _sources(f)
+    if len(sources) == 1 and sources[0] == obj.title_field and "search_name" in obj.model.__table__.c:
+        return "search_name"
+    return None
+
+
 def _marker():
     """``mark(name)``: a named placeholder in the driver's own style (the SQL below skips SQLAlchemy's
     compiler)."""
@@ -188,6 +207,8 @@ def _candidates(obj, rule_list, probe: Keys, exclude_id, used: set[str]) -> dict
     table = obj.model.__table__
     name = table.name
     parts, params, _mark = [], {}, _marker()
+    prefixed = _prefixed_names(obj, rule_list)
+    unfolded = []  # (field, its WHERE, its values): looked up further when its key has too many records
     for f in _exact_fields(obj, rule_list):
         keys = list(probe.keys.get(f.name, ()))
         if not keys:
@@ -198,6 +219,19 @@ def _candidates(obj, rule_list, probe: Keys, exclude_id, used: set[str]) -> dict
             marks.append(_mark(f"k{len(params) - 1}"))
         where = " OR ".join(f"{c} IN ({', '.join(marks)})" for c in f.columns)
         parts.append(f"SELECT id FROM (SELECT id FROM {name} WHERE {where} LIMIT {EXACT_LIMIT}) AS p{len(parts)}")
+        if f.name not in prefixed:
+            continue
+        # with its region prefix: 保定华信科技 is one of the (maybe many more than EXACT_LIMIT) records of the
+        # short key 华信科技 — those whose folded name starts as its does (保定), an index range within the key
+        folded, lead = _folded_column(obj, f), name_lead(probe.raw.get(f.name, ""))
+        if folded is None:
+            unfolded.append((f, where, dict(params)))
+        elif lead:
+            params[f"k{len(params)}"] = lead
+            params[f"k{len(params)}"] = prefix_upper_bound(lead)
+            low, high = _mark(f"k{len(params) - 2}"), _mark(f"k{len(params) - 1}")
+            parts.append(f"SELECT id FROM (SELECT id FROM {name} WHERE ({where}) AND {folded} >= {low} AND "
+                         f"{folded} < {high} LIMIT {EXACT_LIMIT}) AS p{len(parts)}")
     for f in _fuzzy_fields(obj, rule_list):
         for key in probe.keys.get(f.name, ())[:1]:
             params[f"k{len(params)}"] = key
@@ -224,7 +258,35 @@ def _candidates(obj, rule_list, probe: Keys, exclude_id, used: set[str]) -> dict
         rec = _row_keys(obj, used, row)
         rec.owner = (row[-2] or row[-1] or "") if owned else ""
         out[row[0]] = rec
+    for f, where, key_params in unfolded:
+        out.update(_more_prefixed(obj, f, where, key_params, probe, exclude_id, used, out))
     return out
+
+
+def _more_prefixed(obj, f: DuplicateField, where: str, params: dict, probe: Keys, exclude_id, used: set[str],
+                   found: dict[int, Keys]) -> dict[int, Keys]:
+    """A name field compared with its region prefix that has no folded column (:func:`_folded_column`): when
+    its short key's lookup stopped at :data:`EXACT_LIMIT` records without one of the same name with the prefix,
+    the records of the key are read further (their id and name only) for those — an index lookup of the key,
+    as long as the key's records are; only for a key that many records share."""
+    wanted = name_key(probe.raw.get(f.name, ""), False)
+    keys = set(probe.keys.get(f.name, ()))
+    sharing = [rec for rec in found.values() if keys.intersection(rec.keys.get(f.name, ()))]
+    complete = len(sharing) < EXACT_LIMIT - (exclude_id is not None)  # the key's lookup read all its records
+    if not wanted or complete or any(name_key(rec.raw.get(f.name, ""), False) == wanted for rec in sharing):
+        return {}
+    table = obj.model.__table__.name
+    source = _sources(f)[0]
+    sql = f"SELECT id, {source} FROM {table} WHERE ({where})"
+    if exclude_id is not None:
+        sql += f" AND id != {int(exclude_id)}"
+    ids = [record_id for record_id, text in _run(sql, params)
+           if record_id not in found and name_key(text or "", False) == wanted][:EXACT_LIMIT]
+    more = fetch_keys(obj, used, ids)
+    owners = owner_labels(rec.owner_id for rec in more.values())
+    for rec in more.values():
+        rec.owner = owners.get(rec.owner_id, "")
+    return more
 
 
 # -- visibility, labels, links ------------------------------------------------------------------------

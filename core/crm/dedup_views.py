@@ -123,7 +123,7 @@ def rules_page():
         select(DedupRule).where(DedupRule.object.in_(list(objects))).order_by(DedupRule.sort, DedupRule.id)
     ).scalars().all()
     by_object = {name: [r for r in rows if r.object == name] for name in objects}
-    names = {r.id: dedup.rule_label(objects[r.object], r.name) for r in rows}
+    names = {r.id: dedup.rule_label(objects[r.object], r.name, r.sort) for r in rows}
     labels = {name: {f.name: f.label for f in obj.fields} for name, obj in objects.items()}
     return render_template("core/crm/dedup_rules.html", objects=objects, by_object=by_object, labels=labels,
                            names=names, action_labels=ACTION_LABELS, action_form=ActionForm())
@@ -133,7 +133,7 @@ def _rule_form_page(obj, rule):
     form = RuleForm(obj=None)
     form.set_choices(obj)
     if request.method == "GET" and rule is not None:
-        form.name.data, form.action.data = dedup.rule_label(obj, rule.name), rule.action
+        form.name.data, form.action.data = dedup.rule_label(obj, rule.name, rule.sort), rule.action
         form.active.data, form.strip_region.data = rule.active, rule.strip_region
         for entry, condition in zip(form.conditions, dedup.conditions_of(obj, rule.conditions), strict=False):
             entry.form.field.data, entry.form.match.data = condition.field, condition.match
@@ -175,7 +175,7 @@ def delete_rule(rule_id: int):
     rule = db.session.get(DedupRule, rule_id) or abort(404)
     if not ActionForm().validate_on_submit():
         abort(400)
-    name = dedup.rule_label(dedup.objects().get(rule.object), rule.name)
+    name = dedup.rule_label(dedup.objects().get(rule.object), rule.name, rule.sort)
     db.session.delete(rule)
     db.session.commit()
     dedup.forget_rules()
@@ -201,7 +201,7 @@ def _group_rows(obj, groups):
     found = {row[0]: row for row in db.session.execute(select(*cols).where(model.id.in_(list(ids))))} if ids else {}
     visible = dedup_match.visible_ids(obj, current_user, found)
     owners = dedup_match.owner_labels(row[2] for row in found.values()) if hasattr(model, "owner_id") else {}
-    rules = {r.id: dedup.rule_label(obj, r.name)
+    rules = {r.id: dedup.rule_label(obj, r.name, r.sort)
              for r in db.session.execute(select(DedupRule).where(DedupRule.object == obj.name)).scalars()}
     out = []
     for group in groups:

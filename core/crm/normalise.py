@@ -128,18 +128,32 @@ def initials(text: str | None) -> str:
 
 
 def phone_digits(text: str | None) -> str:
-    """Digits of a phone number without the China country code: ``"+86 138-0013-8000"`` -> ``"13800138000"``."""
+    """Digits of a phone number as dialled in China: ``"+86 138-0013-8000"`` -> ``"13800138000"``, and a
+    landline's area code with its trunk 0, however it was written: ``"+86 21 6000 0137"``, ``"0086 21 6000
+    0137"``, ``"+86-021-6000-0137"`` and ``"021-60000137"`` are all ``"02160000137"`` (so that "update by
+    phone" and search find one number in every format, as the duplicate rules' ``phone_key`` does)."""
     if not text:
         return ""
     if text.isascii():  # NFKC leaves ASCII as it is; digits only (as most are typed): nothing to take away
-        digits = text if text.isdigit() else _NON_DIGIT.sub("", text)
+        if text.isdigit():
+            digits = text
+            if not digits.startswith(("0086", "86")):
+                return digits[:32]
+        else:
+            digits = _NON_DIGIT.sub("", text)
     else:
-        digits = _NON_DIGIT.sub("", unicodedata.normalize("NFKC", text))
+        text = unicodedata.normalize("NFKC", text)
+        digits = _NON_DIGIT.sub("", text)
     if digits.startswith("0086"):
-        digits = digits[4:]
-    elif digits.startswith("86") and len(digits) == 13:
-        digits = digits[2:]
-    return digits[:32]
+        national = digits[4:]
+    elif digits.startswith("86") and (len(digits) == 13 or text.lstrip().startswith("+")):
+        national = digits[2:]
+    else:
+        return digits[:32]
+    # after the country code an area code comes without its trunk 0 (+86 21…, +86 10…); a mobile starts 1[1-9]
+    if national and national[0] != "0" and not (national[0] == "1" and national[1:2] != "0"):
+        national = "0" + national
+    return national[:32]
 
 
 def prefix_upper_bound(prefix: str) -> str:

@@ -51,3 +51,36 @@ def write(bind, table: str, columns: tuple, values: list[tuple]) -> None:
     sets = ", ".join(f"{c} = v.column{k + 2}" for k, c in enumerate(columns))
     bind.execute(sa.text(f"UPDATE {table} SET {sets} FROM (VALUES {', '.join(rows)}) AS v "
                          f"WHERE {table}.id = v.column1"), params)
+
+
+def recompute(bind, table: str, sources: tuple[str, ...], keys: dict[str, Callable[[tuple], str]]) -> int:
+    """Rewrite ``keys`` of the rows of ``table`` whose stored keys differ from those computed again from
+    ``sources`` (every row is read, only those are written); returns how many rows were rewritten. For a change
+    of normalisation that no simple test of the source text singles out (core_0021: phone numbers)."""
+    columns = tuple(keys)
+    read = sa.text(f"SELECT id, {', '.join(sources)}, {', '.join(columns)} FROM {table} WHERE id > :after "
+                   f"ORDER BY id LIMIT :n")
+    after, written, width = 0, 0, len(sources)
+    while True:
+        rows = bind.execute(read, {"after": after, "n": BATCH}).all()
+        if not rows:
+            return written
+        values = []
+        for row in rows:
+            source, stored = tuple(row[1:1 + width]), tuple(row[1 + width:])
+            new = tuple(compute(source) for compute in keys.values())
+            if new != stored:
+                values.append((row[0], *new))
+        if values:
+            write(bind, table, columns, values)
+            written += len(values)
+        after = rows[-1][0]
+
+
+def phone_region_of(bind) -> str:
+    """The region phone numbers without a country code are read in (``core.crm.dedup_normalise.phone_region``)
+    from the instance's default language as stored — for migrations, which run without an application."""
+    from core.crm.dedup_normalise import DEFAULT_REGION, LANGUAGE_REGIONS
+
+    language = bind.execute(sa.text("SELECT value FROM core_setting WHERE key = 'default_language'")).scalar()
+    return LANGUAGE_REGIONS.get(language or "", DEFAULT_REGION)

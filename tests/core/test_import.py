@@ -216,7 +216,7 @@ def test_an_xlsx_file_with_numbers_and_traditional_chinese_headers(team):
     sheet = workbook.active
     sheet.append(["客戶名稱", "電話", "聯絡人", "手機", "客戶等級"])
     sheet.append(["台北某某貿易有限公司", 13900139000, "陳大文", 13900139001, "VIP"])
-    sheet.append(["高雄某某科技有限公司", "07-1234567", "林小美", None, "戰略"])
+    sheet.append(["高雄某某電子有限公司", "07-1234567", "林小美", None, "戰略"])
     buffer = io.BytesIO()
     workbook.save(buffer)
     bid = batch_id(upload(rep1, buffer.getvalue(), name="客戶.xlsx"))
@@ -228,7 +228,7 @@ def test_an_xlsx_file_with_numbers_and_traditional_chinese_headers(team):
     with app.app_context():
         customer = db.session.execute(select(Customer).where(Customer.name == "台北某某貿易有限公司")).scalar_one()
         assert customer.phone == "13900139000" and customer.classification == "vip"
-        other = db.session.execute(select(Customer).where(Customer.name == "高雄某某科技有限公司")).scalar_one()
+        other = db.session.execute(select(Customer).where(Customer.name == "高雄某某電子有限公司")).scalar_one()
         assert other.classification == "strategic"
         contact = db.session.execute(select(Contact).where(Contact.customer_id == customer.id)).scalar_one()
         assert contact.mobile == "13900139001"
