@@ -12,6 +12,13 @@
   session back and answers with a page in the user's language — or, under ``/api/v1/``, the API's JSON error
   (``internal_server_error``) with a translated message, through the API's own 500 handler
   (:func:`core.crm.api.startup`), which is why it is installed after the plugins' ``startup`` hooks.
+* **The database busy** (503): two users changing the same records at once — SQLite answers "database is locked"
+  when another connection holds its write lock past the busy timeout, or at once when a transaction that read
+  first must write after another one committed (no wait can help it); PostgreSQL a lock timeout, a deadlock or a
+  serialization failure. :func:`database_busy` rolls the session back and answers 503 (``Retry-After: 1``) "being
+  changed by someone else right now, try again", in the user's language — the API's JSON error ``busy`` under
+  ``/api/v1/`` —, not a 500: a retry then sees what the other request did (restored, deleted...). Any other
+  database error stays a server error.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import re
 
 from flask import Flask, Response, current_app, render_template, request
 from flask_babel import gettext as _
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import InternalServerError
 
 from core.extensions import db
@@ -167,7 +175,57 @@ def install_server_error(app: Flask) -> None:
     app.register_error_handler(500, server_error)
 
 
+# -- the database busy -------------------------------------------------------------------------------------
+#: PostgreSQL's SQLSTATEs of a transaction that lost a race for a lock: serialization failure, deadlock detected,
+#: lock not available (``lock_timeout``, ``NOWAIT``)
+BUSY_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+#: SQLite's primary result codes SQLITE_BUSY (another connection writes) and SQLITE_LOCKED (a table of the same
+#: connection is in use); the extended ones (BUSY_SNAPSHOT...) carry them in their low byte
+_SQLITE_BUSY_CODES = frozenset({5, 6})
+_SQLITE_BUSY_MESSAGES = ("database is locked", "database table is locked", "database schema is locked")
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` (SQLAlchemy's ``OperationalError``) says the database is busy with another transaction's
+    change — a retry can succeed — rather than broken (a missing table, a full disk, a lost connection)."""
+    if not isinstance(exc, OperationalError):
+        return False
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)  # psycopg 3, psycopg2
+    if sqlstate:
+        return sqlstate in BUSY_SQLSTATES
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in _SQLITE_BUSY_CODES
+    message = str(orig).lower()
+    return any(message.startswith(text) for text in _SQLITE_BUSY_MESSAGES)
+
+
+def busy_message() -> str:
+    return _("Someone else is changing this record right now. Please try again in a moment.")
+
+
+def database_busy(exc: OperationalError):
+    """The handler of SQLAlchemy's ``OperationalError``: a busy database (:func:`is_busy`) is a 503 in the user's
+    language, the session rolled back; any other goes on to the 500 handler, as without this handler."""
+    if not is_busy(exc):
+        raise exc
+    _rollback()
+    log.warning("%s %s: the database is busy, answered 503: %s", request.method, request.path, exc.orig)
+    if _is_api_request():
+        from core.crm.api_auth import error_response
+
+        response = error_response(503, "busy", busy_message())
+    else:
+        page, status = error_page(503, _("Please try again"), busy_message())
+        response = current_app.make_response((page, status))
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 def install(app: Flask) -> None:
-    """The NUL guard and the 500 page (before the plugins' ``startup``; :func:`install_server_error` after)."""
+    """The NUL guard, the busy database's 503 and the 500 page (before the plugins' ``startup``;
+    :func:`install_server_error` after)."""
     app.before_request(refuse_nul)
+    app.register_error_handler(OperationalError, database_busy)
     app.register_error_handler(500, server_error_page)

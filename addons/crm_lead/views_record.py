@@ -140,6 +140,10 @@ def delete(lead_id: int):
     name = lead.name
     try:
         recycle.trash([lead])
+    except recycle.RecordsGone as exc:  # deleted by another request at the same moment
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("crm_lead.index"))
     except recycle.RecordsInUse:
         db.session.rollback()
         flash(_("“%(name)s” cannot be deleted: other records still refer to it.", name=name), "error")

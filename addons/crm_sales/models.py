@@ -306,10 +306,10 @@ class Quote(db.Model):
     __visibility_label__ = _l("Quotes")
     __recycle_object__ = "quote"
     __recycle_label__ = _l("Quote")
-    __audit_fields__ = ("status", "valid_until", "currency", "total", "owner_id", "customer_id")
+    __audit_fields__ = ("status", "valid_until", "currency", "total", "owner_id", "customer_id", "contact_id")
     __audit_json_fields__ = ("custom",)
     __audit_labels__ = {"status": _l("Status"), "valid_until": _l("Valid until"), "currency": _l("Currency"),
-                        "total": _l("Total")}
+                        "total": _l("Total"), "contact_id": _l("Contact")}
     __audit_value_labels__ = {"status": lambda: _quote_labels().status_labels()}
     __table_args__ = (
         UniqueConstraint("number", "version", name="uq_crm_sales_quote_number_version"),
@@ -379,10 +379,10 @@ class Order(db.Model):
     __visibility_label__ = _l("Orders")
     __recycle_object__ = "order"
     __recycle_label__ = _lp("sales order", "Order")
-    __audit_fields__ = ("status", "currency", "total", "owner_id", "customer_id", "order_date")
+    __audit_fields__ = ("status", "currency", "total", "owner_id", "customer_id", "order_date", "contact_id")
     __audit_json_fields__ = ("custom",)
     __audit_labels__ = {"status": _l("Status"), "currency": _l("Currency"), "total": _l("Total"),
-                        "order_date": _l("Order date")}
+                        "order_date": _l("Order date"), "contact_id": _l("Contact")}
     __audit_value_labels__ = {"status": lambda: _quote_labels().order_status_labels()}
     __table_args__ = (Index("ix_crm_sales_order_owner_id_id", "owner_id", "id"),
                       Index("ix_crm_sales_order_order_date_id", "order_date", "id"))

@@ -54,6 +54,10 @@ def _ids() -> list[int]:
 def _trash(opportunities: list[Opportunity]) -> bool:
     try:
         recycle.trash(opportunities, user=current_user)
+    except recycle.RecordsGone as exc:  # deleted by another request at the same moment
+        db.session.rollback()
+        flash(str(exc), "error")
+        return False
     except recycle.RecordsInUse:
         db.session.rollback()
         flash(_("Records of another app still refer to these opportunities; nothing was deleted."), "error")

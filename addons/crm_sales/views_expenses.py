@@ -13,7 +13,7 @@ from sqlalchemy import select
 from core.crm import money as core_money
 from core.crm.models import Currency
 from core.crm.picklists import picklist_choices, picklist_label
-from core.crm.recycle import trash
+from core.crm.recycle import RecordsInUse, trash
 from core.crm.visibility import get_visible_or_404
 from core.extensions import db
 from core.security import permission_required
@@ -83,7 +83,12 @@ def expense_delete(expense_id: int):
     get_visible_or_404(current_user, Opportunity, expense.opportunity_id, "write")
     if not current_user.is_admin and (expense.owner_id != current_user.id or expense.status == "approved"):
         abort(403)
-    trash([expense], user=current_user)
+    try:
+        trash([expense], user=current_user)
+    except RecordsInUse as exc:  # (RecordsGone: deleted by another request at the same moment)
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("crm_sales.expenses", opportunity_id=expense.opportunity_id))
     db.session.commit()
     flash(_("Expense moved to the recycle bin."), "success")
     return redirect(url_for("crm_sales.expenses", opportunity_id=expense.opportunity_id))

@@ -238,6 +238,10 @@ def activity_delete(activity_id: int):
     subject = activity.subject
     try:
         recycle.trash([activity])
+    except recycle.RecordsGone as exc:  # deleted by another request at the same moment
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".activity_list"))
     except recycle.RecordsInUse:
         db.session.rollback()
         flash(_("“%(name)s” cannot be deleted: other records still refer to it.", name=subject), "error")

@@ -257,6 +257,9 @@ def delete_record(name: str, record_id: str):
     record = fetch(user, resource, record_id, "write")
     try:
         recycle.trash([record])  # into the recycle bin with its dependents, restorable from the bin page
+    except recycle.RecordsGone:  # deleted by another request at the same moment
+        db.session.rollback()
+        raise not_found() from None
     except recycle.RecordsInUse:
         db.session.rollback()
         raise ApiError(409, "in_use", _("Other records still refer to this one; it was not deleted.")) from None

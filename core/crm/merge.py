@@ -1,7 +1,9 @@
 """Merging duplicates (合并): one record survives, the others' related records move to it, they go to the bin.
 
 Registered as a core plugin (core.plugins.CORE_PLUGINS); the page is :mod:`core.crm.merge_views`
-(``/merge/customer?ids=1&ids=2``). :func:`merge` runs in one transaction (the caller commits):
+(``/merge/customer?ids=1&ids=2``). :func:`merge` runs in one transaction (the caller commits), its records
+taken first (:func:`_lock`): a merge one of whose records was merged or deleted meanwhile — the same merge posted
+twice at once, two users merging the same records — is refused, nothing written:
 
 1. the survivor takes the chosen value of each field (its previous values are kept for the undo); the
    most recent ``last_contacted_at`` wins; custom field values the survivor lacks come from the others; an
@@ -209,6 +211,29 @@ def _check_parent(survivor: Customer, loser_ids: list[int]) -> None:
             node = db.session.execute(select(Customer.parent_id).where(Customer.id == node)).scalar()
 
 
+def _lock(model, ids: list[int]) -> None:
+    """Take the records to merge for this transaction and read them as they are now; refused
+    (:class:`MergeRefused`, nothing written) when one of them is gone.
+
+    The same merge posted twice at once (a double click), or by two users with opposite survivors, read its
+    records before the other one committed: it must not merge away records already in the bin — an entry
+    without records, "merged" lines repeated on the survivor's history — nor merge into a record merged away.
+    PostgreSQL locks the rows (``FOR UPDATE``, in the order of their ids): the second merge waits for the first,
+    then finds its records gone. SQLite has no row locks: a write that changes nothing takes the database's
+    write lock — waiting for the other merge's commit — and what is read after it is current."""
+    table = model.__table__
+    if db.session.get_bind().dialect.name == "sqlite":
+        unchanged = {c.name: c for c in table.c if c.onupdate is not None}  # (updated_at stays as it is)
+        db.session.execute(update(table).where(table.c.id.in_(ids)).values({"id": table.c.id, **unchanged})
+                           .execution_options(synchronize_session=False))
+    found = set(db.session.execute(
+        select(model.id).where(model.id.in_(ids)).order_by(model.id).with_for_update()).scalars())
+    if found != set(ids):
+        raise MergeRefused(recycle.records_gone_message())
+    # their values as committed by the merge (or edit) that went first
+    db.session.execute(select(model).where(model.id.in_(ids)).execution_options(populate_existing=True)).unique().all()
+
+
 def _snapshot_value(value):
     return recycle._jsonable(value)
 
@@ -225,6 +250,7 @@ def merge(object_name: str, survivor, losers: list, choices: dict, user=None):
         raise MergeRefused(_("Select at least two records to merge."))
     records = {r.id: r for r in (survivor, *losers)}
     loser_ids = sorted(r.id for r in losers)
+    _lock(model, sorted(records))
     fields = fields_of(object_name)
     companions = companions_of(object_name)
     kept = ("first_contacted_at", "last_contacted_at", "custom", *(a for f in fields for a in companions.get(f, ())))

@@ -177,7 +177,7 @@ def page(object_name: str):
                 merge.merge(object_name, survivor, losers, choices, user=current_user)
                 name = survivor.name
                 db.session.commit()
-            except merge.MergeRefused as refused:
+            except (merge.MergeRefused, recycle.RecordsGone) as refused:  # (gone: merged or deleted meanwhile)
                 db.session.rollback()
                 error = str(refused)
             except recycle.RecordsInUse:  # rows of a disabled app still point at a record merged away
@@ -192,6 +192,9 @@ def page(object_name: str):
         if error is not None:
             flash(error, "error")
             records = [db.session.get(model, i) for i in ids]
+            if any(r is None for r in records):  # merged or deleted meanwhile (the same merge posted twice...)
+                kept = [r for r in records if r is not None]
+                return redirect(_record_url(object_name, kept[0].id) if len(kept) == 1 else back)
             rows = _rows(object_name, records)
     status = 400 if error is not None else 200
     picked = request.form.get("survivor", "")

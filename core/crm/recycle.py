@@ -75,6 +75,17 @@ class RecordsInUse(RecycleError):
     """Records of another object still refer to the records (a foreign key refused the delete)."""
 
 
+class RecordsGone(RecordsInUse):
+    """The records were deleted or merged away by another request since they were read (two users deleting or
+    merging the same records at once, a double click): nothing was changed. A :class:`RecordsInUse`, so that
+    every caller refusing a deletion in use refuses this one too, rather than failing or recording an entry
+    without records; ``str(error)`` tells the user what happened."""
+
+
+def records_gone_message() -> str:
+    return _("These records were merged or deleted meanwhile; reload the page.")
+
+
 class RestoreRefused(RecycleError):
     """An entry cannot be restored (an id or unique value is taken, a referenced record is gone)."""
 
@@ -259,7 +270,9 @@ def trash(records, *, reason: str = "delete", user=None, extra: dict | None = No
 
     Runs in the caller's transaction (inside a savepoint) and does not commit. Raises
     :class:`RecordsInUse` — with nothing changed — when rows the bin was not told about still refer to
-    them (an addon's records without a ``recycle_dependents`` implementation, or of a disabled addon).
+    them (an addon's records without a ``recycle_dependents`` implementation, or of a disabled addon), and
+    :class:`RecordsGone` (one of those) when another request deleted or merged away one of the records since
+    they were read: never an entry without its records.
     """
     records = sorted({id(r): r for r in records if r is not None}.values(), key=lambda r: r.id)
     if not records:
@@ -317,6 +330,8 @@ def _trash(records, *, reason: str, user, extra: dict | None, label: str | None)
     try:
         with db.session.begin_nested():
             _collect(table, "id", ids, object_name, groups, links)
+            if not groups or groups[0].table is not table or len(groups[0].rows) != len(ids):
+                raise RecordsGone(records_gone_message())  # an entry must hold its records
             lookups = _clear_lookups(groups)
             for link in links:
                 link_model = model_for_table(link.table.name)
@@ -337,7 +352,9 @@ def _trash(records, *, reason: str, user, extra: dict | None, label: str | None)
                                                                 None)]
                     if json_rows:
                         db.session.execute(insert(audit.AuditEntry.__table__), json_rows)
-                db.session.execute(delete(group.table).where(group.table.c[group.column].in_(group.values)))
+                deleted = db.session.execute(delete(group.table).where(group.table.c[group.column].in_(group.values)))
+                if group is groups[0] and deleted.rowcount != len(ids):  # (PostgreSQL: deleted since they were read)
+                    raise RecordsGone(records_gone_message())
             entry.payload = {
                 "version": PAYLOAD_VERSION,
                 "groups": [{"table": g.table.name, "column": g.column, "rows": g.rows} for g in groups],
@@ -501,6 +518,14 @@ def restore(entry_id, user) -> RecycleEntry:
     if entry is None:
         raise LookupError(entry_id)
     db.session.flush()
+    # the same entry restored at once (a double click, two users): a write that changes nothing takes the entry —
+    # PostgreSQL's row lock, SQLite's write lock — so the second restore waits for the first one here, then finds
+    # it gone, instead of failing on the ids the first one took back ("conflict") or, reading the rows it
+    # restored as "ids taken meanwhile", bringing the records back a second time under new ids
+    taken = db.session.execute(update(RecycleEntry.__table__).where(RecycleEntry.__table__.c.id == entry.id)
+                               .values(id=RecycleEntry.__table__.c.id))
+    if taken.rowcount != 1:
+        raise LookupError(entry_id)
     try:
         with db.session.begin_nested():
             if entry.kind == "merge":
