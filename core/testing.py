@@ -52,7 +52,14 @@ def create_pg_database() -> str:
         pytest.fail(f"PostgreSQL is not reachable at {admin.render_as_string(hide_password=True)}: {exc}")
     with conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+        _no_commit_wait(conn, name)
     return admin.set(database=name).render_as_string(hide_password=False)
+
+
+def _no_commit_wait(conn, name: str) -> None:
+    """A test database's commits do not wait for the disk (``synchronous_commit = off``; a crash may lose the
+    last commits of a database that is dropped anyway): ~2.5 ms less per commit here, thousands of commits."""
+    conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
 
 
 def drop_pg_database(url: str) -> None:
@@ -68,6 +75,27 @@ def drop_pg_database(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+_dropping = None
+
+
+def drop_pg_database_later(url: str) -> None:
+    """:func:`drop_pg_database` in a thread of this process, off the next test's way (0.1–0.2 s a test);
+    every drop is done before the process ends (:func:`finish_drops`)."""
+    global _dropping
+    if _dropping is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _dropping = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mosaic-test-drop")
+    _dropping.submit(drop_pg_database, url)
+
+
+def finish_drops() -> None:
+    global _dropping
+    if _dropping is not None:
+        _dropping.shutdown(wait=True)
+        _dropping = None
+
+
 def backend() -> str:
     return os.environ.get("MOSAIC_TEST_DATABASE", "sqlite")
 
@@ -78,7 +106,7 @@ def mosaic_database_url(tmp_path):
     if backend() == "postgresql":
         url = create_pg_database()
         yield url
-        drop_pg_database(url)
+        drop_pg_database_later(url)
     else:
         yield f"sqlite:///{tmp_path / 'mosaic.db'}"
 
@@ -127,6 +155,7 @@ class _DatabaseTemplates:
             with _pg_admin_connection() as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                _no_commit_wait(conn, name)
         return True
 
     def keep(self, key, url: str) -> None:
@@ -178,6 +207,7 @@ _templates = _DatabaseTemplates()
 @pytest.fixture(scope="session", autouse=True)
 def _mosaic_drop_templates():
     yield
+    finish_drops()
     _templates.drop_all()
 
 

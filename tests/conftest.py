@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from core.testing import ADMIN_PASSWORD, create_pg_database, drop_pg_database
+from core.testing import ADMIN_PASSWORD, create_pg_database, drop_pg_database_later
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = [b.strip() for b in os.environ.get("MOSAIC_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
@@ -27,7 +27,7 @@ def mosaic_database_url(request, tmp_path):
     if request.param == "postgresql":
         url = create_pg_database()
         yield url
-        drop_pg_database(url)
+        drop_pg_database_later(url)  # (in a thread: off the next test's way)
     else:
         yield f"sqlite:///{tmp_path / 'mosaic.db'}"
 

@@ -12,7 +12,6 @@ import zipfile
 
 import openpyxl
 import pytest
-from crm_fixtures import client_for, grant_team, setup_team
 from sqlalchemy import func, select
 
 from core.crm.imports_fields import fields_for, header_key, suggest
@@ -21,6 +20,7 @@ from core.crm.models import Activity, Contact, Customer
 from core.crm.recycle_models import RecycleEntry
 from core.extensions import db
 from core.models import User
+from tests.core.crm_fixtures import client_for, grant_team, setup_team
 from tests.core.test_import import batch_id, csv_bytes, import_file, selected, submit, text, upload, wait
 
 
