@@ -180,6 +180,9 @@ def delete_contact_page(contact_id: int):
     name, customer_id = contact.name, contact.customer_id
     if not delete_contact(contact):
         db.session.rollback()
+        if db.session.get(Contact, contact_id) is None:  # deleted by another request at the same moment
+            flash(recycle.records_gone_message(), "error")
+            return redirect(url_for("crm_customers.contacts"))
         flash(_("“%(name)s” cannot be deleted: other records still refer to it.", name=name), "error")
         return redirect(url_for("crm_customers.view_contact", contact_id=contact_id))
     db.session.commit()

@@ -286,6 +286,9 @@ def delete(customer_id: int):
         flash(_("Customer “%(name)s” deleted.", name=name), "success")
         return redirect(url_for("crm_customers.index"))
     db.session.rollback()
+    if db.session.get(Customer, customer_id) is None:  # deleted by another request at the same moment
+        flash(recycle.records_gone_message(), "error")
+        return redirect(url_for("crm_customers.index"))
     flash(_("“%(name)s” cannot be deleted: other records still refer to it.", name=name), "error")
     return redirect(url_for("crm_customers.view", customer_id=customer_id))
 

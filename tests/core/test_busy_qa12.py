@@ -171,3 +171,33 @@ def test_a_record_deleted_by_another_request_meanwhile_is_gone_not_in_use(mosaic
     assert answer.status_code == 404 and answer.get_json()["error"]["code"] == "not_found"
     with app.app_context():
         assert db.session.get(Customer, customer_id) is not None  # (nothing was changed here)
+
+
+def test_the_delete_pages_say_a_record_was_deleted_meanwhile(mosaic_app_factory, monkeypatch):
+    """A customer or contact another request deleted between the page's read and its delete: "merged or deleted
+    meanwhile", back to the list — not "other records still refer to it" and a 404."""
+    from core.crm import recycle
+    from core.crm.models import Contact
+
+    app = mosaic_app_factory()
+    ids = setup_team(app)
+
+    def deleted_meanwhile(records, *args, **kwargs):
+        record = records[0]
+        with db.engine.begin() as other:  # another request's deletion, committed
+            if isinstance(record, Customer):
+                other.execute(Contact.__table__.delete().where(Contact.customer_id == record.id))
+            other.execute(type(record).__table__.delete().where(type(record).__table__.c.id == record.id))
+        raise recycle.RecordsGone(recycle.records_gone_message())
+
+    monkeypatch.setattr(recycle, "trash", deleted_meanwhile)
+    mgr = client_for(app, "mgr")
+    with app.app_context():
+        contact_id = db.session.execute(select(Contact.id).where(
+            Contact.customer_id == ids["customers"]["rep1"])).scalars().first()
+    for url, listing in ((f"/contacts/{contact_id}/delete", "/contacts/"),
+                         (f"/customers/{ids['customers']['rep1']}/delete", "/customers/")):
+        answer = mgr.post(url, follow_redirects=True)
+        page = answer.get_data(as_text=True)
+        assert answer.status_code == 200 and answer.request.path == listing, url
+        assert "merged or deleted meanwhile" in page and "still refer to it" not in page, url
