@@ -172,10 +172,15 @@ def load(language: str) -> int:
     return created
 
 
+def _quarter_of(day: date) -> date:
+    """The first day of ``day``'s quarter."""
+    return date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
+
+
 def _close_date(today: date, days: int, number: int) -> date:
     """An open opportunity's close date: most of them within this quarter (the funnel opens on this quarter: all
     its stages have some), their ``days`` (at most 80) scaled to what is left of it; every fourth next quarter."""
-    start = date(today.year, (today.month - 1) // 3 * 3 + 1, 1)
+    start = _quarter_of(today)
     following = date(start.year + 1, 1, 1) if start.month == 10 else date(start.year, start.month + 3, 1)
     left = (following - today).days - 1
     if number % 4 == 3:
@@ -201,7 +206,7 @@ def _quote(opportunity, contact, lines, products, owner, texts, *, won: bool, se
 
 def _targets(users: dict, today: date) -> None:
     """This quarter's monthly targets of the demo rep and manager, and their team's for the quarter."""
-    quarter = date(today.year, (today.month - 1) // 3 * 3 + 1, 1)
+    quarter = _quarter_of(today)
     months = [date(quarter.year, quarter.month + k, 1) for k in range(3)]
     rows = [("user", user.id, "month", month, amount) for user, amount in
             ((users.get("rep"), Decimal("300000")), (users.get("manager"), Decimal("500000"))) if user is not None

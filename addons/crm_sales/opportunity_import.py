@@ -286,11 +286,13 @@ def _resolve_row(o, importer, lookups: _Lookups) -> list[str]:  # noqa: C901 - o
     elif record.get("budget") is not None:
         record["budget_known"] = True
     # customer and decision maker
+    from core.crm.export_views import is_hidden_placeholder
+
     customer_id = None
     for column in ("customer_id", "contact_id"):
         # the user's own export names a customer or decision maker hidden from them "(not visible to you)": an
         # update keeps the opportunity's (as without the cell), a new opportunity cannot have it
-        if isinstance(record.get(column), str) and _is_hidden(record[column]):
+        if isinstance(record.get(column), str) and is_hidden_placeholder(record[column]):
             record.pop(column)
             if existing is None and column == "customer_id":
                 errors.append(_("The customer of this row is hidden from you: a new opportunity needs a customer "
@@ -420,13 +422,6 @@ def after_write(created, _updated, importer) -> None:
              "changed_at": o.row.record["stage_entered_at"], "changed_by_id": importer.user_id,
              "seconds_in_previous": None, "reason": None, "note": ""} for o in created]
     db.session.execute(insert(StageChange.__table__), rows)
-
-
-def _is_hidden(text: str) -> bool:
-    """Whether ``text`` is what an export writes for a linked record hidden from its reader, in any language."""
-    from core.crm.export_views import hidden_customer_texts
-
-    return unicodedata.normalize("NFKC", text).strip().casefold() in hidden_customer_texts()
 
 
 def import_object(write_permission: str) -> ImportObject:

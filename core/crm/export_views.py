@@ -10,6 +10,8 @@ read permission. Addons make their lists exportable through ``register_export_so
 
 from __future__ import annotations
 
+import unicodedata
+
 from flask import Blueprint, Response, abort, current_app, request, stream_with_context
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -131,16 +133,24 @@ def _customer_source() -> ExportSource:
 
 
 # -- contacts -------------------------------------------------------------------------------------------
-#: what a contacts export writes for a customer the reader may not see (the list and the record page say it too)
+#: what an export writes for a linked record the reader may not see (the list and the record page say it too)
 HIDDEN_CUSTOMER = _l("(not visible to you)")
 
 
-def hidden_customer_texts() -> frozenset[str]:
-    """:data:`HIDDEN_CUSTOMER` in every language, folded (NFKC, case): the import recognises the placeholder of
-    a user's own export, whichever language wrote it, instead of looking for a customer of that name (a contact
-    keeps its customer on an update; a new contact is refused, saying why). Once per app."""
-    import unicodedata
+def _fold_cell(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip().casefold()
 
+
+def is_hidden_placeholder(text: str) -> bool:
+    """Whether a cell is :data:`HIDDEN_CUSTOMER` in any language (width, case and spaces aside): the import
+    recognises the placeholder of a user's own export, whichever language wrote it, instead of looking for a
+    record of that name (an update keeps its link; a new record is refused, saying why)."""
+    return _fold_cell(text) in hidden_customer_texts()
+
+
+def hidden_customer_texts() -> frozenset[str]:
+    """:data:`HIDDEN_CUSTOMER` in every language, folded as :func:`is_hidden_placeholder` folds a cell. Once per
+    app."""
     from flask_babel import force_locale
 
     from core.i18n import LANGUAGES
@@ -151,7 +161,7 @@ def hidden_customer_texts() -> frozenset[str]:
         found = set()
         for language in LANGUAGES:
             with force_locale(language):
-                found.add(unicodedata.normalize("NFKC", str(HIDDEN_CUSTOMER)).strip().casefold())
+                found.add(_fold_cell(str(HIDDEN_CUSTOMER)))
         texts = cache["texts"] = frozenset(found)
     return texts
 

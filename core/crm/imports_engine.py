@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -899,18 +898,15 @@ class Importer(Writer):
                     by_external.setdefault(external_id, set()).add(cid)
                 if search_name in keys:
                     by_name.setdefault(search_name, set()).add(cid)
-        hidden = None
         for o in outcomes:
             ref = o.row.customer_ref
             if not ref:  # updating by key: the contact keeps its customer (a row that creates: "required")
                 continue
             ids = by_external.get(ref) or by_name.get(normalise.search_key(ref), set())
             if not ids:
-                if hidden is None:
-                    from core.crm.export_views import hidden_customer_texts
+                from core.crm.export_views import is_hidden_placeholder
 
-                    hidden = hidden_customer_texts()
-                if unicodedata.normalize("NFKC", ref).strip().casefold() in hidden:
+                if is_hidden_placeholder(ref):
                     # the user's own export of a contact whose customer they may not see: an update keeps the
                     # customer (as without a customer cell); a row that would create a contact fails (_plan)
                     o.customer_hidden = True

@@ -20,15 +20,30 @@ BATCH = 5_000
 def refold(bind, table: str, sources: tuple[str, ...], keys: dict[str, Callable[[tuple], str]]) -> int:
     """Rewrite ``keys`` (``{column: function(source values) -> key}``) of the rows of ``table`` whose
     ``sources`` hold characters :func:`fold_characters` changes; returns how many rows were rewritten."""
-    read = sa.text(f"SELECT id, {', '.join(sources)} FROM {table} WHERE id > :after ORDER BY id LIMIT :n")
-    columns = tuple(keys)
+
+    def changed(source: tuple, _stored: tuple) -> bool:
+        return any(text and fold_characters(text) != text for text in source)
+
+    return _rewrite(bind, table, sources, keys, (), changed)
+
+
+def _rewrite(bind, table: str, sources: tuple[str, ...], keys: dict[str, Callable[[tuple], str]],
+             stored: tuple[str, ...], changed: Callable[[tuple, tuple], bool]) -> int:
+    """Walk ``table`` by id in batches, reading ``sources`` and the ``stored`` columns, and write ``keys``
+    computed again for the rows ``changed(source values, stored values)`` picks; returns how many."""
+    read = sa.text(f"SELECT id, {', '.join((*sources, *stored))} FROM {table} WHERE id > :after "
+                   f"ORDER BY id LIMIT :n")
+    columns, width = tuple(keys), len(sources)
     after, written = 0, 0
     while True:
         rows = bind.execute(read, {"after": after, "n": BATCH}).all()
         if not rows:
             return written
-        values = [(row[0], *(compute(tuple(row[1:])) for compute in keys.values())) for row in rows
-                  if any(text and fold_characters(text) != text for text in row[1:])]
+        values = []
+        for row in rows:
+            source, kept = tuple(row[1:1 + width]), tuple(row[1 + width:])
+            if changed(source, kept):
+                values.append((row[0], *(compute(source) for compute in keys.values())))
         if values:
             write(bind, table, columns, values)
             written += len(values)
@@ -57,24 +72,11 @@ def recompute(bind, table: str, sources: tuple[str, ...], keys: dict[str, Callab
     """Rewrite ``keys`` of the rows of ``table`` whose stored keys differ from those computed again from
     ``sources`` (every row is read, only those are written); returns how many rows were rewritten. For a change
     of normalisation that no simple test of the source text singles out (core_0021: phone numbers)."""
-    columns = tuple(keys)
-    read = sa.text(f"SELECT id, {', '.join(sources)}, {', '.join(columns)} FROM {table} WHERE id > :after "
-                   f"ORDER BY id LIMIT :n")
-    after, written, width = 0, 0, len(sources)
-    while True:
-        rows = bind.execute(read, {"after": after, "n": BATCH}).all()
-        if not rows:
-            return written
-        values = []
-        for row in rows:
-            source, stored = tuple(row[1:1 + width]), tuple(row[1 + width:])
-            new = tuple(compute(source) for compute in keys.values())
-            if new != stored:
-                values.append((row[0], *new))
-        if values:
-            write(bind, table, columns, values)
-            written += len(values)
-        after = rows[-1][0]
+
+    def changed(source: tuple, stored: tuple) -> bool:
+        return tuple(compute(source) for compute in keys.values()) != stored
+
+    return _rewrite(bind, table, sources, keys, tuple(keys), changed)
 
 
 def phone_region_of(bind) -> str:
